@@ -1,0 +1,442 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Wheel mirror knowledge shared by the modules: pins, locks, wheel tags, listings, redaction.
+
+Private to the collection. Standard library only, so it also runs on a bare target Python.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import re
+import ssl
+import subprocess
+
+try:
+    from urllib.error import HTTPError, URLError
+    from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+    from urllib.request import Request, urlopen
+except ImportError:  # pragma: no cover - Python 2 is not supported, keep the import sanity test quiet
+    pass
+
+try:
+    from html.parser import HTMLParser
+except ImportError:  # pragma: no cover
+    HTMLParser = object
+
+MIRROR_MODES = ("index", "find_links", "wheelhouse")
+
+_PIN_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)\s*$")
+_HASH_RE = re.compile(r"--hash[= ]sha256:([0-9a-fA-F]{64})")
+_URL_USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+
+
+class MirrorError(Exception):
+    """A problem with the mirror or the inputs, with a message meant for the operator."""
+
+    def __init__(self, msg, kind="error", **details):
+        super(MirrorError, self).__init__(msg)
+        self.msg = msg
+        self.kind = kind
+        self.details = details
+
+
+# --------------------------------------------------------------------------- names, pins, locks
+def normalize_name(name):
+    """PEP 503 normalisation."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_pin(text):
+    """'Name==1.0' -> ('name', '1.0'); anything that is not an exact pin raises MirrorError."""
+    match = _PIN_RE.match(text or "")
+    if not match:
+        raise MirrorError(
+            "%r is not an exact pin: write it as name==version (for example torch==2.13.0+cpu)" % (text,),
+            kind="invalid_pin",
+        )
+    return normalize_name(match.group(1)), match.group(2)
+
+
+def parse_lock(text):
+    """Parse a hash-pinned requirements file into {name: {'version', 'hashes', 'line'}}."""
+    entries = {}
+    logical = []
+    buf = ""
+    for raw in (text or "").splitlines():
+        line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if line.endswith("\\"):
+            buf += line[:-1] + " "
+            continue
+        buf += line
+        if buf.strip():
+            logical.append(buf.strip())
+        buf = ""
+    if buf.strip():
+        logical.append(buf.strip())
+    for line in logical:
+        if line.startswith("-"):
+            raise MirrorError("lock line %r: options are not allowed in a lock, only pins with hashes" % line,
+                              kind="invalid_lock")
+        spec = line.split("--hash", 1)[0].strip()
+        spec = spec.split(";", 1)[0].strip()
+        name, version = parse_pin(spec)
+        hashes = [h.lower() for h in _HASH_RE.findall(line)]
+        if not hashes:
+            raise MirrorError("lock entry %s==%s has no --hash=sha256:...; a lock must pin every hash" % (name, version),
+                              kind="invalid_lock")
+        entries[name] = {"version": version, "hashes": hashes}
+    if not entries:
+        raise MirrorError("the lock is empty", kind="invalid_lock")
+    return entries
+
+
+def render_lock(entries, header=None):
+    """Render {name: {'version', 'hashes'}} as a deterministic hash-pinned requirements file."""
+    out = []
+    if header:
+        out.extend("# " + h for h in header)
+    for name in sorted(entries):
+        entry = entries[name]
+        parts = ["%s==%s" % (name, entry["version"])]
+        parts.extend("    --hash=sha256:%s" % h for h in sorted(entry["hashes"]))
+        out.append(" \\\n".join(parts))
+    return "\n".join(out) + "\n"
+
+
+def wanted_set(requirements, lock_text):
+    """What a venv must contain: the lock when there is one, else the pins. Checks they agree."""
+    pins = {}
+    for req in requirements or []:
+        name, version = parse_pin(req)
+        pins[name] = version
+    if lock_text:
+        lock = parse_lock(lock_text)
+        for name, version in sorted(pins.items()):
+            if name not in lock:
+                raise MirrorError("%s==%s is requested but the lock does not pin %s; re-run "
+                                  "playbooks/stage_wheels.yml with it in the set" % (name, version, name),
+                                  kind="lock_mismatch", package=name)
+            if lock[name]["version"] != version:
+                raise MirrorError("%s==%s is requested but the lock pins %s==%s; make them agree "
+                                  "(re-stage, or change the pin)" % (name, version, name, lock[name]["version"]),
+                                  kind="lock_mismatch", package=name)
+        return dict((n, e["version"]) for n, e in lock.items()), lock
+    return pins, None
+
+
+# --------------------------------------------------------------------------- wheel tags
+def parse_wheel_filename(filename):
+    """'torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl' -> dict or None."""
+    base = unquote(os.path.basename(filename))
+    if not base.endswith(".whl"):
+        return None
+    parts = base[:-4].split("-")
+    if len(parts) not in (5, 6):
+        return None
+    name, version = parts[0], parts[1]
+    pyt, abit, platt = parts[-3], parts[-2], parts[-1]
+    tags = set()
+    for p in pyt.split("."):
+        for a in abit.split("."):
+            for pl in platt.split("."):
+                tags.add((p, a, pl))
+    return {"filename": base, "name": normalize_name(name), "version": version, "tags": tags}
+
+
+_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+
+
+def supported_tags(major, minor, machine, glibc=None, abiflags=""):
+    """The tags a CPython X.Y on linux/<machine> with glibc accepts (the common subset of packaging.tags)."""
+    cp = "cp%d%d" % (major, minor)
+    platforms = []
+    if glibc:
+        gmaj, gmin = glibc
+        for m in range(gmin, -1, -1):
+            platforms.append("manylinux_%d_%d_%s" % (gmaj, m, machine))
+        for legacy, (lmaj, lmin) in _LEGACY_MANYLINUX.items():
+            if (lmaj, lmin) <= (gmaj, gmin):
+                platforms.append("%s_%s" % (legacy, machine))
+    platforms.append("linux_%s" % machine)
+    tags = set()
+    for plat in platforms + ["any"]:
+        if plat != "any":
+            tags.add((cp, cp + abiflags, plat))
+            for m in range(minor, 1, -1):
+                tags.add(("cp%d%d" % (major, m), "abi3", plat))
+            tags.add((cp, "none", plat))
+        for m in range(minor, -1, -1):
+            tags.add(("py%d%d" % (major, m), "none", plat))
+        tags.add(("py%d" % major, "none", plat))
+        tags.add((cp, "none", plat))
+    return tags
+
+
+_PROBE = (
+    "import json, os, platform, sys\n"
+    "g = None\n"
+    "try:\n"
+    "    v = os.confstr('CS_GNU_LIBC_VERSION') or ''\n"
+    "    if v.startswith('glibc '):\n"
+    "        g = [int(x) for x in v.split()[1].split('.')[:2]]\n"
+    "except (ValueError, OSError, AttributeError):\n"
+    "    pass\n"
+    "print(json.dumps({'major': sys.version_info[0], 'minor': sys.version_info[1],\n"
+    "    'machine': platform.machine(), 'glibc': g, 'abiflags': getattr(sys, 'abiflags', ''),\n"
+    "    'implementation': sys.implementation.name, 'version': platform.python_version()}))\n"
+)
+
+
+def probe_interpreter(python, timeout=30):
+    """Ask an interpreter for what decides wheel compatibility."""
+    if not os.path.isfile(python) or not os.access(python, os.X_OK):
+        raise MirrorError("python interpreter %s does not exist or is not executable" % python,
+                          kind="no_python")
+    proc = subprocess.run([python, "-I", "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise MirrorError("python interpreter %s failed to start: %s" % (python, proc.stderr.decode("utf-8", "replace")),
+                          kind="no_python")
+    info = json.loads(proc.stdout.decode("utf-8"))
+    info["python_tag"] = "cp%d%d" % (info["major"], info["minor"])
+    info["platform_tag"] = ("manylinux_%d_%d_%s" % (info["glibc"][0], info["glibc"][1], info["machine"])
+                            if info.get("glibc") else "linux_%s" % info["machine"])
+    return info
+
+
+def expand_platforms(platforms):
+    """manylinux_2_28_x86_64 -> itself and every older manylinux tag it accepts (pip does not expand them)."""
+    out = []
+    for plat in platforms:
+        match = re.match(r"^manylinux_(\d+)_(\d+)_(\w+)$", plat)
+        if not match:
+            out.append(plat)
+            continue
+        gmaj, gmin, machine = int(match.group(1)), int(match.group(2)), match.group(3)
+        out.extend("manylinux_%d_%d_%s" % (gmaj, m, machine) for m in range(gmin, 4, -1))
+        out.extend("%s_%s" % (legacy, machine) for legacy, ver in sorted(_LEGACY_MANYLINUX.items())
+                   if ver <= (gmaj, gmin))
+    seen = set()
+    return [p for p in out if not (p in seen or seen.add(p))]
+
+
+def tags_for(info):
+    glibc = tuple(info["glibc"]) if info.get("glibc") else None
+    return supported_tags(info["major"], info["minor"], info["machine"], glibc, info.get("abiflags", ""))
+
+
+# --------------------------------------------------------------------------- redaction
+def redact_url(url):
+    """Hide the password/token of a URL's userinfo: https://user:***@host/..."""
+    if not url:
+        return url
+
+    def _sub(match):
+        userinfo = match.group("userinfo")
+        user = userinfo.split(":", 1)[0]
+        if ":" in userinfo:
+            return "%s%s:***@" % (match.group("scheme"), user)
+        return "%s***@" % match.group("scheme")
+
+    return _URL_USERINFO_RE.sub(_sub, url)
+
+
+def scrub(text, secrets=()):
+    """Remove credentials from free text (installer output, exception messages)."""
+    if not text:
+        return text
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _URL_USERINFO_RE.sub(lambda m: redact_url(m.group(0)), text)
+
+
+def url_secrets(url):
+    """The literal secret parts of a URL (userinfo, its password and its unquoted forms)."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    out = []
+    if parts.password:
+        out.extend([parts.password, unquote(parts.password)])
+    if parts.username and parts.password is None:
+        out.extend([parts.username, unquote(parts.username)])
+    return [s for s in out if len(s) >= 3]
+
+
+# --------------------------------------------------------------------------- listings
+class _Anchors(HTMLParser):
+    def __init__(self):
+        HTMLParser.__init__(self)
+        self.hrefs = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            for key, value in attrs:
+                if key == "href" and value:
+                    self.hrefs.append(value)
+
+
+def _ssl_context(ca_bundle=None, insecure=False):
+    if insecure:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    if ca_bundle:
+        return ssl.create_default_context(cafile=ca_bundle)
+    return ssl.create_default_context()
+
+
+def _strip_userinfo(url):
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc += ":%d" % parts.port
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), parts
+
+
+def http_get(url, timeout=15, ca_bundle=None, trusted_host=None):
+    """GET a URL (basic auth from its userinfo), return (status, text). Errors as MirrorError."""
+    import base64
+
+    clean, parts = _strip_userinfo(url)
+    headers = {"User-Agent": "codex.offline_ml", "Accept": "text/html"}
+    if parts.username is not None:
+        token = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
+        headers["Authorization"] = "Basic " + base64.b64encode(token.encode("utf-8")).decode("ascii")
+    insecure = bool(trusted_host) and (parts.hostname == trusted_host or parts.netloc.endswith("@" + trusted_host)
+                                       or ("%s:%s" % (parts.hostname, parts.port)) == trusted_host)
+    ctx = _ssl_context(ca_bundle, insecure) if parts.scheme == "https" else None
+    try:
+        resp = urlopen(Request(clean, headers=headers), timeout=timeout, context=ctx)
+        return resp.getcode(), resp.read().decode("utf-8", "replace")
+    except HTTPError as exc:
+        return exc.code, ""
+    except (URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise MirrorError("mirror %s is unreachable: %s" % (redact_url(url), scrub(str(reason), url_secrets(url))),
+                          kind="unreachable", url=redact_url(url))
+
+
+def _files_from_html(base_url, html):
+    parser = _Anchors()
+    parser.feed(html)
+    files = []
+    for href in parser.hrefs:
+        target, _sep, fragment = href.partition("#")
+        info = parse_wheel_filename(target.rsplit("/", 1)[-1])
+        if not info:
+            continue
+        digest = None
+        if fragment.startswith("sha256="):
+            digest = fragment[len("sha256="):].lower()
+        info["url"] = urljoin(base_url, target)
+        info["sha256"] = digest
+        files.append(info)
+    return files
+
+
+def list_mirror(mode, url=None, wheelhouse=None, names=(), timeout=15, ca_bundle=None, trusted_host=None):
+    """Wheel files the mirror offers for the given normalised names: {name: [fileinfo, ...]}."""
+    found = dict((n, []) for n in names)
+    if mode == "wheelhouse":
+        if not wheelhouse or not os.path.isdir(wheelhouse):
+            raise MirrorError("wheelhouse directory %s does not exist on the host" % wheelhouse, kind="unreachable",
+                              url=wheelhouse)
+        for entry in sorted(os.listdir(wheelhouse)):
+            info = parse_wheel_filename(entry)
+            if info and info["name"] in found:
+                info["url"] = os.path.join(wheelhouse, entry)
+                info["sha256"] = None
+                found[info["name"]].append(info)
+        return found
+    if not url:
+        raise MirrorError("no mirror URL given for mirror mode %s" % mode, kind="invalid")
+    if mode == "find_links":
+        status, html = http_get(url, timeout, ca_bundle, trusted_host)
+        if status != 200:
+            raise MirrorError("mirror %s answered HTTP %s" % (redact_url(url), status), kind="unreachable",
+                              url=redact_url(url))
+        for info in _files_from_html(url, html):
+            if info["name"] in found:
+                found[info["name"]].append(info)
+        return found
+    if mode == "index":
+        base = url if url.endswith("/") else url + "/"
+        status, _html = http_get(base, timeout, ca_bundle, trusted_host)
+        if status >= 500 or status in (401, 403):
+            raise MirrorError("mirror %s answered HTTP %s" % (redact_url(base), status), kind="unreachable",
+                              url=redact_url(base))
+        for name in names:
+            page = urljoin(base, quote(name) + "/")
+            status, html = http_get(page, timeout, ca_bundle, trusted_host)
+            if status == 404:
+                continue
+            if status != 200:
+                raise MirrorError("mirror %s answered HTTP %s" % (redact_url(page), status), kind="unreachable",
+                                  url=redact_url(page))
+            found[name].extend(f for f in _files_from_html(page, html) if f["name"] == name)
+        return found
+    raise MirrorError("unknown mirror mode %r; use one of %s" % (mode, ", ".join(MIRROR_MODES)), kind="invalid")
+
+
+def listing_from_names(filenames, names):
+    """A listing like list_mirror's, from bare wheel file names (a wheelhouse still on the controller)."""
+    found = dict((n, []) for n in names)
+    for entry in filenames:
+        info = parse_wheel_filename(entry)
+        if info and info["name"] in found:
+            info["url"] = entry
+            info["sha256"] = None
+            found[info["name"]].append(info)
+    return found
+
+
+def _same_version(a, b):
+    return unquote(a).lower() == unquote(b).lower()
+
+
+def check_availability(wanted, listing, tags, info, url_label, lock=None):
+    """Every wanted name==version has a wheel that fits the interpreter (and, with a lock, the hash).
+
+    Returns {name: filename}; raises MirrorError naming the first problem set (all problems listed).
+    """
+    chosen = {}
+    missing, unfit, mismatched = [], [], []
+    for name in sorted(wanted):
+        version = wanted[name]
+        files = [f for f in listing.get(name, []) if _same_version(f["version"], version)]
+        if not files:
+            others = sorted(set(unquote(f["version"]) for f in listing.get(name, [])))
+            missing.append("%s==%s (mirror has: %s)" % (name, version, ", ".join(others) if others else "no versions"))
+            continue
+        fit = [f for f in files if f["tags"] & tags]
+        if not fit:
+            unfit.append("%s==%s (mirror has only %s)" % (name, version, ", ".join(sorted(f["filename"] for f in files))))
+            continue
+        if lock and name in lock:
+            hashed = [f for f in fit if f.get("sha256")]
+            if hashed and not [f for f in hashed if f["sha256"] in lock[name]["hashes"]]:
+                mismatched.append("%s (mirror sha256 %s, lock expects %s)" % (
+                    hashed[0]["filename"], hashed[0]["sha256"], " or ".join(lock[name]["hashes"])))
+                continue
+        chosen[name] = sorted(f["filename"] for f in fit)[0]
+    problems = []
+    if missing:
+        problems.append("not in mirror %s: %s" % (url_label, "; ".join(missing)))
+    if unfit:
+        problems.append("no wheel in mirror %s fits this host (Python tag %s, platform %s): %s" % (
+            url_label, info["python_tag"], info["platform_tag"], "; ".join(unfit)))
+    if mismatched:
+        problems.append("hash mismatch in mirror %s: %s" % (url_label, "; ".join(mismatched)))
+    if problems:
+        kind = "missing_package" if missing else ("no_compatible_wheel" if unfit else "hash_mismatch")
+        raise MirrorError(". ".join(problems), kind=kind, missing=missing, unfit=unfit, mismatched=mismatched)
+    return chosen

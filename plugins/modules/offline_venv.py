@@ -1,0 +1,253 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: offline_venv
+short_description: Build a Python virtual environment from a local wheel mirror, beside the live one, then swap it in
+version_added: 0.1.0
+description:
+  - Makes the virtual environment at O(path) hold exactly the pinned distributions (or every entry of a hash-pinned lock),
+    installed from a local wheel mirror only, with the installer's configuration and environment isolated.
+  - Whether anything changes is decided by comparing the installed distributions with the pins; when they match,
+    no installer and no resolver runs.
+  - A new venv is built in a release directory beside the live one and checked (distributions, then the optional
+    O(verify_command)) before O(path), a symlink, is swapped to it atomically. A run killed at any point leaves the
+    previous venv working; the next run removes the unfinished release.
+  - The C(uv) installer is itself taken from the mirror (its wheel hash-checked against the lock) without pip.
+author:
+  - codex.offline_ml maintainers
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  path:
+    description: Path of the virtual environment. Managed as a symlink to a release directory next to it.
+    type: path
+    required: true
+  python:
+    description: Base interpreter the venv is created from.
+    type: path
+    default: /usr/bin/python3
+  requirements:
+    description:
+      - Exact pins (V(name==version)). With O(lock) every pin must agree with the lock.
+      - With O(installer=uv) and no O(lock), a V(uv==version) pin must be among them.
+    type: list
+    elements: str
+    default: []
+  lock:
+    description:
+      - Text of a hash-pinned requirements file (as written by C(playbooks/stage_wheels.yml)). When given, the venv must
+        hold exactly its entries and the installer runs with C(--require-hashes).
+    type: str
+  installer:
+    description: Which installer builds the venv.
+    type: str
+    choices: [uv, pip]
+    default: uv
+  mirror_mode:
+    description: How the mirror is reached.
+    type: str
+    choices: [index, find_links, wheelhouse]
+    default: index
+  mirror_url:
+    description:
+      - PEP 503 index URL (O(mirror_mode=index)) or URL of a flat wheel directory (O(mirror_mode=find_links)).
+      - May carry credentials; they never appear in the module's output.
+    type: str
+  wheelhouse:
+    description: Directory of wheels on the host, for O(mirror_mode=wheelhouse).
+    type: path
+  trusted_host:
+    description: Host (or host:port) whose TLS certificate is not verified.
+    type: str
+  ca_bundle:
+    description: CA bundle on the host for an HTTPS mirror.
+    type: path
+  verify_command:
+    description: Arguments given to the new venv's C(bin/python); must exit 0 before the new venv replaces the old one.
+    type: list
+    elements: str
+    default: []
+  extra_paths:
+    description: Directories added to the venv's C(sys.path) through a C(.pth) file.
+    type: list
+    elements: path
+    default: []
+  force:
+    description: Rebuild even when the distributions match (for example because a health check failed).
+    type: bool
+    default: false
+  force_reason:
+    description: Why O(force) is set; reported in RV(reasons).
+    type: str
+    default: forced
+  timeout:
+    description: Seconds any single installer step may take.
+    type: int
+    default: 1800
+seealso:
+  - module: codex.offline_ml.wheel_mirror_info
+"""
+
+EXAMPLES = r"""
+- name: Torch venv from a pypiserver mirror, hash-checked
+  codex.offline_ml.offline_venv:
+    path: /opt/codex/venv
+    requirements: ["torch==2.13.0+cpu"]
+    lock: "{{ lookup('ansible.builtin.file', 'mirror/locks/torch_cpu.txt') }}"
+    mirror_mode: index
+    mirror_url: http://mirror.lab:3141/simple/
+
+- name: Same with pip from a flat directory over HTTP
+  codex.offline_ml.offline_venv:
+    path: /opt/codex/venv
+    requirements: ["torch==2.13.0+cpu"]
+    installer: pip
+    mirror_mode: find_links
+    mirror_url: http://mirror.lab/wheels/
+"""
+
+RETURN = r"""
+reasons:
+  description: Why the venv was (or in check mode would be) rebuilt; empty when nothing changed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["torch==2.13.0+cpu missing"]
+release:
+  description: Release directory O(path) points at after the run.
+  returned: always
+  type: str
+  sample: /opt/codex/.venv.releases/20261128T120000-3f2a9c1d07-ab12
+installed:
+  description: Distributions in the venv after the run, name to version.
+  returned: always
+  type: dict
+  sample: {"torch": "2.13.0+cpu", "sympy": "1.14.0"}
+removed:
+  description: Stale release directories removed (unfinished builds, replaced venvs).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+steps:
+  description: Installer steps run, with exit codes and seconds.
+  returned: changed
+  type: list
+  elements: dict
+  sample: [{"step": "uv pip install", "rc": 0, "seconds": 3.1}]
+"""
+
+import os
+import shutil
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+    MirrorError,
+    probe_interpreter,
+    redact_url,
+    wanted_set,
+)
+from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import (
+    Builder,
+    ReleaseLock,
+    VenvError,
+    differences,
+    inspect_venv,
+    new_release_path,
+    releases_dir,
+    remove_stale,
+    stale_releases,
+    swap,
+)
+
+
+def _lines(dists):
+    return "".join("%s==%s\n" % (n, dists[n]) for n in sorted(dists))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            python=dict(type="path", default="/usr/bin/python3"),
+            requirements=dict(type="list", elements="str", default=[]),
+            lock=dict(type="str"),
+            installer=dict(type="str", choices=["uv", "pip"], default="uv"),
+            mirror_mode=dict(type="str", choices=["index", "find_links", "wheelhouse"], default="index"),
+            mirror_url=dict(type="str", no_log=True),
+            wheelhouse=dict(type="path"),
+            trusted_host=dict(type="str"),
+            ca_bundle=dict(type="path"),
+            verify_command=dict(type="list", elements="str", default=[]),
+            extra_paths=dict(type="list", elements="path", default=[]),
+            force=dict(type="bool", default=False),
+            force_reason=dict(type="str", default="forced"),
+            timeout=dict(type="int", default=1800),
+        ),
+        required_if=[("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"]),
+                     ("mirror_mode", "wheelhouse", ["wheelhouse"])],
+        supports_check_mode=True,
+    )
+    p = module.params
+    path = p["path"].rstrip("/")
+    try:
+        wanted, lock = wanted_set(p["requirements"], p["lock"])
+        if p["installer"] == "uv" and "uv" not in wanted:
+            module.fail_json(msg="installer uv needs a uv==VERSION pin in requirements or a lock that pins uv")
+        base = probe_interpreter(p["python"])
+    except MirrorError as exc:
+        module.fail_json(msg=exc.msg, kind=exc.kind)
+
+    builder = Builder(path, p["python"], wanted, lock, p["lock"], p["requirements"], p["installer"], p["mirror_mode"],
+                      p["mirror_url"], p["wheelhouse"], p["trusted_host"], p["ca_bundle"], p["verify_command"],
+                      p["extra_paths"], p["timeout"])
+    state = inspect_venv(path)
+    reasons = differences(state, wanted, base["version"], bool(lock))
+    if not reasons and not builder.pth_ok(path):
+        reasons.append("sys.path entries differ from extra_paths")
+    if not reasons and state["exists"] and not state["is_symlink"]:
+        reasons.append("venv is not managed as a release yet")
+    if p["force"] and not reasons:
+        reasons.append(p["force_reason"])
+    stale = stale_releases(path)
+    result = dict(changed=bool(reasons or stale), reasons=reasons, removed=stale, installed=state["dists"],
+                  release=state["target"] or "")
+    if module._diff:
+        result["diff"] = dict(before=_lines(state["dists"]), after=_lines(wanted) if reasons else _lines(state["dists"]),
+                              before_header=path, after_header=path)
+    if not result["changed"] or module.check_mode:
+        module.exit_json(**result)
+
+    with ReleaseLock(releases_dir(path)):
+        if reasons:
+            release = new_release_path(path, wanted, p["installer"])
+            try:
+                new_state = builder.build(release)
+            except (VenvError, MirrorError) as exc:
+                shutil.rmtree(release, ignore_errors=True)
+                module.fail_json(msg="building %s from mirror %s: %s" % (
+                    path, redact_url(p["mirror_url"] or p["wheelhouse"]), exc.msg), reasons=reasons,
+                    steps=builder.steps)
+            swap(path, release)
+            result["release"] = release
+            result["installed"] = new_state["dists"]
+        result["removed"] = remove_stale(path)
+    result["steps"] = builder.steps
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

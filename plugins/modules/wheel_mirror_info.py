@@ -1,0 +1,174 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: wheel_mirror_info
+short_description: Check that a local wheel mirror is reachable and holds a fitting wheel for every pin
+version_added: 0.1.0
+description:
+  - Reads the mirror's listing (PEP 503 index pages, a flat directory listing over HTTP, or a wheelhouse directory on
+    the host) and checks that every pinned distribution (or every entry of a hash-pinned lock) has a wheel whose tags
+    fit O(python) on this host. Where the index publishes sha256 fragments they are compared with the lock.
+  - Fails naming the mirror URL (credentials hidden), the package and the Python tag. Changes nothing.
+author:
+  - codex.offline_ml maintainers
+extends_documentation_fragment: []
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+options:
+  python:
+    description: Interpreter whose tags decide which wheels fit.
+    type: path
+    default: /usr/bin/python3
+  requirements:
+    description: Exact pins (V(name==version)).
+    type: list
+    elements: str
+    default: []
+  lock:
+    description: Text of a hash-pinned requirements file; every entry must be in the mirror.
+    type: str
+  mirror_mode:
+    description: How the mirror is reached.
+    type: str
+    choices: [index, find_links, wheelhouse]
+    default: index
+  mirror_url:
+    description: Index URL or flat directory URL. May carry credentials; they never appear in the output.
+    type: str
+  wheelhouse:
+    description: Directory of wheels on the host, for O(mirror_mode=wheelhouse).
+    type: path
+  files:
+    description:
+      - For O(mirror_mode=wheelhouse), the wheel file names of a wheelhouse that is still on the controller (checked
+        before it is pushed). Takes the place of O(wheelhouse).
+    type: list
+    elements: str
+  trusted_host:
+    description: Host whose TLS certificate is not verified.
+    type: str
+  ca_bundle:
+    description: CA bundle on the host for an HTTPS mirror.
+    type: path
+  timeout:
+    description: Seconds for each HTTP request.
+    type: int
+    default: 15
+  variable_prefix:
+    description: Role variable prefix used in error messages to name what to fix (for example V(torch_cpu)).
+    type: str
+    default: ""
+"""
+
+EXAMPLES = r"""
+- name: Is everything the lock names in the mirror, for this host's Python?
+  codex.offline_ml.wheel_mirror_info:
+    python: /usr/bin/python3
+    lock: "{{ lookup('ansible.builtin.file', 'mirror/locks/torch_cpu.txt') }}"
+    mirror_mode: index
+    mirror_url: http://127.0.0.1:3141/simple/
+  register: mirror
+"""
+
+RETURN = r"""
+wheels:
+  description: For each wanted distribution, the wheel file chosen from the mirror.
+  returned: success
+  type: dict
+  sample: {"torch": "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"}
+python_tag:
+  description: The interpreter's CPython tag.
+  returned: success
+  type: str
+  sample: cp311
+platform_tag:
+  description: The most specific platform tag of the host.
+  returned: success
+  type: str
+  sample: manylinux_2_36_x86_64
+kind:
+  description: On failure, what kind of problem (unreachable, missing_package, no_compatible_wheel, hash_mismatch, invalid_pin).
+  returned: failure
+  type: str
+  sample: missing_package
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+    MirrorError,
+    check_availability,
+    list_mirror,
+    listing_from_names,
+    probe_interpreter,
+    redact_url,
+    tags_for,
+    wanted_set,
+)
+
+_HINTS = {
+    "unreachable": "check {p}_mirror_url / {p}_mirror_mode and that the mirror serves on that address",
+    "missing_package": "stage it into the mirror with playbooks/stage_wheels.yml, or fix the pin in {p}_packages",
+    "no_compatible_wheel": "stage wheels for this host's Python/platform, or do not apply this role to the host",
+    "hash_mismatch": "the mirror's file differs from {p}_lock_file: re-stage the mirror or restore the file",
+    "invalid_pin": "fix the pin in {p}_packages",
+    "invalid_lock": "fix {p}_lock_file (write it with playbooks/stage_wheels.yml)",
+    "lock_mismatch": "make {p}_packages agree with {p}_lock_file",
+    "no_python": "set {p}_python to an existing interpreter",
+}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            python=dict(type="path", default="/usr/bin/python3"),
+            requirements=dict(type="list", elements="str", default=[]),
+            lock=dict(type="str"),
+            mirror_mode=dict(type="str", choices=["index", "find_links", "wheelhouse"], default="index"),
+            mirror_url=dict(type="str", no_log=True),
+            wheelhouse=dict(type="path"),
+            files=dict(type="list", elements="str"),
+            trusted_host=dict(type="str"),
+            ca_bundle=dict(type="path"),
+            timeout=dict(type="int", default=15),
+            variable_prefix=dict(type="str", default=""),
+        ),
+        required_if=[("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"]),
+                     ("mirror_mode", "wheelhouse", ["wheelhouse", "files"], True)],
+        supports_check_mode=True,
+    )
+    p = module.params
+    label = redact_url(p["mirror_url"]) if p["mirror_mode"] != "wheelhouse" else p["wheelhouse"]
+    try:
+        wanted, lock = wanted_set(p["requirements"], p["lock"])
+        info = probe_interpreter(p["python"])
+        if p["mirror_mode"] == "wheelhouse" and p["files"] is not None:
+            label = "wheelhouse %s (on the controller)" % (p["wheelhouse"] or "")
+            listing = listing_from_names(p["files"], sorted(wanted))
+        else:
+            listing = list_mirror(p["mirror_mode"], p["mirror_url"], p["wheelhouse"], sorted(wanted), p["timeout"],
+                                  p["ca_bundle"], p["trusted_host"])
+        chosen = check_availability(wanted, listing, tags_for(info), info, label, lock)
+    except MirrorError as exc:
+        msg = exc.msg
+        hint = _HINTS.get(exc.kind)
+        if hint and p["variable_prefix"]:
+            msg = "%s. Fix: %s" % (msg, hint.format(p=p["variable_prefix"]))
+        module.fail_json(msg=msg, kind=exc.kind)
+    module.exit_json(changed=False, wheels=chosen, python_tag=info["python_tag"], platform_tag=info["platform_tag"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: wheel_stage
+short_description: Stage a wheel mirror on a connected machine, with hash-pinned locks and a sha256 manifest
+version_added: 0.1.0
+description:
+  - For each named set of exact pins, downloads the whole binary-only dependency closure for the target Python and
+    platforms with C(pip download), adds it to O(dest)/wheels, and writes O(dest)/locks/SET.txt (every closure entry
+    with its sha256), O(dest)/SHA256SUMS and O(dest)/manifest.json.
+  - The installer pins (uv) are added to every set, so each lock names all a role installs.
+  - Run it where an upstream index is reachable; the result is carried over the air gap and served as a PEP 503
+    index (for example pypiserver) or a flat directory.
+author:
+  - codex.offline_ml maintainers
+attributes:
+  check_mode:
+    support: none
+  diff_mode:
+    support: none
+options:
+  dest:
+    description: Mirror directory to fill.
+    type: path
+    required: true
+  sets:
+    description: Set name to list of exact pins.
+    type: dict
+    required: true
+  installer:
+    description: Pins added to every set (the installer the roles bootstrap from the mirror).
+    type: list
+    elements: str
+    default: ["uv==0.13.9"]
+  python_version:
+    description: Target Python version (V(3.11)).
+    type: str
+    default: "3.11"
+  platforms:
+    description: Target platform tags; older compatible manylinux tags are included by pip.
+    type: list
+    elements: str
+    default: [manylinux_2_28_x86_64]
+  pip:
+    description: Command that runs pip on the staging machine.
+    type: list
+    elements: str
+    default: [python3, -m, pip]
+"""
+
+EXAMPLES = r"""
+- name: Stage torch for Python 3.11 hosts
+  codex.offline_ml.wheel_stage:
+    dest: /srv/mirror
+    sets:
+      torch_cpu: ["torch==2.13.0+cpu"]
+"""
+
+RETURN = r"""
+files:
+  description: Number of wheel files in the manifest.
+  returned: always
+  type: int
+  sample: 11
+locks:
+  description: Lock file written per set.
+  returned: always
+  type: dict
+  sample: {"torch_cpu": "/srv/mirror/locks/torch_cpu.txt"}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage import stage
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path", required=True),
+            sets=dict(type="dict", required=True),
+            installer=dict(type="list", elements="str", default=["uv==0.13.9"]),
+            python_version=dict(type="str", default="3.11"),
+            platforms=dict(type="list", elements="str", default=["manylinux_2_28_x86_64"]),
+            pip=dict(type="list", elements="str", default=["python3", "-m", "pip"]),
+        ),
+        supports_check_mode=False,
+    )
+    p = module.params
+    try:
+        changed, manifest = stage(p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"])
+    except (MirrorError, RuntimeError) as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=changed, files=len(manifest["files"]),
+                     locks=dict((s, os.path.join(p["dest"], "locks", "%s.txt" % s)) for s in p["sets"]))
+
+
+if __name__ == "__main__":
+    main()
