@@ -1,0 +1,113 @@
+# codex.offline_ml — the two commands on a fresh Debian 12 machine:
+#   make demo   build the test image, stage the mirror, converge a container with torch_cpu, print its diagnostic
+#   make test   yamllint, ansible-lint, ansible-test sanity, unit tests, every Molecule scenario, bad-input tests
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+VENV := $(ROOT)/.venv
+BUILD := $(ROOT)/build
+MIRROR := $(BUILD)/mirror
+STUB_MIRROR := $(BUILD)/stub-mirror
+COLL_ROOT := $(BUILD)/collections
+COLL_LINK := $(COLL_ROOT)/ansible_collections/codex/offline_ml
+SCENARIOS ?= torch_cpu torch_stub
+
+export PATH := $(VENV)/bin:$(PATH)
+export CONTAINERS_CONF := $(ROOT)/molecule/_shared/containers.conf
+export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+export CODEX_TEST_WHEELHOUSE := $(MIRROR)/wheels
+export CODEX_STUB_WHEELHOUSE := $(STUB_MIRROR)
+
+.PHONY: help test demo demo-down lint sanity unit molecule integration system-deps venv images mirror \
+        collection mirrors-up mirrors-down build clean
+
+help:
+	@echo "make demo   - the main job on the demo container (builds image, stages mirror, converges torch_cpu)"
+	@echo "make test   - the whole suite"
+
+# ---------------------------------------------------------------- set-up (idempotent, stamp files)
+system-deps: $(BUILD)/.system-deps
+$(BUILD)/.system-deps:
+	@mkdir -p $(BUILD)
+	@missing=""; for c in podman runc debootstrap ip; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages for:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap iproute2 >/dev/null; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+collection: $(COLL_LINK)
+$(COLL_LINK):
+	@mkdir -p $(dir $@)
+	ln -sfn $(ROOT) $@
+
+images: system-deps
+	@molecule/_shared/build_image.sh bookworm | tail -n1 > $(BUILD)/image-debian12
+
+# Staged with the real staging playbook; re-staged only when the pins or the staging code change.
+MIRROR_INPUTS := playbooks/stage_wheels.yml molecule/_shared/stage_vars.yml plugins/module_utils/_stage.py \
+                 plugins/modules/wheel_stage.py
+mirror: $(MIRROR)/.stamp $(STUB_MIRROR)/.stamp
+$(MIRROR)/.stamp: $(MIRROR_INPUTS) | venv collection
+	ansible-playbook playbooks/stage_wheels.yml -e stage_wheels_dest=$(MIRROR) -e @molecule/_shared/stage_vars.yml
+	@touch $@
+$(STUB_MIRROR)/.stamp: tests/fixtures/stub_torch/build_stub_wheel.py | venv
+	rm -rf $(STUB_MIRROR) && mkdir -p $(STUB_MIRROR)
+	$(VENV)/bin/python tests/fixtures/stub_torch/build_stub_wheel.py $(STUB_MIRROR)
+	@touch $@
+
+build: venv collection images mirror
+
+mirrors-up: build
+	@molecule/_shared/mirrors.sh start > $(BUILD)/mirrors.env
+	@cat $(BUILD)/mirrors.env
+mirrors-down:
+	@molecule/_shared/mirrors.sh stop
+
+# ---------------------------------------------------------------- checks
+lint: venv collection
+	yamllint -s .
+	ansible-lint
+	python3 tests/tools/role_docs.py --check
+
+sanity: venv
+	tests/tools/ansible_test_sanity.sh
+
+unit: venv collection mirror
+	pytest tests/unit -q -p no:cacheprovider
+
+molecule: build
+	@set -a; trap 'molecule/_shared/mirrors.sh stop' EXIT; eval "$$(molecule/_shared/mirrors.sh start)"; \
+	export CODEX_IMAGE_DEBIAN12=$$(cat $(BUILD)/image-debian12); set +a; \
+	for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done
+
+integration: build
+	@set -a; trap 'molecule/_shared/mirrors.sh stop' EXIT; eval "$$(molecule/_shared/mirrors.sh start)"; \
+	export CODEX_IMAGE_DEBIAN12=$$(cat $(BUILD)/image-debian12); set +a; \
+	pytest tests/integration -q -p no:cacheprovider -rA
+
+test: lint sanity unit molecule integration
+	@echo "make test: all suites passed"
+
+# ---------------------------------------------------------------- demo
+demo: build
+	@set -a; trap 'molecule/_shared/mirrors.sh stop' EXIT; eval "$$(molecule/_shared/mirrors.sh start)"; \
+	export CODEX_IMAGE_DEBIAN12=$$(cat $(BUILD)/image-debian12); set +a; \
+	demo/run.sh
+
+demo-down:
+	-podman rm -f codex-demo-ml1 >/dev/null 2>&1
+	molecule/_shared/mirrors.sh stop
+
+clean: demo-down
+	rm -rf $(BUILD)

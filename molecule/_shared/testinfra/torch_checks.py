@@ -1,0 +1,34 @@
+"""Verify helpers shared by the torch scenarios (imported by their testinfra tests)."""
+
+import json
+
+VENV = "/opt/codex/venv"
+FACTS = "/etc/ansible/facts.d/torch_cpu.fact"
+COMMAND = "/usr/local/bin/codex-torch-check"
+
+
+def login(host, command):
+    """Run COMMAND in a login shell, as an operator would."""
+    return host.run("bash -lc %s" % json.dumps(command))
+
+
+def venv_python(host, code):
+    result = login(host, "%s/bin/python -c %s" % (VENV, json.dumps(code)))
+    assert result.rc == 0, result.stderr
+    return result.stdout.strip()
+
+
+def module_facts(host):
+    result = host.ansible("codex.offline_ml.torch_diagnostic",
+                          "python=%s/bin/python require_cpu_build=true" % VENV, check=False)
+    return result["ansible_facts"]["torch_diagnostic"]
+
+
+def command_facts(host):
+    result = login(host, COMMAND)
+    assert result.rc == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def without_volatile(facts):
+    return dict((k, v) for k, v in facts.items() if k not in ("elapsed_s", "python"))

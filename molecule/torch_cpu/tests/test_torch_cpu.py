@@ -1,0 +1,89 @@
+"""torch_cpu: a healthy official CPU torch in the venv, from either mirror mode."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared", "testinfra"))
+
+import torch_checks as tc  # noqa: E402
+
+
+def test_torch_imports_from_the_venv(host):
+    location = tc.venv_python(host, "import torch; print(torch.__file__)")
+    assert location.startswith(tc.VENV + "/lib/")
+
+
+def test_dataset_is_present(host):
+    assert tc.venv_python(host, "from torch.utils.data import Dataset; print(Dataset.__name__)") == "Dataset"
+
+
+def test_cpu_build(host):
+    out = tc.venv_python(host, "import torch; print(torch.__version__, torch.version.cuda)")
+    assert out == "2.13.0+cpu None"
+
+
+def test_no_nvidia_distributions(host):
+    out = tc.venv_python(host, "from importlib import metadata; "
+                               "print([d.metadata['Name'] for d in metadata.distributions()])")
+    assert "torch" in out
+    assert "nvidia" not in out.lower()
+
+
+def test_venv_is_a_release_symlink(host):
+    venv = host.file(tc.VENV)
+    assert venv.is_symlink
+    assert "/opt/codex/.venv.releases/" in venv.linked_to
+
+
+def test_venv_matches_the_lock_exactly(host):
+    dists = json.loads(tc.venv_python(host, "import json; from importlib import metadata; "
+                                            "print(json.dumps(sorted(d.metadata['Name'].lower() "
+                                            "for d in metadata.distributions())))"))
+    assert set(dists) - {"pip"} == {"filelock", "fsspec", "jinja2", "markupsafe", "mpmath", "networkx",
+                                    "setuptools", "sympy", "torch", "typing_extensions", "uv"}
+
+
+def test_facts_file(host):
+    f = host.file(tc.FACTS)
+    assert f.exists and f.mode == 0o644
+    facts = json.loads(f.content_string)
+    assert facts["diagnostic"]["status"] == "ok"
+    assert facts["diagnostic"]["version"] == "2.13.0+cpu"
+    assert facts["diagnostic"]["dataset_available"] is True
+    assert facts["diagnostic"]["problems"] == []
+    assert "elapsed_s" not in facts["diagnostic"]
+    assert facts["distributions"]["torch"] == "2.13.0+cpu"
+    assert len(facts["lock_sha256"]) == 64
+
+
+def test_ansible_local_carries_the_facts(host):
+    local = host.ansible("ansible.builtin.setup", "filter=ansible_local", check=False)["ansible_facts"]["ansible_local"]
+    assert local["torch_cpu"]["diagnostic"]["status"] == "ok"
+
+
+def test_host_command_agrees_with_the_module(host):
+    from_command = tc.command_facts(host)
+    from_module = tc.module_facts(host)
+    assert from_command["status"] == "ok"
+    assert tc.without_volatile(from_command) == tc.without_volatile(from_module)
+
+
+def test_host_command_is_managed(host):
+    assert "Ansible managed" in host.file(tc.COMMAND).content_string
+
+
+def test_pip_conf_only_where_asked(host):
+    conf = host.file("/etc/pip.conf")
+    if host.backend.get_hostname() == "torch-cpu-findlinks":
+        assert conf.exists
+        assert "Ansible managed" in conf.content_string
+        assert "find-links = http://127.0.0.1:" in conf.content_string
+        assert conf.mode == 0o644
+    else:
+        assert not conf.exists
+
+
+def test_no_stale_releases(host):
+    releases = host.run("ls -A /opt/codex/.venv.releases").stdout.split()
+    assert len([r for r in releases if not r.startswith(".")]) == 1
