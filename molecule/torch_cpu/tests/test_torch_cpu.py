@@ -31,7 +31,7 @@ def test_no_nvidia_distributions(host):
 
 
 def test_venv_is_a_release_symlink(host):
-    venv = host.file(tc.VENV)
+    venv = tc.fast(host).file(tc.VENV)
     assert venv.is_symlink
     assert "/opt/codex/.venv.releases/" in venv.linked_to
 
@@ -45,7 +45,7 @@ def test_venv_matches_the_lock_exactly(host):
 
 
 def test_facts_file(host):
-    f = host.file(tc.FACTS)
+    f = tc.fast(host).file(tc.FACTS)
     assert f.exists and f.mode == 0o644
     facts = json.loads(f.content_string)
     assert facts["diagnostic"]["status"] == "ok"
@@ -70,11 +70,11 @@ def test_host_command_agrees_with_the_module(host):
 
 
 def test_host_command_is_managed(host):
-    assert "Ansible managed" in host.file(tc.COMMAND).content_string
+    assert "Ansible managed" in tc.fast(host).file(tc.COMMAND).content_string
 
 
 def test_pip_conf_only_where_asked(host):
-    conf = host.file("/etc/pip.conf")
+    conf = tc.fast(host).file("/etc/pip.conf")
     if host.backend.get_hostname() == "torch-cpu-findlinks":
         assert conf.exists
         assert "Ansible managed" in conf.content_string
@@ -85,5 +85,5 @@ def test_pip_conf_only_where_asked(host):
 
 
 def test_no_stale_releases(host):
-    releases = host.run("ls -A /opt/codex/.venv.releases").stdout.split()
+    releases = tc.fast(host).run("ls -A /opt/codex/.venv.releases").stdout.split()
     assert len([r for r in releases if not r.startswith(".")]) == 1

@@ -10,15 +10,15 @@ import torch_checks as tc  # noqa: E402
 
 
 def test_prepare_really_started_from_a_stub(host):
-    before = json.loads(host.file("/root/stub-diagnostic.json").content_string)
+    before = json.loads(tc.fast(host).file("/root/stub-diagnostic.json").content_string)
     assert before["status"] == "stub"
     assert any("Dataset" in p for p in before["problems"])
 
 
 def test_stub_venv_was_replaced_by_a_release(host):
-    venv = host.file(tc.VENV)
+    venv = tc.fast(host).file(tc.VENV)
     assert venv.is_symlink
-    leftovers = [r for r in host.run("ls -A /opt/codex/.venv.releases").stdout.split() if not r.startswith(".")]
+    leftovers = [r for r in tc.fast(host).run("ls -A /opt/codex/.venv.releases").stdout.split() if not r.startswith(".")]
     assert len(leftovers) == 1, leftovers
 
 
@@ -34,6 +34,6 @@ def test_real_compiled_torch(host):
 def test_diagnostic_is_ok_everywhere(host):
     from_command = tc.command_facts(host)
     assert from_command["status"] == "ok"
-    facts = json.loads(host.file(tc.FACTS).content_string)
+    facts = json.loads(tc.fast(host).file(tc.FACTS).content_string)
     assert facts["diagnostic"]["status"] == "ok"
     assert tc.without_volatile(facts["diagnostic"]) == tc.without_volatile(from_command)
