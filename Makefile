@@ -86,24 +86,20 @@ sanity: venv
 unit: venv collection mirror
 	pytest tests/unit -q -p no:cacheprovider
 
+WITH_MIRRORS := molecule/_shared/with_mirrors.sh
+
 molecule: build
-	@set -a; trap 'molecule/_shared/mirrors.sh stop' EXIT; eval "$$(molecule/_shared/mirrors.sh start)"; \
-	export CODEX_IMAGE_DEBIAN12=$$(cat $(BUILD)/image-debian12); set +a; \
-	for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done
+	$(WITH_MIRRORS) bash -c 'for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done'
 
 integration: build
-	@set -a; trap 'molecule/_shared/mirrors.sh stop' EXIT; eval "$$(molecule/_shared/mirrors.sh start)"; \
-	export CODEX_IMAGE_DEBIAN12=$$(cat $(BUILD)/image-debian12); set +a; \
-	pytest tests/integration -q -p no:cacheprovider -rA
+	$(WITH_MIRRORS) pytest tests/integration -q -p no:cacheprovider -rA
 
 test: lint sanity unit molecule integration
 	@echo "make test: all suites passed"
 
 # ---------------------------------------------------------------- demo
 demo: build
-	@set -a; trap 'molecule/_shared/mirrors.sh stop' EXIT; eval "$$(molecule/_shared/mirrors.sh start)"; \
-	export CODEX_IMAGE_DEBIAN12=$$(cat $(BUILD)/image-debian12); set +a; \
-	demo/run.sh
+	$(WITH_MIRRORS) demo/run.sh
 
 demo-down:
 	-podman rm -f codex-demo-ml1 >/dev/null 2>&1

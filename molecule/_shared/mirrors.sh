@@ -27,11 +27,13 @@ wait_port() {
   return 1
 }
 
+started=0
 start_one() {
   local name=$1 port=$2; shift 2
   if [ -f "${run}/${name}.pid" ] && kill -0 "$(cat "${run}/${name}.pid")" 2>/dev/null; then
     return 0
   fi
+  started=1
   setsid "$@" >"${run}/${name}.log" 2>&1 < /dev/null &
   echo $! > "${run}/${name}.pid"
   wait_port "${port}" "${name}"
@@ -50,6 +52,8 @@ case "${1:-}" in
     echo "CODEX_INDEX_URL=http://127.0.0.1:${INDEX_PORT}/simple/"
     echo "CODEX_FINDLINKS_URL=http://127.0.0.1:${FINDLINKS_PORT}/"
     echo "CODEX_STUB_INDEX_URL=http://127.0.0.1:${STUB_PORT}/simple/"
+    # 1 when this call started a server (the caller then stops them), 0 when they were already up.
+    echo "CODEX_MIRRORS_STARTED=${started}"
     ;;
   stop)
     for name in index findlinks stub; do
