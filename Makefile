@@ -59,7 +59,9 @@ MIRROR_INPUTS := playbooks/stage_wheels.yml molecule/_shared/stage_vars.yml plug
                  plugins/modules/wheel_stage.py
 mirror: $(MIRROR)/.stamp $(STUB_MIRROR)/.stamp
 $(MIRROR)/.stamp: $(MIRROR_INPUTS) | venv collection
-	ansible-playbook playbooks/stage_wheels.yml -e stage_wheels_dest=$(MIRROR) -e @molecule/_shared/stage_vars.yml
+	@mkdir -p $(BUILD)
+	flock $(BUILD)/.stage.lock ansible-playbook playbooks/stage_wheels.yml -e stage_wheels_dest=$(MIRROR) \
+	  -e @molecule/_shared/stage_vars.yml
 	@touch $@
 $(STUB_MIRROR)/.stamp: tests/fixtures/stub_torch/build_stub_wheel.py | venv
 	rm -rf $(STUB_MIRROR) && mkdir -p $(STUB_MIRROR)
