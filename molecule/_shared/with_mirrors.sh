@@ -10,7 +10,11 @@ env_lines="$("${here}/mirrors.sh" start)"
 set -a
 eval "${env_lines}"
 CODEX_IMAGE_DEBIAN12="$(cat "${root}/build/image-debian12")"
-[ -f "${root}/build/image-debian13" ] && CODEX_IMAGE_DEBIAN13="$(cat "${root}/build/image-debian13")"
+export CODEX_IMAGE_DEBIAN12
+if [ -f "${root}/build/image-debian13" ]; then
+  CODEX_IMAGE_DEBIAN13="$(cat "${root}/build/image-debian13")"
+  export CODEX_IMAGE_DEBIAN13
+fi
 set +a
 if [ "${CODEX_MIRRORS_STARTED}" = 1 ]; then
   trap '"${here}/mirrors.sh" stop' EXIT

@@ -14,15 +14,13 @@ __metaclass__ = type
 import json
 import os
 import re
-import ssl
 import subprocess
 
-try:
-    from urllib.error import HTTPError, URLError
-    from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
-    from urllib.request import Request, urlopen
-except ImportError:  # pragma: no cover - Python 2 is not supported, keep the import sanity test quiet
-    pass
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
+from ansible.module_utils.urls import open_url
 
 try:
     from html.parser import HTMLParser
@@ -283,17 +281,6 @@ class _Anchors(HTMLParser):
                     self.hrefs.append(value)
 
 
-def _ssl_context(ca_bundle=None, insecure=False):
-    if insecure:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
-    if ca_bundle:
-        return ssl.create_default_context(cafile=ca_bundle)
-    return ssl.create_default_context()
-
-
 def _strip_userinfo(url):
     parts = urlsplit(url)
     netloc = parts.hostname or ""
@@ -302,27 +289,42 @@ def _strip_userinfo(url):
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment)), parts
 
 
-def http_get(url, timeout=15, ca_bundle=None, trusted_host=None):
-    """GET a URL (basic auth from its userinfo), return (status, text). Errors as MirrorError."""
-    import base64
+def _host_matches(parts, trusted_host):
+    if not trusted_host:
+        return False
+    return trusted_host in (parts.hostname, "%s:%s" % (parts.hostname, parts.port))
 
+
+def fetch(url, timeout=15, ca_bundle=None, trusted_host=None, auth_from=None, accept="text/html"):
+    """GET a URL with ansible's open_url; credentials come from its userinfo (or from AUTH_FROM, the mirror URL,
+    when the file lives on the same host). Returns (status, bytes). Connection problems raise MirrorError with
+    the URL redacted."""
     clean, parts = _strip_userinfo(url)
-    headers = {"User-Agent": "codex.offline_ml", "Accept": "text/html"}
-    if parts.username is not None:
-        token = "%s:%s" % (unquote(parts.username), unquote(parts.password or ""))
-        headers["Authorization"] = "Basic " + base64.b64encode(token.encode("utf-8")).decode("ascii")
-    insecure = bool(trusted_host) and (parts.hostname == trusted_host or parts.netloc.endswith("@" + trusted_host)
-                                       or ("%s:%s" % (parts.hostname, parts.port)) == trusted_host)
-    ctx = _ssl_context(ca_bundle, insecure) if parts.scheme == "https" else None
+    user, password = parts.username, parts.password
+    if user is None and auth_from:
+        mparts = urlsplit(auth_from)
+        if mparts.hostname == parts.hostname and mparts.username is not None:
+            user, password = mparts.username, mparts.password
     try:
-        resp = urlopen(Request(clean, headers=headers), timeout=timeout, context=ctx)
-        return resp.getcode(), resp.read().decode("utf-8", "replace")
+        resp = open_url(clean, headers={"Accept": accept}, timeout=timeout, http_agent="codex.offline_ml",
+                        validate_certs=not _host_matches(parts, trusted_host), ca_path=ca_bundle or None,
+                        url_username=unquote(user) if user is not None else None,
+                        url_password=unquote(password or "") if user is not None else None,
+                        force_basic_auth=user is not None, use_proxy=False)
+        return resp.getcode(), resp.read()
     except HTTPError as exc:
-        return exc.code, ""
-    except (URLError, OSError, ValueError) as exc:
+        return exc.code, b""
+    except (URLError, UrlsConnectionError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise MirrorError("mirror %s is unreachable: %s" % (redact_url(url), scrub(str(reason), url_secrets(url))),
+        secrets = url_secrets(url) + url_secrets(auth_from)
+        raise MirrorError("mirror %s is unreachable: %s" % (redact_url(url), scrub(str(reason), secrets)),
                           kind="unreachable", url=redact_url(url))
+
+
+def http_get(url, timeout=15, ca_bundle=None, trusted_host=None):
+    """GET a page of the mirror: (status, text)."""
+    status, body = fetch(url, timeout, ca_bundle, trusted_host)
+    return status, body.decode("utf-8", "replace")
 
 
 def _files_from_html(base_url, html):

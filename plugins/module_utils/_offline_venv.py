@@ -27,7 +27,7 @@ import zipfile
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
-    http_get,
+    fetch,
     list_mirror,
     parse_pin,
     redact_url,
@@ -194,7 +194,9 @@ class Builder(object):
             with open(info["url"], "rb") as fh:
                 data = fh.read()
         else:
-            data = _http_get_bytes(info["url"], self.url, self.ca_bundle, self.trusted_host)
+            status, data = fetch(info["url"], 300, self.ca_bundle, self.trusted_host, auth_from=self.url, accept="*/*")
+            if status != 200:
+                raise VenvError("download of %s failed: HTTP %s" % (redact_url(info["url"]), status))
         digest = hashlib.sha256(data).hexdigest()
         if self.lock and digest not in self.lock["uv"]["hashes"]:
             raise VenvError("hash mismatch for %s: got sha256 %s, the lock expects %s" % (
@@ -268,31 +270,6 @@ class Builder(object):
                 with open(os.path.join(root, "codex_offline_ml.pth")) as fh:
                     return fh.read().split() == list(self.extra_paths)
         return False
-
-
-def _http_get_bytes(file_url, mirror_url, ca_bundle, trusted_host):
-    """Download a file from the mirror, with the mirror URL's credentials when the host matches."""
-    import base64
-    from urllib.parse import urlsplit, urlunsplit, unquote
-    from urllib.request import Request, urlopen
-
-    from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import _ssl_context
-
-    fparts = urlsplit(file_url)
-    mparts = urlsplit(mirror_url or "")
-    netloc = fparts.hostname + (":%d" % fparts.port if fparts.port else "")
-    clean = urlunsplit((fparts.scheme, netloc, fparts.path, fparts.query, ""))
-    headers = {"User-Agent": "codex.offline_ml"}
-    user = fparts.username if fparts.username is not None else (mparts.username if mparts.hostname == fparts.hostname else None)
-    password = fparts.password if fparts.username is not None else mparts.password
-    if user is not None:
-        token = "%s:%s" % (unquote(user), unquote(password or ""))
-        headers["Authorization"] = "Basic " + base64.b64encode(token.encode("utf-8")).decode("ascii")
-    ctx = _ssl_context(ca_bundle, bool(trusted_host) and fparts.hostname == trusted_host) if fparts.scheme == "https" else None
-    try:
-        return urlopen(Request(clean, headers=headers), timeout=120, context=ctx).read()
-    except Exception as exc:  # pylint: disable=broad-except
-        raise VenvError("download of %s failed: %s" % (redact_url(clean), scrub(str(exc), url_secrets(mirror_url))))
 
 
 class ReleaseLock(object):

@@ -23,12 +23,14 @@ description:
     previous venv working; the next run removes the unfinished release.
   - The C(uv) installer is itself taken from the mirror (its wheel hash-checked against the lock) without pip.
 author:
-  - codex.offline_ml maintainers
+  - codex.offline_ml maintainers (@codex)
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:
     support: full
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
 options:
   path:
     description: Path of the virtual environment. Managed as a symlink to a release directory next to it.
@@ -149,7 +151,6 @@ steps:
   sample: [{"step": "uv pip install", "rc": 0, "seconds": 3.1}]
 """
 
-import os
 import shutil
 
 from ansible.module_utils.basic import AnsibleModule

@@ -19,13 +19,15 @@ description:
     fit O(python) on this host. Where the index publishes sha256 fragments they are compared with the lock.
   - Fails naming the mirror URL (credentials hidden), the package and the Python tag. Changes nothing.
 author:
-  - codex.offline_ml maintainers
+  - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment: []
 attributes:
   check_mode:
     support: full
+    description: Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:
     support: none
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
 options:
   python:
     description: Interpreter whose tags decide which wheels fit.

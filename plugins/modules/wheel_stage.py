@@ -21,12 +21,14 @@ description:
   - Run it where an upstream index is reachable; the result is carried over the air gap and served as a PEP 503
     index (for example pypiserver) or a flat directory.
 author:
-  - codex.offline_ml maintainers
+  - codex.offline_ml maintainers (@codex)
 attributes:
   check_mode:
     support: none
+    description: Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:
     support: none
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
 options:
   dest:
     description: Mirror directory to fill.
