@@ -150,3 +150,144 @@ def real_torch_python(venvs):
     python = venvs.create('real-torch')
     venvs.install(python, REAL_TORCH_PIN, no_cache=False, extra=['--find-links', wheelhouse])
     return python
+
+
+# ---------------------------------------------------------------- mirror mechanism
+# Fixtures of the tests of _mirror/_offline_venv/_stage and the offline_venv/wheel_mirror_info/wheel_stage modules:
+# small wheels, the real uv wheel staged by `make mirror`, real HTTP servers on 127.0.0.1, main() in process.
+import json  # noqa: E402  (appended section)
+import socket  # noqa: E402
+import time  # noqa: E402
+
+STAGED_WHEELS = REPO_ROOT / 'build' / 'mirror' / 'wheels'
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 that nothing listens on (right now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope='session')
+def write_wheel():
+    """build_stub_wheel.write_wheel(out_dir, name, version, files, tag='py3-none-any'): any small wheel."""
+    return stub_wheels.write_wheel
+
+
+@pytest.fixture(scope='session')
+def unused_port():
+    """unused_port() -> a port of 127.0.0.1 nothing listens on (for unreachable mirrors)."""
+    return free_port
+
+
+@pytest.fixture(scope='session')
+def uv_wheel():
+    """The REAL uv wheel of the staged mirror (build/mirror/wheels, written by `make mirror`). Never skipped."""
+    found = sorted(STAGED_WHEELS.glob('uv-*-manylinux*_x86_64*.whl')) if STAGED_WHEELS.is_dir() else []
+    if not found:
+        pytest.fail('no uv wheel in %s: run `make mirror` (or `make unit`, which stages it) first' % STAGED_WHEELS,
+                    pytrace=False)
+    return found[-1]
+
+
+class ServerFactory(object):
+    """Starts real servers on 127.0.0.1 (a free port each) and stops them at the end of the session."""
+
+    def __init__(self, logs):
+        self.logs = logs
+        self.procs = []
+
+    def _start(self, argv, port, name):
+        log = open(str(self.logs / ('%s-%d.log' % (name, port))), 'w')
+        proc = subprocess.Popen([str(a) for a in argv], stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((proc, log))
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                break
+            try:
+                socket.create_connection(('127.0.0.1', port), timeout=0.5).close()
+                return 'http://127.0.0.1:%d' % port
+            except OSError:
+                time.sleep(0.1)
+        log.flush()
+        pytest.fail('%s did not listen on 127.0.0.1:%d: %s' % (name, port, Path(log.name).read_text()), pytrace=False)
+
+    def pypiserver(self, directory):
+        """A pypiserver PEP 503 index of DIRECTORY; returns its .../simple/ URL."""
+        exe = Path(sys.executable).parent / 'pypi-server'
+        if not exe.exists():
+            pytest.fail('pypi-server is not installed in %s: run make venv' % exe.parent, pytrace=False)
+        port = free_port()
+        base = self._start([exe, 'run', '-i', '127.0.0.1', '-p', port, '--disable-fallback', '-a', '.', '-P', '.',
+                            directory], port, 'pypiserver')
+        return base + '/simple/'
+
+    def http(self, directory):
+        """python -m http.server of DIRECTORY (a flat find-links listing); returns its URL."""
+        port = free_port()
+        return self._start([sys.executable, '-m', 'http.server', '--bind', '127.0.0.1', port, '--directory',
+                            directory], port, 'http-server') + '/'
+
+    def stop(self):
+        for proc, log in self.procs:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            log.close()
+
+
+@pytest.fixture(scope='session')
+def servers(tmp_path_factory):
+    """Factory of real mirror servers on 127.0.0.1 (see ServerFactory)."""
+    factory = ServerFactory(tmp_path_factory.mktemp('server-logs'))
+    yield factory
+    factory.stop()
+
+
+class ModuleExit(Exception):
+    pass
+
+
+@pytest.fixture
+def run_module(monkeypatch):
+    """run_module(MODULE, **args) runs MODULE.main() in process; returns (failed, result)."""
+    from ansible.module_utils import basic
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core < 2.19
+        import contextlib
+
+        @contextlib.contextmanager
+        def patch_module_args(args=None):
+            saved = basic._ANSIBLE_ARGS
+            basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
+            try:
+                yield
+            finally:
+                basic._ANSIBLE_ARGS = saved
+
+    def exit_json(self, **kwargs):
+        kwargs.setdefault('changed', False)
+        raise ModuleExit(False, kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.update(failed=True, msg=msg)
+        raise ModuleExit(True, kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+    def run(module, **args):
+        with patch_module_args(args):
+            try:
+                module.main()
+            except ModuleExit as exc:
+                return exc.args
+        pytest.fail('%s.main() returned without exit_json or fail_json' % module.__name__)
+
+    return run
