@@ -81,6 +81,8 @@ lint: venv collection
 	yamllint -s .
 	ansible-lint
 	python3 tests/tools/role_docs.py --check
+	antsibull-changelog lint
+	tests/tools/check_build.sh
 
 sanity: venv
 	tests/tools/ansible_test_sanity.sh
@@ -103,8 +105,8 @@ test: lint sanity unit molecule integration
 demo: build
 	$(WITH_MIRRORS) demo/run.sh
 
-demo-down:
-	-podman rm -f codex-demo-ml1 >/dev/null 2>&1
+demo-down: system-deps
+	@ids=$$(podman ps -aq --filter label=codex.demo=1); if [ -n "$$ids" ]; then podman rm -f $$ids >/dev/null; fi
 	molecule/_shared/mirrors.sh stop
 
 clean: demo-down
