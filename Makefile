@@ -22,7 +22,7 @@ export PY_COLORS := 0
 export CODEX_TEST_WHEELHOUSE := $(MIRROR)/wheels
 export CODEX_STUB_WHEELHOUSE := $(STUB_MIRROR)
 
-.PHONY: help test demo demo-down lint sanity unit molecule integration system-deps venv images mirror \
+.PHONY: help test bench demo demo-down lint sanity unit molecule integration system-deps venv images mirror \
         collection mirrors-up mirrors-down build clean
 
 help:
@@ -100,6 +100,10 @@ integration: build
 
 test: lint sanity unit molecule integration
 	@echo "make test: all suites passed"
+
+# Benchmarks write docs/benchmarks.md; never part of make test.
+bench: build
+	$(WITH_MIRRORS) python3 benchmarks/bench_torch_cpu.py
 
 # ---------------------------------------------------------------- demo
 demo: build
