@@ -401,8 +401,29 @@ def listing_from_names(filenames, names):
     return found
 
 
+def _version_key(version):
+    """PEP 440-ish normalisation without `packaging`: case, a leading v, trailing .0 of the release."""
+    v = version.strip().lower()
+    if v.startswith("v"):
+        v = v[1:]
+    local = ""
+    if "+" in v:
+        v, local = v.split("+", 1)
+    head = re.match(r"^[0-9]+(\.[0-9]+)*", v)
+    release, rest = (head.group(0), v[head.end():]) if head else ("", v)
+    parts = [int(p) for p in release.split(".")] if release else []
+    while len(parts) > 1 and parts[-1] == 0:
+        parts.pop()
+    return (tuple(parts), rest, local.replace("-", ".").replace("_", "."))
+
+
+def same_version(a, b):
+    """1.17 == 1.17.0, 2.13.0+CPU == 2.13.0+cpu; 2.13.0+cpu != 2.13.0."""
+    return _version_key(a) == _version_key(b)
+
+
 def _same_version(a, b):
-    return unquote(a).lower() == unquote(b).lower()
+    return same_version(unquote(a), unquote(b))
 
 
 def check_availability(wanted, listing, tags, info, url_label, lock=None):

@@ -31,13 +31,15 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     list_mirror,
     parse_pin,
     redact_url,
+    same_version,
     scrub,
     url_secrets,
 )
 
 MARKER = ".codex-release.json"
-# Distributions a venv may hold beyond the wanted set without being rebuilt.
-ALLOWED_EXTRAS = frozenset(["pip"])
+# Distributions a venv may hold beyond the wanted set without being rebuilt: what `python -m venv` seeds for
+# installer pip (pip, and setuptools up to Python 3.11), so a lock without setuptools can be built with pip.
+ALLOWED_EXTRAS = frozenset(["pip", "setuptools"])
 
 _LIST_DISTS = (
     "import json, sys\n"
@@ -106,7 +108,7 @@ def differences(state, wanted, base_version, exact):
         have = dists.get(name)
         if have is None:
             reasons.append("%s==%s missing" % (name, wanted[name]))
-        elif have.lower() != wanted[name].lower():
+        elif not same_version(have, wanted[name]):
             reasons.append("%s is %s, wanted %s" % (name, have, wanted[name]))
     if exact:
         extras = sorted(n for n in dists if n not in wanted and n not in ALLOWED_EXTRAS)

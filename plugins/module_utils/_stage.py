@@ -44,7 +44,11 @@ def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=
     for link in find_links:
         argv += ["--find-links", link]
     argv += list(pins)
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    try:
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError("pip download of %s could not run with pip command %s: %s" % (
+            " ".join(pins), " ".join(pip_argv), exc))
     out = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0:
         raise RuntimeError("pip download of %s failed (exit %s):\n%s" % (" ".join(pins), proc.returncode, out[-4000:]))
