@@ -252,8 +252,11 @@ class Builder(object):
                     proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()[-3000:]),
                     health_output=proc.stdout.decode("utf-8", "replace"))
         with open(os.path.join(release, MARKER), "w") as fh:
-            json.dump({"wanted": self.wanted, "installer": self.installer, "built": int(time.time())}, fh,
-                      sort_keys=True)
+            # What an audit compares with the staging manifest: each distribution with the wheel sha256(s)
+            # the lock allowed (null without a lock).
+            json.dump({"schema": 1, "wanted": self.wanted, "installer": self.installer, "built": int(time.time()),
+                       "hashes": dict((n, e["hashes"]) for n, e in (self.lock or {}).items()) or None,
+                       "mirror": redact_url(self.url) if self.url else self.wheelhouse}, fh, sort_keys=True)
         return state
 
     def _write_pth(self, release):
