@@ -117,6 +117,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     probe_interpreter,
     redact_url,
     tags_for,
+    url_secrets,
     wanted_set,
 )
 
@@ -151,13 +152,17 @@ def main():
                      ("mirror_mode", "wheelhouse", ["wheelhouse", "files"], True)],
         supports_check_mode=True,
     )
+    # no_log keeps the URL out of the target's log; in the result mask only its secret parts, so that
+    # errors still name the mirror (redacted as user:***@host).
+    module.no_log_values.discard(module.params["mirror_url"])
+    module.no_log_values.update(url_secrets(module.params["mirror_url"]))
     p = module.params
     label = redact_url(p["mirror_url"]) if p["mirror_mode"] != "wheelhouse" else p["wheelhouse"]
     try:
         wanted, lock = wanted_set(p["requirements"], p["lock"])
         info = probe_interpreter(p["python"])
         if p["mirror_mode"] == "wheelhouse" and p["files"] is not None:
-            label = "wheelhouse %s (on the controller)" % (p["wheelhouse"] or "")
+            label = "wheelhouse %s(on the controller)" % ((p["wheelhouse"] + " ") if p["wheelhouse"] else "")
             listing = listing_from_names(p["files"], sorted(wanted))
         else:
             listing = list_mirror(p["mirror_mode"], p["mirror_url"], p["wheelhouse"], sorted(wanted), p["timeout"],
@@ -166,6 +171,8 @@ def main():
     except MirrorError as exc:
         msg = exc.msg
         hint = _HINTS.get(exc.kind)
+        if exc.kind == "unreachable" and p["mirror_mode"] == "wheelhouse":
+            hint = "check {p}_mirror_wheelhouse and {p}_mirror_mode"
         if hint and p["variable_prefix"]:
             msg = "%s. Fix: %s" % (msg, hint.format(p=p["variable_prefix"]))
         module.fail_json(msg=msg, kind=exc.kind)

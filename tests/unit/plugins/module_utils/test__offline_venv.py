@@ -1,0 +1,333 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""_offline_venv: inspect real venvs, swap/clean releases, and build venvs with the real pip and uv, offline."""
+
+from __future__ import absolute_import, division, print_function
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _offline_venv as ov
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+    parse_wheel_filename,
+    render_lock,
+    wanted_set,
+)
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_python(venv, code):
+    proc = subprocess.run([os.path.join(str(venv), 'bin', 'python'), '-c', code], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert proc.returncode == 0, proc.stdout
+    return proc.stdout.strip()
+
+
+class Mirror(object):
+    """A wheelhouse directory of small wheels plus the real uv wheel."""
+
+    def __init__(self, path, uv_wheel, write_wheel):
+        self.path = path
+        self.write_wheel = write_wheel
+        path.mkdir()
+        self.alpha = write_wheel(path, 'alpha', '1.0', {'alpha.py': 'VALUE = "alpha 1.0"\n'})
+        self.beta = write_wheel(path, 'Beta_Pkg', '2.0+local', {'beta_pkg/__init__.py': 'VALUE = "beta"\n'})
+        self.uv = path / uv_wheel.name
+        shutil.copyfile(str(uv_wheel), str(self.uv))
+        self.uv_version = parse_wheel_filename(uv_wheel.name)['version']
+
+    def lock(self, *wheels):
+        entries = {}
+        for wheel in wheels:
+            info = parse_wheel_filename(wheel.name)
+            entries[info['name']] = {'version': info['version'], 'hashes': [sha256(wheel)]}
+        return render_lock(entries, header=['test lock'])
+
+
+@pytest.fixture(scope='module')
+def mirror(tmp_path_factory, uv_wheel, write_wheel):
+    return Mirror(tmp_path_factory.mktemp('ov') / 'wheelhouse', uv_wheel, write_wheel)
+
+
+def builder(path, mirror, installer, requirements, lock_text=None, wheelhouse=None, **kwargs):
+    wanted, lock = wanted_set(requirements, lock_text)
+    return ov.Builder(str(path), sys.executable, wanted, lock, lock_text, requirements, installer, 'wheelhouse',
+                      wheelhouse=str(wheelhouse or mirror.path), timeout=300, **kwargs)
+
+
+# --------------------------------------------------------------------------- inspect / differences
+@pytest.fixture(scope='module')
+def small_venv(venvs, mirror):
+    python = venvs.create('ov-small')
+    venvs.install(python, mirror.alpha, mirror.beta)
+    return python.parent.parent
+
+
+def test_inspect_venv(small_venv):
+    state = ov.inspect_venv(str(small_venv))
+    assert state['exists'] is True and state['is_symlink'] is False and state['target'] is None
+    assert state['python_version'] == platform.python_version()
+    assert state['dists'] == {'alpha': '1.0', 'beta-pkg': '2.0+local'}
+    assert 'error' not in state
+
+
+def test_inspect_venv_through_symlink(small_venv, tmp_path):
+    link = tmp_path / 'venv'
+    link.symlink_to(small_venv)
+    state = ov.inspect_venv(str(link))
+    assert state['is_symlink'] is True and state['target'] == os.path.realpath(str(small_venv))
+    assert state['dists'] == {'alpha': '1.0', 'beta-pkg': '2.0+local'}
+
+
+def test_differences(small_venv):
+    state = ov.inspect_venv(str(small_venv))
+    base = platform.python_version()
+    assert ov.differences(state, {'alpha': '1.0', 'beta-pkg': '2.0+LOCAL'}, base, True) == []
+    assert ov.differences(state, {'alpha': '1.0'}, base, False) == []
+    assert ov.differences(state, {'alpha': '1.0'}, base, True) == ['not in the lock: beta-pkg==2.0+local']
+    assert ov.differences(state, {'alpha': '1.1', 'beta-pkg': '2.0+local', 'gamma': '3'}, '3.0.1', True) == [
+        'venv Python %s differs from base Python 3.0.1' % base, 'alpha is 1.0, wanted 1.1', 'gamma==3 missing']
+    assert ov.differences(state, {'alpha': '1.0', 'beta-pkg': '2.0+local'}, None, True) == []
+    # pip is tolerated beyond the lock: python -m venv seeds it
+    state = dict(state, dists=dict(state['dists'], pip='24.0'))
+    assert ov.differences(state, {'alpha': '1.0', 'beta-pkg': '2.0+local'}, base, True) == []
+
+
+def test_differences_of_missing_and_broken_venvs(tmp_path):
+    state = ov.inspect_venv(str(tmp_path / 'absent'))
+    assert state['exists'] is False and state['dists'] == {}
+    assert ov.differences(state, {'alpha': '1.0'}, None, True) == ['venv does not exist']
+
+    (tmp_path / 'empty').mkdir()
+    state = ov.inspect_venv(str(tmp_path / 'empty'))
+    assert ov.differences(state, {}, None, False) == ['venv interpreter does not run: bin/python missing']
+
+    broken = tmp_path / 'broken' / 'bin'
+    broken.mkdir(parents=True)
+    (broken / 'python').write_text('#!/bin/sh\necho "libpython3.11.so: cannot open" >&2\nexit 127\n')
+    (broken / 'python').chmod(0o755)
+    state = ov.inspect_venv(str(tmp_path / 'broken'))
+    assert ov.differences(state, {}, None, False) == [
+        'venv interpreter does not run: libpython3.11.so: cannot open']
+
+    dangling = tmp_path / 'dangling'
+    dangling.symlink_to(tmp_path / 'gone')
+    state = ov.inspect_venv(str(dangling))
+    assert state['exists'] is True and state['is_symlink'] is True
+    assert ov.differences(state, {}, None, False)[0].startswith('venv interpreter does not run')
+
+
+# --------------------------------------------------------------------------- releases
+def test_swap_moves_a_real_venv_aside_then_replaces_the_link(tmp_path):
+    path = str(tmp_path / 'venv')
+    os.mkdir(path)
+    with open(os.path.join(path, 'old'), 'w') as fh:
+        fh.write('legacy venv')
+    rdir = ov.releases_dir(path)
+    assert rdir == str(tmp_path / '.venv.releases')
+    one, two = os.path.join(rdir, 'r1'), os.path.join(rdir, 'r2')
+    os.makedirs(one)
+    os.makedirs(two)
+
+    ov.swap(path, one)
+    assert os.path.islink(path) and os.readlink(path) == one
+    legacy = [e for e in os.listdir(rdir) if e.startswith('legacy-')]
+    assert len(legacy) == 1
+    with open(os.path.join(rdir, legacy[0], 'old')) as fh:
+        assert fh.read() == 'legacy venv'
+    assert ov.stale_releases(path) == sorted([os.path.join(rdir, legacy[0]), two])
+
+    os.symlink('/nowhere', os.path.join(rdir, '.swap-link'))  # left over by a killed run
+    with ov.ReleaseLock(rdir):
+        ov.swap(path, two)
+    assert os.readlink(path) == two
+    assert not os.path.lexists(os.path.join(rdir, '.swap-link'))
+    assert ov.stale_releases(path) == sorted([os.path.join(rdir, legacy[0]), one])
+    assert os.path.exists(os.path.join(rdir, '.lock'))
+
+    assert ov.remove_stale(path) == sorted([os.path.join(rdir, legacy[0]), one])
+    assert sorted(os.listdir(rdir)) == ['.lock', 'r2']
+    assert ov.stale_releases(path) == []
+
+
+def test_swap_of_a_new_path(tmp_path):
+    path = str(tmp_path / 'venv')
+    release = ov.new_release_path(path, {'alpha': '1.0'}, 'uv')
+    assert os.path.dirname(release) == ov.releases_dir(path)
+    assert release != ov.new_release_path(path, {'alpha': '1.0'}, 'uv')
+    os.makedirs(release)
+    ov.swap(path, release)
+    assert os.readlink(path) == release
+    assert ov.stale_releases(path) == []
+
+
+def test_stale_releases_without_releases(tmp_path):
+    assert ov.stale_releases(str(tmp_path / 'venv')) == []
+    assert ov.remove_stale(str(tmp_path / 'venv')) == []
+    os.mkdir(str(tmp_path / 'venv'))
+    assert ov.stale_releases(str(tmp_path / 'venv')) == []
+
+
+# --------------------------------------------------------------------------- builds
+@pytest.mark.parametrize('installer', ['pip', 'uv'])
+@pytest.mark.parametrize('locked', [False, True], ids=['pins', 'lock'])
+def test_build(tmp_path, mirror, installer, locked):
+    path = tmp_path / 'venv'
+    uv_pin = 'uv==%s' % mirror.uv_version
+    requirements = ['alpha==1.0', 'beta-pkg==2.0+local'] + ([uv_pin] if installer == 'uv' else [])
+    lock_text = None
+    if locked:
+        lock_text = mirror.lock(mirror.alpha, mirror.beta, *([mirror.uv] if installer == 'uv' else []))
+    build = builder(path, mirror, installer, requirements, lock_text)
+    release = ov.new_release_path(str(path), build.wanted, installer)
+    state = build.build(release)
+
+    expected = {'alpha': '1.0', 'beta-pkg': '2.0+local'}
+    if installer == 'uv':
+        expected['uv'] = mirror.uv_version
+    assert dict((n, v) for n, v in state['dists'].items() if n in expected) == expected
+    assert ov.differences(state, build.wanted, platform.python_version(), locked) == []
+    if installer == 'uv':
+        assert set(state['dists']) == set(expected)  # --without-pip: nothing but the wanted set
+        assert [s['step'] for s in build.steps] == ['fetch uv %s' % mirror.uv_version, 'create venv',
+                                                    'uv pip install']
+    else:
+        assert 'pip' in state['dists']
+        assert [s['step'] for s in build.steps] == ['create venv', 'pip install']
+    assert all(step['rc'] == 0 for step in build.steps)
+    with open(os.path.join(release, ov.MARKER)) as fh:
+        marker = json.load(fh)
+    assert marker['wanted'] == build.wanted and marker['installer'] == installer
+
+    ov.swap(str(path), release)
+    assert run_python(path, 'import alpha, beta_pkg; print(alpha.VALUE, beta_pkg.VALUE)') == 'alpha 1.0 beta'
+    assert ov.differences(ov.inspect_venv(str(path)), build.wanted, platform.python_version(), locked) == []
+    assert build.pth_ok(str(path))
+
+
+@pytest.mark.parametrize('installer', ['pip', 'uv'])
+def test_build_rejects_a_tampered_wheel(tmp_path, mirror, installer, write_wheel):
+    wheelhouse = tmp_path / 'wheelhouse'
+    shutil.copytree(str(mirror.path), str(wheelhouse))
+    requirements = ['alpha==1.0'] + (['uv==%s' % mirror.uv_version] if installer == 'uv' else [])
+    lock_text = mirror.lock(mirror.alpha, *([mirror.uv] if installer == 'uv' else []))
+    expected = sha256(mirror.alpha)
+    tampered = write_wheel(wheelhouse, 'alpha', '1.0', {'alpha.py': 'import os; VALUE = "evil"\n'})
+    assert tampered.name == mirror.alpha.name and sha256(tampered) != expected
+    build = builder(tmp_path / 'venv', mirror, installer, requirements, lock_text, wheelhouse=wheelhouse)
+    with pytest.raises(ov.VenvError) as info:
+        build.build(str(tmp_path / 'release'))
+    msg = info.value.msg
+    assert msg.startswith('%s install failed (exit ' % ('pip' if installer == 'pip' else 'uv pip'))
+    assert expected in msg and sha256(tampered) in msg
+    assert 'alpha' in msg
+
+
+def fake_uv(mirror, tmp_path, write_wheel, files):
+    wheelhouse = tmp_path / 'wheelhouse'
+    wheelhouse.mkdir()
+    shutil.copyfile(str(mirror.alpha), str(wheelhouse / mirror.alpha.name))
+    return write_wheel(wheelhouse, 'uv', mirror.uv_version, files,
+                       tag='py3-none-manylinux_2_17_%s' % platform.machine())
+
+
+def test_build_rejects_a_tampered_uv_wheel(tmp_path, mirror, write_wheel):
+    """uv itself is taken from the mirror without any installer: its hash is checked by the builder."""
+    wheel = fake_uv(mirror, tmp_path, write_wheel, {'uv-%s.data/scripts/uv' % mirror.uv_version: '#!/bin/sh\nexit 0\n'})
+    build = builder(tmp_path / 'venv', mirror, 'uv', [], mirror.lock(mirror.alpha, mirror.uv), wheelhouse=wheel.parent)
+    with pytest.raises(ov.VenvError) as info:
+        build.build(str(tmp_path / 'release'))
+    assert info.value.msg == 'hash mismatch for %s: got sha256 %s, the lock expects %s' % (
+        wheel.name, sha256(wheel), sha256(mirror.uv))
+    assert not os.path.exists(str(tmp_path / 'release'))
+
+
+def test_build_uv_wheel_without_binary(tmp_path, mirror, write_wheel):
+    wheel = fake_uv(mirror, tmp_path, write_wheel, {'uv/__init__.py': ''})
+    build = builder(tmp_path / 'venv', mirror, 'uv', ['alpha==1.0', 'uv==%s' % mirror.uv_version],
+                    wheelhouse=wheel.parent)
+    with pytest.raises(ov.VenvError) as info:
+        build.build(str(tmp_path / 'release'))
+    assert info.value.msg == '%s holds no uv binary' % wheel.name
+
+
+def test_build_uv_missing_from_the_mirror(tmp_path, mirror):
+    wheelhouse = tmp_path / 'wheelhouse'
+    wheelhouse.mkdir()
+    build = builder(tmp_path / 'venv', mirror, 'uv', ['uv==%s' % mirror.uv_version], wheelhouse=wheelhouse)
+    with pytest.raises(ov.VenvError) as info:
+        build.build(str(tmp_path / 'release'))
+    assert 'uv==%s for %s is not in the mirror %s' % (mirror.uv_version, platform.machine(), wheelhouse) \
+        == info.value.msg
+
+
+def test_build_installer_uv_needs_uv(tmp_path, mirror):
+    build = builder(tmp_path / 'venv', mirror, 'uv', ['alpha==1.0'])
+    with pytest.raises(ov.VenvError) as info:
+        build.build(str(tmp_path / 'release'))
+    assert 'installer uv needs uv' in info.value.msg
+
+
+def test_build_fails_its_health_check(tmp_path, mirror):
+    build = builder(tmp_path / 'venv', mirror, 'uv', ['alpha==1.0', 'uv==%s' % mirror.uv_version],
+                    verify_argv=['-c', 'import sys, alpha; print("unhealthy:", alpha.VALUE); sys.exit(4)'])
+    with pytest.raises(ov.VenvError) as info:
+        build.build(str(tmp_path / 'release'))
+    assert info.value.msg == 'the new venv failed its health check (exit 4): unhealthy: alpha 1.0'
+    assert info.value.details['health_output'] == 'unhealthy: alpha 1.0\n'
+    assert build.steps[-1]['step'] == 'health check' and build.steps[-1]['rc'] == 4
+    assert not os.path.exists(os.path.join(str(tmp_path / 'release'), ov.MARKER))
+
+
+def test_build_with_extra_paths_and_health_check(tmp_path, mirror):
+    extra = tmp_path / 'extra'
+    extra.mkdir()
+    (extra / 'codex_extra_mod.py').write_text('VALUE = "from extra_paths"\n')
+    other = tmp_path / 'other'
+    build = builder(tmp_path / 'venv', mirror, 'uv', ['alpha==1.0', 'uv==%s' % mirror.uv_version],
+                    verify_argv=['-c', 'import codex_extra_mod, alpha'], extra_paths=[str(extra), str(other)])
+    release = str(tmp_path / 'release')
+    build.build(release)
+    assert build.steps[-1] == {'step': 'health check', 'rc': 0, 'seconds': 0}
+    assert run_python(release, 'import codex_extra_mod; print(codex_extra_mod.VALUE)') == 'from extra_paths'
+    pth = run_python(release, 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    with open(os.path.join(pth, 'codex_offline_ml.pth')) as fh:
+        assert fh.read() == '%s\n%s\n' % (extra, other)
+    assert build.pth_ok(release)
+    assert not builder(tmp_path / 'venv', mirror, 'uv', [], extra_paths=[str(extra)]).pth_ok(release)
+    assert builder(tmp_path / 'venv', mirror, 'uv', []).pth_ok(release)
+    assert not build.pth_ok(str(tmp_path / 'nowhere'))
+
+
+def test_build_that_does_not_install_what_was_asked(tmp_path, mirror):
+    build = builder(tmp_path / 'venv', mirror, 'uv', ['alpha==9.9', 'uv==%s' % mirror.uv_version])
+    with pytest.raises(ov.VenvError) as info:
+        build.build(str(tmp_path / 'release'))
+    assert info.value.msg.startswith('uv pip install failed (exit 1): ')
+    assert 'alpha==9.9' in info.value.msg
+
+
+def test_installer_output_is_scrubbed(tmp_path, mirror):
+    url = 'http://alice:s3cret-pw@127.0.0.1:9/simple/'
+    wanted, lock = wanted_set(['alpha==1.0'], None)
+    build = ov.Builder(str(tmp_path / 'venv'), sys.executable, wanted, lock, None, ['alpha==1.0'], 'pip', 'index',
+                       mirror_url=url)
+    assert build._source_args('pip') == ['--index-url', url]
+    with pytest.raises(ov.VenvError) as info:
+        build._run(['sh', '-c', 'echo "Looking in indexes: %s"; echo "auth s3cret-pw refused"; exit 3' % url],
+                   'pip install')
+    assert 's3cret-pw' not in info.value.msg and 's3cret-pw' not in info.value.details['output']
+    assert info.value.msg == ('pip install failed (exit 3): Looking in indexes: http://alice:***@127.0.0.1:9/simple/'
+                              '\nauth *** refused')
