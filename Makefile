@@ -33,10 +33,10 @@ help:
 system-deps: $(BUILD)/.system-deps
 $(BUILD)/.system-deps:
 	@mkdir -p $(BUILD)
-	@missing=""; for c in podman runc debootstrap ip; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
+	@missing=""; for c in podman runc debootstrap ip chromium; do command -v $$c >/dev/null || missing="$$missing $$c"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages for:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap iproute2 >/dev/null; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap iproute2 chromium >/dev/null; \
 	fi
 	@touch $@
 
