@@ -283,14 +283,19 @@ class ReleaseLock(object):
     def __init__(self, rdir):
         self.rdir = rdir
         self.fh = None
+        self.created = False
 
     def __enter__(self):
+        self.created = not os.path.isdir(self.rdir)
         os.makedirs(self.rdir, exist_ok=True)
         self.fh = open(os.path.join(self.rdir, ".lock"), "w")
         fcntl.flock(self.fh, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc):
+        # A failed first build leaves no trace: the directory this run created holds nothing but the lock.
+        if self.created and os.listdir(self.rdir) == [".lock"]:
+            shutil.rmtree(self.rdir, ignore_errors=True)
         fcntl.flock(self.fh, fcntl.LOCK_UN)
         self.fh.close()
 

@@ -159,6 +159,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
     probe_interpreter,
     redact_url,
+    url_secrets,
     wanted_set,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import (
@@ -202,6 +203,10 @@ def main():
                      ("mirror_mode", "wheelhouse", ["wheelhouse"])],
         supports_check_mode=True,
     )
+    # no_log keeps the URL out of the target's log; in the result mask only its secret parts, so that
+    # errors still name the mirror (redacted as user:***@host).
+    module.no_log_values.discard(module.params["mirror_url"])
+    module.no_log_values.update(url_secrets(module.params["mirror_url"]))
     p = module.params
     path = p["path"].rstrip("/")
     try:
