@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Benchmark torch_cpu on one container: raw installers vs the role, re-run, and the module.
 
-Run through make (mirrors up, images built):  make bench
+Run through make (mirrors up, images built): make bench
 Writes the numbers and the machine to docs/benchmarks.md (section between the torch_cpu markers).
 Nothing here asserts a time: targets are compared and reported, not tested.
 """
@@ -49,7 +48,8 @@ class Container:
         return timed(["podman", "exec", self.name, "sh", "-c", script])
 
     def remove(self):
-        subprocess.run(["podman", "rm", "-f", self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(["podman", "rm", "-f", self.name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
 
 
 def converge(name, installer, workdir):
@@ -80,9 +80,9 @@ def main():
         raw = Container("codex-bench-raw", ["%s:/wheels:ro" % WHEELS, "%s:/lock.txt:ro" % LOCK, "%s:/usr/local/bin/uv:ro" % uv])
         try:
             raw.exec("python3 -m venv /tmp/pipvenv && /usr/bin/python3 -m venv --without-pip /tmp/uvvenv")
-            pip_s, _ = raw.exec("/tmp/pipvenv/bin/pip install -q --isolated --no-index --find-links /wheels "
+            pip_s, _out = raw.exec("/tmp/pipvenv/bin/pip install -q --isolated --no-index --find-links /wheels "
                                 "--no-cache-dir --require-hashes -r /lock.txt")
-            uv_s, _ = raw.exec("uv pip install -q --python /tmp/uvvenv/bin/python --no-config --no-cache --link-mode copy "
+            uv_s, _out = raw.exec("uv pip install -q --python /tmp/uvvenv/bin/python --no-config --no-cache --link-mode copy "
                                "--no-index --find-links /wheels --require-hashes -r /lock.txt")
         finally:
             raw.remove()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Keep role docs and defaults in step with meta/argument_specs.yml (the single source).
 
   role_docs.py          rewrite the variable table in every roles/*/README.md
@@ -37,8 +36,8 @@ def table(options, prefix=""):
         typ = opt.get("type", "str")
         if typ == "list" and opt.get("elements"):
             typ = "list of %s" % opt["elements"]
-        rows.append("| `%s%s` | %s | %s | %s | %s |" % (prefix, name, typ, _fmt(opt.get("default")),
-                                                       ", ".join("`%s`" % c for c in opt.get("choices", [])), _desc(opt)))
+        choices = ", ".join("`%s`" % c for c in opt.get("choices", []))
+        rows.append("| `%s%s` | %s | %s | %s | %s |" % (prefix, name, typ, _fmt(opt.get("default")), choices, _desc(opt)))
         if opt.get("options"):
             rows.extend(table(opt["options"], prefix="%s%s." % (prefix, name))[2:])
     return rows

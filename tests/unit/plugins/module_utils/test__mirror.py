@@ -181,8 +181,8 @@ def test_parse_wheel_filename_not_a_wheel(name):
     assert _mirror.parse_wheel_filename(name) is None
 
 
-def fits(filename, tags=TAGS_311_228):
-    return bool(_mirror.parse_wheel_filename(filename)['tags'] & tags)
+def fits(filename, tags=None):
+    return bool(_mirror.parse_wheel_filename(filename)['tags'] & (TAGS_311_228 if tags is None else tags))
 
 
 @pytest.mark.parametrize('filename, expected', [

@@ -128,7 +128,7 @@ def test_stage(tmp_path, upstream):
         'files': [{'filename': n, 'name': parse_name(n), 'version': parse_version(n), 'sha256': sums[n],
                    'size': (wheels / n).stat().st_size} for n in names],
     }
-    assert not [p for p in dest.rglob('*.tmp')]
+    assert not list(dest.rglob('*.tmp'))
 
 
 def parse_name(filename):
