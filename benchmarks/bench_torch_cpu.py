@@ -81,9 +81,9 @@ def main():
         try:
             raw.exec("python3 -m venv /tmp/pipvenv && /usr/bin/python3 -m venv --without-pip /tmp/uvvenv")
             pip_s, _out = raw.exec("/tmp/pipvenv/bin/pip install -q --isolated --no-index --find-links /wheels "
-                                "--no-cache-dir --require-hashes -r /lock.txt")
-            uv_s, _out = raw.exec("uv pip install -q --python /tmp/uvvenv/bin/python --no-config --no-cache --link-mode copy "
-                               "--no-index --find-links /wheels --require-hashes -r /lock.txt")
+                                   "--no-cache-dir --require-hashes -r /lock.txt")
+            uv_s, _out = raw.exec("uv pip install -q --python /tmp/uvvenv/bin/python --no-config --no-cache "
+                                  "--link-mode copy --no-index --find-links /wheels --require-hashes -r /lock.txt")
         finally:
             raw.remove()
         rows += [("raw `pip install --no-index` (lock, fresh venv)", pip_s, None),
