@@ -284,9 +284,15 @@ class ReleaseLock(object):
         self.rdir = rdir
         self.fh = None
         self.created = False
+        self.created_top = None
 
     def __enter__(self):
         self.created = not os.path.isdir(self.rdir)
+        # The highest directory this run creates (/opt/codex on a new host): a failed first build removes it too.
+        top = self.rdir
+        while not os.path.isdir(os.path.dirname(top)):
+            top = os.path.dirname(top)
+        self.created_top = top if self.created else None
         os.makedirs(self.rdir, exist_ok=True)
         self.fh = open(os.path.join(self.rdir, ".lock"), "w")
         fcntl.flock(self.fh, fcntl.LOCK_EX)
@@ -296,6 +302,11 @@ class ReleaseLock(object):
         # A failed first build leaves no trace: the directory this run created holds nothing but the lock.
         if self.created and os.listdir(self.rdir) == [".lock"]:
             shutil.rmtree(self.rdir, ignore_errors=True)
+            parent = os.path.dirname(self.rdir)
+            while self.created_top and len(parent) >= len(self.created_top) and os.path.isdir(parent) \
+                    and not os.listdir(parent):
+                os.rmdir(parent)
+                parent = os.path.dirname(parent)
         fcntl.flock(self.fh, fcntl.LOCK_UN)
         self.fh.close()
 
