@@ -1,0 +1,60 @@
+"""hf_offline_cache seeded by commit from the olah Hub mirror, checked as an unprivileged cache-group user."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared", "testinfra"))
+
+import hf_checks as hc  # noqa: E402
+# pytest collects the shared checks from this module.
+from hf_checks import (  # noqa: E402,F401  pylint: disable=unused-import
+    test_cache_directories,
+    test_env_file_has_the_same_values,
+    test_env_file_works_for_services,
+    test_facts_module_sees_the_repo,
+    test_group_member_can_lock_and_write,
+    test_local_facts_carry_the_same_environment,
+    test_login_shell_exports,
+    test_main_resolves_to_the_seeded_commit,
+    test_model_loads_offline_as_the_user,
+    test_never_seeded_repo_fails_fast,
+    test_nothing_world_writable_and_all_in_the_group,
+    test_profile_script_is_managed,
+    test_profile_script_is_safe_under_sh_bash_and_set_u,
+    test_user_is_unprivileged_and_only_in_the_cache_group,
+)
+
+CANARY = "hf_codex_canary_token_0123456789"
+
+
+def test_endpoint_is_exported_without_the_token(host):
+    env = hc.login_env(host)
+    assert env["HF_ENDPOINT"] == os.environ.get("CODEX_HF_MIRROR_URL", "http://127.0.0.1:18150")
+    assert CANARY not in hc.tc.fast(host).file(hc.PROFILE).content_string
+
+
+def test_token_is_written_nowhere(host):
+    result = hc.tc.fast(host).run("grep -rl %s /etc /srv /var/cache/codex /home /root /tmp" % CANARY)
+    assert result.stdout.strip() == ""
+
+
+def test_seeded_by_commit_from_the_mirror(host):
+    # The bundle scenario has a tar in /var/cache/codex/hf-bundles; the mirror method leaves none.
+    assert not hc.tc.fast(host).file("/var/cache/codex/hf-bundles").exists
+    assert hc.tc.fast(host).file(hc.FOLDER + "/blobs").is_directory
+
+
+def test_uses_torch_cpus_venv(host):
+    # hf_offline_cache pointed at torch_cpu's venv (it holds huggingface-hub==2.4.0): no venv of its own.
+    assert hc.tc.fast(host).file("/opt/codex/venv").is_symlink
+    out = hc.tc.venv_python(host, "import huggingface_hub, transformers; print(huggingface_hub.__version__, "
+                                  "transformers.__version__)")
+    assert out == "2.4.0 5.24.0"
+
+
+def test_member_can_take_the_lock_files_root_created(host):
+    # The mirror method leaves huggingface_hub's lock files (created by root while seeding): a member must be able
+    # to take them (the shared check above takes the first one).
+    out = hc.tc.fast(host).run("find %s/.locks -name '*.lock' ! -perm -0060" % hc.HUB)
+    assert out.rc == 0 and out.stdout.strip() == ""
+    assert hc.tc.fast(host).run("find %s/.locks -name '*.lock'" % hc.HUB).stdout.strip() != ""

@@ -1,0 +1,296 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: hf_cache_facts
+short_description: Describe a Hugging Face hub cache and tell whether requested repos resolve offline
+version_added: 0.1.0
+description:
+  - Runs C(huggingface_hub.scan_cache_dir) on O(cache_dir) in the interpreter O(python) (one that has
+    C(huggingface_hub), for example the C(bin/python) of a virtual environment), in a child process killed
+    after O(timeout) seconds, and sets the fact C(hf_cache).
+  - For every repo in O(repos) it also calls C(snapshot_download(local_files_only=True)) with
+    C(HF_HUB_OFFLINE=1), so C(resolves_offline) in RV(ansible_facts.hf_cache.requested) says whether a program on
+    this host would find that revision (and each of its refs) without any network.
+  - Never changes anything.
+author:
+  - codex.offline_ml maintainers (@codex)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: posix
+options:
+  cache_dir:
+    description:
+      - The hub cache (C(HF_HUB_CACHE)), an absolute path. A directory that does not exist is reported with
+        RV(ansible_facts.hf_cache.exists=false) and no repos.
+    type: path
+    required: true
+  python:
+    description:
+      - Interpreter that has C(huggingface_hub). Defaults to the interpreter that runs the module.
+      - A path that does not exist, or an interpreter without C(huggingface_hub), makes the module fail.
+    type: path
+  repos:
+    description:
+      - Repos whose revision must resolve offline.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      repo_id:
+        description: Hub repo id, V(name) or V(org/name).
+        type: str
+        required: true
+      repo_type:
+        description: Kind of repo.
+        type: str
+        choices: [model, dataset]
+        default: model
+      revision:
+        description: Branch, tag or commit that must resolve.
+        type: str
+        default: main
+      allow_patterns:
+        description: The patterns the revision was seeded with (the completeness check honours them).
+        type: list
+        elements: str
+      refs:
+        description: Branches that must resolve offline to the same commit as O(repos[].revision).
+        type: list
+        elements: str
+        default: [main]
+  fail_on_unresolved:
+    description: Fail, naming them, when some of O(repos) do not resolve offline. The facts are returned all the same.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds the scan may take before its process group is killed.
+    type: int
+    default: 120
+notes:
+  - The interpreter runs in isolated mode (C(-I)) with C(HF_HUB_OFFLINE=1), so nothing is fetched from anywhere.
+seealso:
+  - module: codex.offline_ml.hf_cache_seed
+"""
+
+EXAMPLES = r"""
+- name: Describe the shared cache with the venv's huggingface_hub
+  codex.offline_ml.hf_cache_facts:
+    python: /opt/codex/venv/bin/python
+    cache_dir: /srv/huggingface/hub
+
+- name: Fail unless the tiny model resolves offline, also as main
+  codex.offline_ml.hf_cache_facts:
+    python: /opt/codex/venv/bin/python
+    cache_dir: /srv/huggingface/hub
+    repos:
+      - repo_id: codex-test/tiny-bert
+        revision: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+        refs: [main]
+    fail_on_unresolved: true
+
+- name: Show the revisions of every cached repo
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.hf_cache.repos | map(attribute='refs') | list }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts to add to ansible_facts.
+  returned: always
+  type: complex
+  contains:
+    hf_cache:
+      description: What the cache holds.
+      returned: always
+      type: dict
+      contains:
+        cache_dir:
+          description: The cache scanned.
+          type: str
+          returned: always
+          sample: /srv/huggingface/hub
+        exists:
+          description: Whether O(cache_dir) is a directory.
+          type: bool
+          returned: always
+          sample: true
+        size_on_disk:
+          description: Bytes used by the cached repos.
+          type: int
+          returned: always
+          sample: 40213
+        repos:
+          description: Every cached repo, with its revisions and refs (from C(scan_cache_dir)).
+          type: list
+          elements: dict
+          returned: always
+          sample:
+            - repo_id: codex-test/tiny-bert
+              repo_type: model
+              repo_path: /srv/huggingface/hub/models--codex-test--tiny-bert
+              size_on_disk: 40213
+              nb_files: 7
+              refs: {"main": "5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b"}
+              last_modified: "2026-11-28T12:00:00Z"
+              revisions:
+                - commit: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+                  refs: [main]
+                  size_on_disk: 40213
+                  nb_files: 7
+                  files: [README.md, config.json, model.safetensors]
+                  snapshot_path: /srv/huggingface/hub/models--codex-test--tiny-bert/snapshots/5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+        warnings:
+          description: Corrupt entries C(scan_cache_dir) reported, in words.
+          type: list
+          elements: str
+          returned: always
+          sample: ["Snapshots dir doesn't exist in cached repo: /srv/huggingface/hub/models--x--y/snapshots"]
+        incomplete_files:
+          description: Unfinished downloads (C(*.incomplete) blobs).
+          type: list
+          elements: str
+          returned: always
+          sample: []
+        requested:
+          description: One entry per O(repos) item.
+          type: list
+          elements: dict
+          returned: always
+          sample:
+            - repo_id: codex-test/tiny-bert
+              repo_type: model
+              revision: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+              resolves_offline: true
+              commit: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+              snapshot_path: /srv/huggingface/hub/models--codex-test--tiny-bert/snapshots/5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+              refs: {"main": "5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b"}
+              error: null
+        unresolved:
+          description: C(repo_type repo_id@revision) of every requested repo that does not resolve offline.
+          type: list
+          elements: str
+          returned: always
+          sample: []
+        huggingface_hub_version:
+          description: Version of C(huggingface_hub) in O(python).
+          type: str
+          returned: always
+          sample: 2.4.0
+        python:
+          description: The interpreter used.
+          type: str
+          returned: always
+          sample: /opt/codex/venv/bin/python
+        elapsed_s:
+          description: Seconds the scan took, interpreter start included.
+          type: float
+          returned: always
+          sample: 0.8
+"""
+
+import os
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache
+from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
+    InterpreterError,
+    module_source,
+    run_function,
+)
+
+REPO_SPEC = dict(
+    repo_id=dict(type='str', required=True),
+    repo_type=dict(type='str', choices=list(_hf_cache.REPO_TYPES), default='model'),
+    revision=dict(type='str', default='main'),
+    allow_patterns=dict(type='list', elements='str'),
+    refs=dict(type='list', elements='str', default=['main']),
+)
+
+
+def child_env(cache_dir):
+    """The module's environment without HF_* settings, offline, pointed at CACHE_DIR."""
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('HF_', 'HUGGINGFACE_', 'TRANSFORMERS_')))
+    env.update({'HF_HUB_OFFLINE': '1', 'HF_HUB_CACHE': cache_dir, 'HF_HUB_DISABLE_TELEMETRY': '1',
+                'HF_HUB_DISABLE_PROGRESS_BARS': '1'})
+    return env
+
+
+def interpreter_problem(python, error):
+    if 'huggingface_hub' in (error or '') and ('ModuleNotFoundError' in error or 'ImportError' in error):
+        return ('the interpreter %s has no huggingface_hub: give the python of a venv that has it (the '
+                'codex.offline_ml.hf_offline_cache role installs it from the wheel mirror)' % python)
+    return 'the cache scan in %s %s' % (python, error)
+
+
+def scan(python, cache_dir, specs, timeout):
+    """The hf_cache facts; raises InterpreterError or RuntimeError (with a message for the operator)."""
+    source = module_source(_hf_cache)
+    result = run_function(python, source, 'child_scan', {'cache_dir': cache_dir, 'requested': specs},
+                          timeout=timeout, env=child_env(cache_dir))
+    if not result.ok:
+        raise RuntimeError(interpreter_problem(python, result.error))
+    facts = result.value
+    facts['python'] = python
+    facts['elapsed_s'] = round(result.elapsed_s, 3)
+    facts['unresolved'] = ['%s %s@%s' % (r['repo_type'], r['repo_id'], r['revision'])
+                           for r in facts['requested'] if not r['resolves_offline']]
+    return facts
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            cache_dir=dict(type='path', required=True),
+            python=dict(type='path'),
+            repos=dict(type='list', elements='dict', default=[], options=REPO_SPEC),
+            fail_on_unresolved=dict(type='bool', default=False),
+            timeout=dict(type='int', default=120),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    python = params['python'] or sys.executable
+    if not os.path.isabs(params['cache_dir']):
+        module.fail_json(msg='cache_dir must be an absolute path, got %r' % params['cache_dir'])
+    if params['timeout'] < 1:
+        module.fail_json(msg='timeout must be at least 1 second, got %d' % params['timeout'])
+    try:
+        specs = _hf_cache.normalize_repos(params['repos'])
+        facts = scan(python, params['cache_dir'], specs, params['timeout'])
+    except _hf_cache.HfCacheError as exc:
+        module.fail_json(msg=exc.msg)
+    except InterpreterError as exc:
+        module.fail_json(msg='Cannot scan the hub cache: %s (option python)' % exc)
+    except RuntimeError as exc:
+        module.fail_json(msg='Cannot scan the hub cache: %s' % exc)
+
+    result = dict(changed=False, ansible_facts=dict(hf_cache=facts))
+    if params['fail_on_unresolved'] and facts['unresolved']:
+        details = '; '.join('%s %s@%s: %s' % (r['repo_type'], r['repo_id'], r['revision'], r['error'])
+                            for r in facts['requested'] if not r['resolves_offline'])
+        module.fail_json(msg='not resolvable offline from %s: %s' % (params['cache_dir'], details), **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,367 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: hf_cache_seed
+short_description: Seed a shared Hugging Face hub cache from a Hub mirror or from a verified bundle
+version_added: 0.1.0
+description:
+  - O(method=mirror) runs C(huggingface_hub.snapshot_download) in the interpreter O(python) against the
+    Hub-compatible mirror O(endpoint), for every repo of O(repos) that the cache cannot already resolve
+    locally; the mirror is asked first (plain HTTP, before anything is written) whether each repo and revision
+    is there, so a typo fails with a clear message. Repos already in the cache cause no request at all.
+  - O(method=bundle) checks every member of the tar O(bundle) against its per-file sha256 manifest before
+    anything reaches the cache, then installs only what differs (blobs, then snapshot links, then refs), through
+    a staging directory inside the cache. A tampered or truncated bundle fails naming the file; the cache is left
+    as it was.
+  - Both methods then make every ref in O(repos[].refs) (default V(main)) name the seeded commit, so a program
+    asking for C(main) resolves offline a revision that was seeded by commit, and give the cache's entries the
+    group O(group), group read/write, setgid directories, and no write bit for others.
+  - O(validate_only) probes the mirror (or verifies the bundle) and changes nothing; it needs no C(python).
+author:
+  - codex.offline_ml maintainers (@codex)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+options:
+  method:
+    description: Where the cache content comes from.
+    type: str
+    choices: [mirror, bundle]
+    required: true
+  cache_dir:
+    description: The hub cache (C(HF_HUB_CACHE)), an existing directory given as an absolute path.
+    type: path
+    required: true
+  repos:
+    description:
+      - Repos to seed (O(method=mirror)) or that the bundle must hold (O(method=bundle)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      repo_id:
+        description: Hub repo id, V(name) or V(org/name).
+        type: str
+        required: true
+      repo_type:
+        description: Kind of repo.
+        type: str
+        choices: [model, dataset]
+        default: model
+      revision:
+        description: Branch, tag or commit to seed. A commit is the reproducible choice.
+        type: str
+        default: main
+      allow_patterns:
+        description: Only files matching these globs are downloaded.
+        type: list
+        elements: str
+      refs:
+        description: Branches written to name the seeded commit.
+        type: list
+        elements: str
+        default: [main]
+  variable_prefix:
+    description: Prefix put before option names in error messages (the role passes V(hf_offline_cache_)).
+    type: str
+    default: ''
+  python:
+    description: Interpreter that has C(huggingface_hub); required for O(method=mirror) unless O(validate_only).
+    type: path
+  endpoint:
+    description: URL of the Hub-compatible mirror (C(HF_ENDPOINT)), without credentials.
+    type: str
+  token:
+    description:
+      - Token for a private mirror. Passed to C(snapshot_download) as C(HF_TOKEN) in the child's environment
+        only; never logged, never written anywhere.
+    type: str
+  ca_bundle:
+    description: CA bundle for an HTTPS mirror.
+    type: path
+  bundle:
+    description: Path of the bundle tar on the host running the module, for O(method=bundle).
+    type: path
+  manifest:
+    description: Its manifest; defaults to O(bundle) with C(.manifest.json) appended.
+    type: path
+  group:
+    description:
+      - Group (name or id) the cache entries are given, with group read/write, setgid directories and no write bit
+        for others. Permissions are left alone when omitted.
+    type: str
+  validate_only:
+    description: Only probe the mirror or verify the bundle; change nothing.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds the downloads of one run may take before the child process group is killed.
+    type: int
+    default: 3600
+  probe_timeout:
+    description: Seconds each mirror probe request may take.
+    type: int
+    default: 10
+seealso:
+  - module: codex.offline_ml.hf_cache_facts
+  - module: codex.offline_ml.hf_bundle
+"""
+
+EXAMPLES = r"""
+- name: Seed the tiny model by commit from the Hub mirror, and make main point at it
+  codex.offline_ml.hf_cache_seed:
+    method: mirror
+    python: /opt/codex/venv/bin/python
+    cache_dir: /srv/huggingface/hub
+    endpoint: http://hub-mirror.lab:8090
+    group: hf-cache
+    repos:
+      - repo_id: codex-test/tiny-bert
+        revision: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+
+- name: Unpack a bundle written by playbooks/stage_hf.yml
+  codex.offline_ml.hf_cache_seed:
+    method: bundle
+    bundle: /var/cache/codex/hf-bundles/hf-bundle.tar
+    cache_dir: /srv/huggingface/hub
+    group: hf-cache
+"""
+
+RETURN = r"""
+repos:
+  description: One entry per repo seeded or found in the bundle.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - repo_id: codex-test/tiny-bert
+      repo_type: model
+      revision: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+      commit: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
+      action: downloaded
+      refs_written: [main]
+would_seed:
+  description: C(repo_type repo_id@revision) of the repos the cache lacks (what a real run downloads or unpacks).
+  returned: always
+  type: list
+  elements: str
+  sample: ["model codex-test/tiny-bert@main"]
+installed:
+  description: Cache paths installed from the bundle (O(method=bundle)).
+  returned: always
+  type: list
+  elements: str
+  sample: ["models--codex-test--tiny-bert/refs/main"]
+permissions_fixed:
+  description: Number of cache entries whose group or mode was corrected.
+  returned: always
+  type: int
+  sample: 0
+bundle_files:
+  description: Number of bundle members verified against the manifest (O(method=bundle)).
+  returned: always
+  type: int
+  sample: 11
+"""
+
+import grp
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache
+from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
+    InterpreterError,
+    module_source,
+    run_function,
+)
+
+REPO_SPEC = dict(
+    repo_id=dict(type='str', required=True),
+    repo_type=dict(type='str', choices=list(_hf_cache.REPO_TYPES), default='model'),
+    revision=dict(type='str', default='main'),
+    allow_patterns=dict(type='list', elements='str'),
+    refs=dict(type='list', elements='str', default=['main']),
+)
+
+
+def resolve_gid(group, check_mode=False):
+    """The gid of GROUP; None when no group is given, or in check mode for a group not created yet."""
+    if group is None or group == '':
+        return None
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        if check_mode:
+            return None
+        raise _hf_cache.HfCacheError('group %r does not exist on this host' % group, kind='invalid')
+
+
+def seed_env(cache_dir, endpoint, token):
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('HF_', 'HUGGINGFACE_', 'TRANSFORMERS_')))
+    env.update({'HF_ENDPOINT': endpoint, 'HF_HUB_CACHE': cache_dir, 'HF_HUB_OFFLINE': '0',
+                'HF_HUB_DISABLE_TELEMETRY': '1', 'HF_HUB_DISABLE_PROGRESS_BARS': '1'})
+    if token:
+        env['HF_TOKEN'] = token
+    return env
+
+
+def tag(spec):
+    return '%s %s@%s' % (spec['repo_type'], spec['repo_id'], spec['revision'])
+
+
+def run_mirror(module, params, specs, cache_dir, gid):
+    token = params['token'] or None
+    prefix = params['variable_prefix']
+    endpoint = _hf_cache.check_endpoint(params['endpoint'] or '', prefix)
+    present = [_hf_cache.local_commit(cache_dir, spec) if os.path.isdir(cache_dir) else None for spec in specs]
+    missing = [i for i, commit in enumerate(present) if commit is None]
+    commits = {}
+    if missing:
+        probed = _hf_cache.probe_mirror(endpoint, [specs[i] for i in missing], token=token,
+                                        timeout=params['probe_timeout'], ca_bundle=params['ca_bundle'],
+                                        prefix=prefix)
+        commits = dict((missing[k], v) for k, v in probed.items())
+    result = dict(changed=False, repos=[], would_seed=[tag(specs[i]) for i in missing], installed=[],
+                  permissions_fixed=0, bundle_files=0)
+    if params['validate_only']:
+        return result
+    if not os.path.isdir(cache_dir) and not module.check_mode:
+        raise _hf_cache.HfCacheError('cache_dir %s does not exist: create it first' % cache_dir, kind='invalid')
+    downloaded = {}
+    if missing and not module.check_mode:
+        python = params['python']
+        if not python:
+            raise _hf_cache.HfCacheError('method=mirror needs python: the interpreter that has huggingface_hub',
+                                         kind='invalid')
+        run = run_function(python, module_source(_hf_cache), 'child_seed',
+                           {'cache_dir': cache_dir, 'specs': [specs[i] for i in missing]},
+                           timeout=params['timeout'], env=seed_env(cache_dir, endpoint, token))
+        if not run.ok:
+            detail = run.error or ''
+            if token:
+                detail = detail.replace(token, '********')
+            if 'huggingface_hub' in detail and ('ModuleNotFoundError' in detail or 'ImportError' in detail):
+                raise _hf_cache.HfCacheError('the interpreter %s has no huggingface_hub (option python)' % python,
+                                             kind='invalid')
+            raise _hf_cache.HfCacheError('snapshot_download from %s %s' % (endpoint, detail), kind='download_failed')
+        for item in run.value:
+            downloaded[missing[item['index']]] = item
+    for index, spec in enumerate(specs):
+        commit = present[index] or (downloaded.get(index) or {}).get('commit') or commits.get(index)
+        action = 'present' if present[index] else ('downloaded' if index in downloaded else 'would_download')
+        if index in downloaded and not downloaded[index]['downloaded']:
+            action = 'present'
+        refs = _hf_cache.missing_refs(cache_dir, spec, commit) if commit else list(spec['refs'])
+        if refs and not module.check_mode:
+            refs = _hf_cache.write_refs(cache_dir, spec, commit)
+        result['repos'].append(dict(repo_id=spec['repo_id'], repo_type=spec['repo_type'], revision=spec['revision'],
+                                    commit=commit, action=action, refs_written=refs))
+        if action != 'present' or refs:
+            result['changed'] = True
+    return result
+
+
+def run_bundle(module, params, specs, cache_dir):
+    bundle = params['bundle']
+    if not bundle:
+        raise _hf_cache.HfCacheError('method=bundle needs bundle: the path of the tar written by '
+                                     'playbooks/stage_hf.yml', kind='invalid')
+    if not os.path.isfile(bundle):
+        raise _hf_cache.HfCacheError('the bundle %s does not exist' % bundle, kind='invalid')
+    manifest = _hf_cache.load_manifest(params['manifest'] or _hf_cache.manifest_path_for(bundle))
+    in_bundle = dict(((r['repo_type'], r['repo_id']), r) for r in manifest['repos'])
+    for spec in specs:
+        found = in_bundle.get((spec['repo_type'], spec['repo_id']))
+        if found is None or spec['revision'] not in (found['revision'], found['commit']):
+            raise _hf_cache.HfCacheError('%s is not in the bundle %s (it holds: %s); stage it with '
+                                         'playbooks/stage_hf.yml' % (tag(spec), bundle, ', '.join(
+                                             '%s %s@%s' % (r['repo_type'], r['repo_id'], r['revision'])
+                                             for r in manifest['repos']) or 'nothing'), kind='not_in_bundle')
+    result = dict(changed=False, repos=[], would_seed=[], installed=[], permissions_fixed=0, bundle_files=0)
+    if params['validate_only']:
+        result['bundle_files'] = _hf_cache.verify_bundle(bundle, manifest)
+        return result
+    if not os.path.isdir(cache_dir):
+        if not module.check_mode:
+            raise _hf_cache.HfCacheError('cache_dir %s does not exist: create it first' % cache_dir, kind='invalid')
+        result['bundle_files'] = _hf_cache.verify_bundle(bundle, manifest)
+        result['installed'] = [f['path'] for f in manifest['files']]
+    else:
+        leftovers = [] if module.check_mode else _hf_cache.clean_staging(cache_dir)
+        result['installed'] = _hf_cache.unpack_bundle(bundle, manifest, cache_dir, check_mode=module.check_mode)
+        result['bundle_files'] = len(manifest['files'])
+        result['changed'] = bool(result['installed'] or leftovers)
+    touched = set(p.split('/')[0] for p in result['installed'])
+    for repo in manifest['repos']:
+        result['repos'].append(dict(repo_id=repo['repo_id'], repo_type=repo['repo_type'], revision=repo['revision'],
+                                    commit=repo['commit'], refs_written=[],
+                                    action='unpacked' if repo['folder'] in touched else 'present'))
+        if repo['folder'] in touched:
+            result['would_seed'].append('%s %s@%s' % (repo['repo_type'], repo['repo_id'], repo['revision']))
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            method=dict(type='str', choices=['mirror', 'bundle'], required=True),
+            cache_dir=dict(type='path', required=True),
+            repos=dict(type='list', elements='dict', default=[], options=REPO_SPEC),
+            variable_prefix=dict(type='str', default=''),
+            python=dict(type='path'),
+            endpoint=dict(type='str'),
+            token=dict(type='str', no_log=True),
+            ca_bundle=dict(type='path'),
+            bundle=dict(type='path'),
+            manifest=dict(type='path'),
+            group=dict(type='str'),
+            validate_only=dict(type='bool', default=False),
+            timeout=dict(type='int', default=3600),
+            probe_timeout=dict(type='int', default=10),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    cache_dir = params['cache_dir']
+    if not os.path.isabs(cache_dir):
+        module.fail_json(msg='cache_dir must be an absolute path, got %r' % cache_dir)
+    try:
+        specs = _hf_cache.normalize_repos(params['repos'], params['variable_prefix'] + 'repos')
+        gid = resolve_gid(params['group'], module.check_mode)
+        if params['method'] == 'mirror':
+            if not params['endpoint']:
+                raise _hf_cache.HfCacheError('method=mirror needs %sendpoint: the URL of the Hub mirror'
+                                             % params['variable_prefix'], kind='invalid')
+            result = run_mirror(module, params, specs, cache_dir, gid)
+        else:
+            result = run_bundle(module, params, specs, cache_dir)
+        if not params['validate_only'] and gid is not None and os.path.isdir(cache_dir):
+            result['permissions_fixed'] = _hf_cache.share_tree([cache_dir], gid, check_mode=module.check_mode)
+            result['changed'] = result['changed'] or result['permissions_fixed'] > 0
+    except _hf_cache.HfCacheError as exc:
+        module.fail_json(msg=exc.msg, kind=exc.kind)
+    except InterpreterError as exc:
+        module.fail_json(msg='Cannot seed the hub cache: %s (option python)' % exc, kind='invalid')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

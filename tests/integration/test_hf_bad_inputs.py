@@ -1,0 +1,182 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every bad input of hf_offline_cache, on a real container, with the real olah Hub mirror and wheel index.
+
+Each case applies the role with one wrong setting and asserts: the play failed, the output says what is wrong
+and what to fix (the variable, the repo, the revision, the file), and nothing the role writes on a host changed
+(/srv/huggingface, the profile script, /etc/codex, local facts, /opt/codex, /var/cache/codex, /etc/group).
+
+Needs the wheel mirrors and the Hub mirror: molecule/_shared/hf_mirror.sh run make integration
+(or hf_mirror.sh run molecule/_shared/with_mirrors.sh .venv/bin/pytest tests/integration -k hf).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import sys
+import tempfile
+from importlib import util
+
+import pytest
+
+import integration_helpers as h
+
+sys.path.insert(0, str(h.REPO_ROOT / "build" / "collections"))
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf  # noqa: E402
+
+REPO = "codex-test/tiny-bert"
+CANARY = "hf_codex_canary_token_0123456789"
+# Everything hf_offline_cache (and the venv it may build) writes on a host.
+HF_PATHS = ("/srv/huggingface", "/etc/profile.d/hf-offline.sh", "/etc/codex", "/etc/ansible/facts.d", "/opt/codex",
+            "/var/cache/codex", "/etc/group", "/etc/gshadow")
+PLAY = """---
+- name: Apply codex.offline_ml.hf_offline_cache
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: codex.offline_ml.hf_offline_cache
+"""
+
+
+@pytest.fixture(scope="module")
+def hub():
+    url = os.environ.get("CODEX_HF_MIRROR_URL")
+    commit = os.environ.get("CODEX_HF_TINY_BERT_COMMIT")
+    if not url or not commit:
+        pytest.fail("CODEX_HF_MIRROR_URL / CODEX_HF_TINY_BERT_COMMIT not set: run through "
+                    "molecule/_shared/hf_mirror.sh run make integration")
+    return {"url": url, "commit": commit}
+
+
+@pytest.fixture(scope="module")
+def play_file():
+    fd, path = tempfile.mkstemp(prefix="codex-hf-play-", suffix=".yml")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(PLAY)
+    yield path
+    os.unlink(path)
+
+
+def good_vars(hub, **more):
+    config = {"hf_offline_cache_mirror_url": os.environ["CODEX_INDEX_URL"],
+              "hf_offline_cache_endpoint": hub["url"],
+              "hf_offline_cache_repos": [{"repo_id": REPO, "revision": hub["commit"]}]}
+    config.update(more)
+    return config
+
+
+def snapshot(box):
+    res = box.python(h._SNAPSHOT_CODE, *HF_PATHS)  # pylint: disable=protected-access
+    assert res.rc == 0, res
+    return dict((entry[0], tuple(entry[1:])) for entry in json.loads(res.out))
+
+
+def fails_unchanged(box, play_file, extra_vars, *needles, **kwargs):
+    """Apply the role; it must fail with every NEEDLE in the output and leave the host as it was."""
+    before = snapshot(box)
+    result = h.run_play(box, play_file, extra_vars, verbosity=kwargs.get("verbosity", 0))
+    assert result.rc != 0, "the play should have failed:\n%r" % (result,)
+    missing = [n for n in needles if n not in result.out]
+    assert not missing, "missing %r in the output:\n%r" % (missing, result)
+    print("\n".join(h.failure_messages(result.out)))  # what the operator saw (shown with -rA)
+    h.assert_unchanged(before, snapshot(box))
+    return result
+
+
+def test_hub_mirror_unreachable(container, play_file, hub):
+    url = "http://127.0.0.1:%d" % h.free_port()
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_endpoint=url),
+                    "the Hub mirror %s cannot be reached (" % url, "Connection refused",
+                    "check hf_offline_cache_endpoint and that the mirror is up and reachable from this host")
+
+
+def test_repo_not_on_the_mirror(container, play_file, hub):
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_repos=[{"repo_id": "codex-test/nope"}]),
+                    "repo codex-test/nope (model) is not on the Hub mirror %s: it answered HTTP 401 RepoNotFound; "
+                    "check repo_id and repo_type in hf_offline_cache_repos" % hub["url"])
+
+
+def test_dataset_type_of_a_model_repo_is_not_on_the_mirror(container, play_file, hub):
+    fails_unchanged(container, play_file,
+                    good_vars(hub, hf_offline_cache_repos=[{"repo_id": REPO, "repo_type": "dataset"}]),
+                    "repo %s (dataset) is not on the Hub mirror %s" % (REPO, hub["url"]))
+
+
+def test_branch_not_on_the_mirror(container, play_file, hub):
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_repos=[{"repo_id": REPO, "revision": "v9"}]),
+                    "revision v9 of repo %s (model) is not on the Hub mirror %s (HTTP 401 RepoNotFound); the mirror "
+                    "has branches: main; tags: v1.0" % (REPO, hub["url"]))
+
+
+def test_commit_not_on_the_mirror(container, play_file, hub):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_repos=[{"repo_id": REPO, "revision": commit}]),
+                    "revision %s of repo %s (model) is not on the Hub mirror %s" % (commit, REPO, hub["url"]),
+                    "the mirror has branches: main; tags: v1.0")
+
+
+def test_relative_cache_path(container, play_file, hub):
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_hub_cache="cache/hub"),
+                    "hf_offline_cache_hub_cache must be an absolute path on the host (for example "
+                    "/srv/huggingface/hub), got 'cache/hub'")
+
+
+def test_transformers_cache_elsewhere(container, play_file, hub):
+    fails_unchanged(container, play_file,
+                    good_vars(hub, hf_offline_cache_transformers_cache="/srv/huggingface/transformers"),
+                    "hf_offline_cache_transformers_cache (/srv/huggingface/transformers) must equal "
+                    "hf_offline_cache_hub_cache (/srv/huggingface/hub)",
+                    "would not find the seeded models offline")
+
+
+def test_unknown_repo_type(container, play_file, hub):
+    fails_unchanged(container, play_file,
+                    good_vars(hub, hf_offline_cache_repos=[{"repo_id": REPO, "repo_type": "space"}]),
+                    "repo_type", "model, dataset", "space", "hf_offline_cache_repos")
+
+
+def test_credentials_in_the_endpoint(container, play_file, hub):
+    url = hub["url"].replace("http://", "http://user:%s@" % CANARY)
+    result = fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_endpoint=url),
+                             "hf_offline_cache_endpoint must be the http:// or https:// URL of a Hub mirror, without "
+                             "credentials (got http://***@")
+    assert CANARY not in result.out
+
+
+def test_token_is_never_printed(container, play_file, hub):
+    url = "http://127.0.0.1:%d" % h.free_port()
+    config = good_vars(hub, hf_offline_cache_endpoint=url, hf_offline_cache_token=CANARY)
+    result = fails_unchanged(container, play_file, config, "the Hub mirror %s cannot be reached" % url, verbosity=3)
+    assert CANARY not in result.out
+
+
+@pytest.fixture(scope="module")
+def bad_manifest_bundle(tmp_path_factory):
+    """A real bundle of the tiny BERT cache layout whose manifest disagrees with one file."""
+    spec = util.spec_from_file_location("codex_hf_cache_layout",
+                                        str(h.REPO_ROOT / "tests" / "fixtures" / "tiny_bert" / "hf_cache_layout.py"))
+    layout = util.module_from_spec(spec)
+    spec.loader.exec_module(layout)
+    root = tmp_path_factory.mktemp("hf-bundle")
+    layout.make_cache(root / "cache")
+    (spec_,) = hf.normalize_repos([{"repo_id": REPO, "revision": layout.COMMIT}])
+    bundle = str(root / "hf-bundle.tar")
+    _changed, manifest = hf.build_bundle(str(root / "cache"), [(spec_, layout.COMMIT)], bundle)
+    victim = [e for e in manifest["files"] if e["type"] == "file" and e["path"].split("/")[1] == "blobs"][0]
+    victim["sha256"] = "0" * 64
+    with open(bundle + ".manifest.json", "w") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+    return {"bundle": bundle, "file": victim["path"], "commit": layout.COMMIT}
+
+
+def test_bundle_manifest_mismatch(container, play_file, hub, bad_manifest_bundle):
+    bundle = bad_manifest_bundle["bundle"]
+    fails_unchanged(container, play_file,
+                    good_vars(hub, hf_offline_cache_method="bundle", hf_offline_cache_bundle_src=bundle,
+                              hf_offline_cache_repos=[{"repo_id": REPO, "revision": bad_manifest_bundle["commit"]}]),
+                    "bundle %s: %s does not match the manifest: sha256 " % (bundle, bad_manifest_bundle["file"]),
+                    "the manifest says %s; nothing was changed in the cache" % ("0" * 64))

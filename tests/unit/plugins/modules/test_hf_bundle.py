@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""codex.offline_ml.hf_bundle: main() in process, packing a real hub-cache layout of the tiny BERT."""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+
+import pytest
+
+from ansible.module_utils import basic
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf
+from ansible_collections.codex.offline_ml.plugins.modules import hf_bundle
+
+from conftest import load_fixture_module
+
+layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    import contextlib
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
+
+
+class AnsibleExitJson(Exception):
+    pass
+
+
+class AnsibleFailJson(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def patched_exits(monkeypatch):
+    def exit_json(self, **kwargs):
+        kwargs.setdefault('changed', False)
+        raise AnsibleExitJson(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs['failed'] = True
+        kwargs['msg'] = msg
+        raise AnsibleFailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+
+def run_module(**args):
+    """Run main() with ``args``; return (failed, result)."""
+    with patch_module_args(args):
+        try:
+            hf_bundle.main()
+        except AnsibleExitJson as exc:
+            return False, exc.args[0]
+        except AnsibleFailJson as exc:
+            return True, exc.args[0]
+    pytest.fail('the module returned without exit_json or fail_json')
+
+
+def test_pack_then_nothing_to_do(tmp_path):
+    layout.make_cache(tmp_path / 'cache')
+    dest = str(tmp_path / 'out' / 'hf-bundle.tar')
+    args = dict(cache_dir=str(tmp_path / 'cache'), dest=dest, repos=[{'repo_id': layout.REPO_ID}])
+    failed, result = run_module(_ansible_check_mode=True, **args)
+    assert not failed and result['changed'] is True and not os.path.exists(dest)
+    failed, result = run_module(**args)
+    assert not failed and result['changed'] is True
+    assert result['bundle_sha256'] == hf.sha256_file(dest) and result['manifest'] == dest + '.manifest.json'
+    assert result['repos'][0]['commit'] == layout.COMMIT
+    with open(dest + '.manifest.json') as handle:
+        assert json.load(handle)['bundle_sha256'] == result['bundle_sha256']
+    failed, again = run_module(**args)
+    assert not failed and again['changed'] is False and again['bundle_sha256'] == result['bundle_sha256']
+
+
+def test_repo_not_in_the_cache(tmp_path):
+    (tmp_path / 'cache').mkdir()
+    failed, result = run_module(cache_dir=str(tmp_path / 'cache'), dest=str(tmp_path / 'b.tar'),
+                                repos=[{'repo_id': layout.REPO_ID, 'revision': 'v1'}])
+    assert failed and result['msg'] == ('model %s@v1 is not in the cache %s: seed it first (hf_cache_seed)'
+                                        % (layout.REPO_ID, tmp_path / 'cache'))

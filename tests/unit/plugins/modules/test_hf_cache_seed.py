@@ -1,0 +1,222 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""codex.offline_ml.hf_cache_seed: main() in process; bundles are real tars of the tiny BERT cache layout, the Hub
+mirror is a real local HTTP server answering like olah; seeding with snapshot_download itself is covered by the
+hf_offline_cache Molecule scenario (it needs a full Hub API)."""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import tarfile
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from ansible.module_utils import basic
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf
+from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_seed
+
+from conftest import load_fixture_module
+
+layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    import contextlib
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
+
+
+class AnsibleExitJson(Exception):
+    pass
+
+
+class AnsibleFailJson(Exception):
+    pass
+
+
+@pytest.fixture(autouse=True)
+def patched_exits(monkeypatch):
+    def exit_json(self, **kwargs):
+        kwargs.setdefault('changed', False)
+        raise AnsibleExitJson(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs['failed'] = True
+        kwargs['msg'] = msg
+        raise AnsibleFailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+
+def run_module(**args):
+    """Run main() with ``args``; return (failed, result)."""
+    with patch_module_args(args):
+        try:
+            hf_cache_seed.main()
+        except AnsibleExitJson as exc:
+            return False, exc.args[0]
+        except AnsibleFailJson as exc:
+            return True, exc.args[0]
+    pytest.fail('the module returned without exit_json or fail_json')
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    stage = tmp_path / 'stage'
+    layout.make_cache(stage)
+    (spec,) = hf.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    path = str(tmp_path / 'b' / 'hf-bundle.tar')
+    hf.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
+    return path
+
+
+@pytest.fixture
+def live(tmp_path):
+    path = tmp_path / 'live'
+    path.mkdir()
+    return path
+
+
+def test_bundle_unpacks_then_changes_nothing(bundle, live):
+    args = dict(method='bundle', bundle=bundle, cache_dir=str(live), group=str(os.getgid()),
+                repos=[{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    failed, result = run_module(_ansible_check_mode=True, **args)
+    assert not failed and result['changed'] is True and result['installed']
+    assert os.listdir(str(live)) == []
+    failed, result = run_module(**args)
+    assert not failed and result['changed'] is True
+    assert result['repos'] == [{'repo_id': layout.REPO_ID, 'repo_type': 'model', 'revision': layout.COMMIT,
+                                'commit': layout.COMMIT, 'refs_written': [], 'action': 'unpacked'}]
+    assert (live / layout.FOLDER / 'refs' / 'main').read_text() == layout.COMMIT
+    failed, result = run_module(**args)
+    assert not failed and result['changed'] is False and result['installed'] == []
+    assert result['permissions_fixed'] == 0 and result['repos'][0]['action'] == 'present'
+
+
+def test_bundle_without_the_requested_repo(bundle, live):
+    failed, result = run_module(method='bundle', bundle=bundle, cache_dir=str(live),
+                                repos=[{'repo_id': 'codex-test/other'}])
+    assert failed
+    assert result['msg'] == ('model codex-test/other@main is not in the bundle %s (it holds: model %s@%s); stage it '
+                             'with playbooks/stage_hf.yml' % (bundle, layout.REPO_ID, layout.COMMIT))
+    assert os.listdir(str(live)) == []
+
+
+def test_tampered_bundle_leaves_the_cache_alone(bundle, live):
+    run_module(method='bundle', bundle=bundle, cache_dir=str(live))
+    os.unlink(str(live / layout.FOLDER / 'refs' / 'main'))
+    before = layout.tree_listing(live)
+    with tarfile.open(bundle) as tar:
+        member = [m for m in tar.getmembers() if m.name.endswith('/refs/main')][0]
+    with open(bundle, 'r+b') as handle:
+        handle.seek(member.offset_data)
+        handle.write(b'f' * 8)
+    failed, result = run_module(method='bundle', bundle=bundle, cache_dir=str(live))
+    assert failed and result['kind'] == 'bundle_mismatch'
+    assert result['msg'].startswith('bundle %s: %s does not match the manifest: sha256 ' % (bundle, member.name))
+    assert result['msg'].endswith('; nothing was changed in the cache')
+    assert layout.tree_listing(live) == before
+
+
+def test_validate_only_needs_no_cache(bundle, tmp_path):
+    failed, result = run_module(method='bundle', bundle=bundle, cache_dir='/nonexistent', validate_only=True)
+    assert not failed and result['changed'] is False and result['bundle_files'] > 10
+
+
+def test_missing_bundle(live):
+    failed, result = run_module(method='bundle', bundle='/nonexistent.tar', cache_dir=str(live))
+    assert failed and result['msg'] == 'the bundle /nonexistent.tar does not exist'
+
+
+class _Olah(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        if self.path == '/api/models/%s/revision/main' % layout.REPO_ID:
+            body, code = json.dumps({'sha': layout.COMMIT}).encode(), 200
+        else:
+            body, code = b'{"error":"Repository not found"}', 401
+        self.send_response(code)
+        self.send_header('x-error-code', 'RepoNotFound')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope='module')
+def olah_like():
+    server = HTTPServer(('127.0.0.1', 0), _Olah)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield 'http://127.0.0.1:%d' % server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+def test_mirror_probe_only_asks_for_what_is_missing(olah_like, tmp_path):
+    cache = tmp_path / 'hub'
+    layout.make_cache(cache)
+    args = dict(method='mirror', cache_dir=str(cache), validate_only=True, variable_prefix='hf_offline_cache_')
+    # Present in the cache: the mirror is not even asked (a dead endpoint would do).
+    failed, result = run_module(repos=[{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}],
+                                endpoint='http://127.0.0.1:9', **args)
+    assert not failed and result['would_seed'] == [] and result['changed'] is False
+    failed, result = run_module(repos=[{'repo_id': 'codex-test/new'}], endpoint=olah_like, **args)
+    assert failed and result['kind'] == 'repo_not_found'
+    assert result['msg'].startswith('repo codex-test/new (model) is not on the Hub mirror %s: it answered HTTP 401 '
+                                    'RepoNotFound; check repo_id and repo_type in hf_offline_cache_repos' % olah_like)
+
+
+def test_mirror_check_mode_reports_and_writes_nothing(olah_like, tmp_path):
+    cache = tmp_path / 'hub'
+    cache.mkdir()
+    failed, result = run_module(_ansible_check_mode=True, method='mirror', cache_dir=str(cache), endpoint=olah_like,
+                                repos=[{'repo_id': layout.REPO_ID}], token='hf_secret_value')
+    assert not failed and result['changed'] is True
+    assert result['would_seed'] == ['model %s@main' % layout.REPO_ID]
+    assert result['repos'][0]['action'] == 'would_download' and result['repos'][0]['commit'] == layout.COMMIT
+    assert os.listdir(str(cache)) == []
+    assert 'hf_secret_value' not in json.dumps(result)
+
+
+def test_mirror_refs_written_for_a_commit(olah_like, tmp_path):
+    cache = tmp_path / 'hub'
+    layout.make_cache(cache, refs=())
+    failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like,
+                                repos=[{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    assert not failed and result['changed'] is True
+    assert result['repos'][0]['refs_written'] == ['main'] and result['repos'][0]['action'] == 'present'
+    assert (cache / layout.FOLDER / 'refs' / 'main').read_text() == layout.COMMIT
+    failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like,
+                                repos=[{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    assert not failed and result['changed'] is False
+
+
+@pytest.mark.parametrize('args, message', [
+    (dict(method='mirror', cache_dir='rel/hub', endpoint='http://x'), "cache_dir must be an absolute path, got 'rel/hub'"),
+    (dict(method='mirror', cache_dir='/tmp'), 'method=mirror needs endpoint: the URL of the Hub mirror'),
+    (dict(method='mirror', cache_dir='/tmp', endpoint='http://u:pw@x', variable_prefix='p_'),
+     'p_endpoint must not carry credentials'),
+    (dict(method='bundle', cache_dir='/tmp'), 'method=bundle needs bundle'),
+    (dict(method='bundle', cache_dir='/tmp', bundle='/x', group='no-such-group-xyz'),
+     "group 'no-such-group-xyz' does not exist on this host"),
+])
+def test_bad_inputs(args, message):
+    failed, result = run_module(**args)
+    assert failed and result['msg'].startswith(message)
