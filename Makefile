@@ -12,7 +12,7 @@ MIRROR := $(BUILD)/mirror
 STUB_MIRROR := $(BUILD)/stub-mirror
 COLL_ROOT := $(BUILD)/collections
 COLL_LINK := $(COLL_ROOT)/ansible_collections/codex/offline_ml
-SCENARIOS ?= torch_cpu torch_stub
+SCENARIOS ?= torch_cpu torch_stub hf_offline_cache hf_bundle ci_gates
 
 export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(ROOT)/molecule/_shared/containers.conf
@@ -68,13 +68,18 @@ $(STUB_MIRROR)/.stamp: tests/fixtures/stub_torch/build_stub_wheel.py | venv
 	$(VENV)/bin/python tests/fixtures/stub_torch/build_stub_wheel.py $(STUB_MIRROR)
 	@touch $@
 
-build: venv collection images mirror
+# The Hub mirror of the tests: olah in its own venv (pinned), serving a git repo of the tiny BERT fixture.
+hf-mirror: venv
+	molecule/_shared/hf_mirror.sh build
+
+build: venv collection images mirror hf-mirror
 
 mirrors-up: build
 	@molecule/_shared/mirrors.sh start > $(BUILD)/mirrors.env
 	@cat $(BUILD)/mirrors.env
 mirrors-down:
 	@molecule/_shared/mirrors.sh stop
+	@molecule/_shared/hf_mirror.sh stop
 
 # ---------------------------------------------------------------- checks
 lint: venv collection
@@ -90,7 +95,7 @@ sanity: venv
 unit: venv collection mirror
 	pytest tests/unit -q -p no:cacheprovider
 
-WITH_MIRRORS := molecule/_shared/with_mirrors.sh
+WITH_MIRRORS := molecule/_shared/with_mirrors.sh molecule/_shared/hf_mirror.sh run
 
 molecule: build
 	$(WITH_MIRRORS) bash -c 'for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done'
@@ -112,6 +117,7 @@ demo: build
 demo-down: system-deps
 	@ids=$$(podman ps -aq --filter label=codex.demo=1); if [ -n "$$ids" ]; then podman rm -f $$ids >/dev/null; fi
 	molecule/_shared/mirrors.sh stop
+	molecule/_shared/hf_mirror.sh stop
 
 clean: demo-down
 	rm -rf $(BUILD)
