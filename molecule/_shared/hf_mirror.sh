@@ -93,7 +93,7 @@ start() {
   if ! running; then
     write_config
     started=1
-    (cd "${base}" && setsid "${venv}/bin/olah-cli" -c "${base}/olah.toml" >"${run}/olah.log" 2>&1 < /dev/null &
+    (cd "${base}" && setsid "${venv}/bin/olah-cli" -c "${base}/olah.toml" >"${run}/olah.log" 2>&1 < /dev/null 8>&- 9>&- &
      echo $! > "${run}/olah.pid")
     for _ in $(seq 1 300); do
       if "${venv}/bin/python" -c "import urllib.request; urllib.request.urlopen('${URL}/api/models/${REPO}/revision/main', timeout=1)" 2>/dev/null; then
