@@ -152,7 +152,7 @@ case "${1:-}" in
     eval "$(print_env)"
     set +a
     set +e
-    "$@"
+    "$@" 8>&- 9>&-
     rc=$?
     # The last user out (nobody else holds the shared lock) stops the server, whoever started it.
     if [ ! -f "${run}/olah.keep" ] && flock -x -n 8; then
