@@ -1,6 +1,8 @@
 # codex.offline_ml — the two commands on a fresh Debian 12 machine:
-#   make demo   build the test image, stage the mirror, converge a container with torch_cpu, print its diagnostic
-#   make test   yamllint, ansible-lint, ansible-test sanity, unit tests, every Molecule scenario, bad-input tests
+#   make demo   build the images, stage the mirror, start the 3-host demo lab (containers), run site.yml and
+#               audit.yml over it, print where the report is
+#   make test   yamllint, ansible-lint, ansible-test sanity, unit tests, every Molecule scenario (fleet inside a
+#               loopback-only network namespace), bad-input tests
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -22,11 +24,11 @@ export PY_COLORS := 0
 export CODEX_TEST_WHEELHOUSE := $(MIRROR)/wheels
 export CODEX_STUB_WHEELHOUSE := $(STUB_MIRROR)
 
-.PHONY: help test bench demo demo-down lint sanity unit molecule integration system-deps venv images mirror \
-        collection mirrors-up mirrors-down build clean
+.PHONY: help test bench bench-fleet demo demo-down lint sanity unit molecule molecule-fleet integration system-deps \
+        venv images mirror hf-mirror collection mirrors-up mirrors-down build clean
 
 help:
-	@echo "make demo   - the main job on the demo container (builds image, stages mirror, converges torch_cpu)"
+	@echo "make demo   - the main job: site.yml then audit.yml over the 3-container demo lab; prints the report's path"
 	@echo "make test   - the whole suite"
 
 # ---------------------------------------------------------------- set-up (idempotent, stamp files)
@@ -53,6 +55,7 @@ $(COLL_LINK):
 
 images: system-deps
 	@molecule/_shared/build_image.sh bookworm | tail -n1 > $(BUILD)/image-debian12
+	@molecule/_shared/build_image.sh trixie | tail -n1 > $(BUILD)/image-debian13
 
 # Staged with the real staging playbook; re-staged only when the pins or the staging code change.
 MIRROR_INPUTS := playbooks/stage_wheels.yml molecule/_shared/stage_vars.yml plugins/module_utils/_stage.py \
@@ -96,19 +99,26 @@ unit: venv collection mirror
 	pytest tests/unit -q -p no:cacheprovider
 
 WITH_MIRRORS := molecule/_shared/with_mirrors.sh molecule/_shared/hf_mirror.sh run
+NETNS := molecule/_shared/netns.sh
 
 molecule: build
 	$(WITH_MIRRORS) bash -c 'for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done'
 
+# The mixed fleet, inside a network namespace that has only `lo`: mirrors and containers start in it.
+molecule-fleet: build
+	$(NETNS) run codex-fleet -- $(WITH_MIRRORS) molecule test -s fleet
+
 integration: build
 	$(WITH_MIRRORS) pytest tests/integration -q -p no:cacheprovider -rA
 
-test: lint sanity unit molecule integration
+test: lint sanity unit molecule molecule-fleet integration
 	@echo "make test: all suites passed"
 
 # Benchmarks write docs/benchmarks.md; never part of make test.
 bench: build
 	$(WITH_MIRRORS) python3 benchmarks/bench_torch_cpu.py
+bench-fleet: build
+	$(WITH_MIRRORS) python3 benchmarks/bench_fleet.py
 
 # ---------------------------------------------------------------- demo
 demo: build

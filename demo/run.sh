@@ -1,23 +1,93 @@
 #!/usr/bin/env bash
-# make demo: start the demo container(s), converge playbooks/site.yml, print the torch diagnostic.
-# Expects the environment make sets up (PATH with .venv, CONTAINERS_CONF, ANSIBLE_COLLECTIONS_PATH, mirrors up).
+# make demo: the demo lab (demo/inventory: two Debian 12 ML nodes, one Debian 13 CI runner) as containers on this
+# machine, brought to the hardened state by playbooks/site.yml, then audited by playbooks/audit.yml.
+# Prints where the report is and each host's verdicts. Run it again: site.yml changes nothing and the verdicts
+# are the same (the script compares them with the previous run's and says so).
+# Expects the environment make sets up (PATH with .venv, CONTAINERS_CONF, ANSIBLE_COLLECTIONS_PATH) and the wheel
+# mirrors up (make runs it under molecule/_shared/with_mirrors.sh); starts the Hub mirror itself when it is not up.
+# make demo-down removes the containers (label codex.demo=1).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${root}"
-image="${CODEX_IMAGE_DEBIAN12:?CODEX_IMAGE_DEBIAN12 is not set: run make demo}"
+if [ -z "${CODEX_INDEX_URL:-}" ]; then
+  exec molecule/_shared/with_mirrors.sh "${root}/demo/run.sh" "$@"
+fi
+if [ -z "${CODEX_HF_MIRROR_URL:-}" ]; then
+  exec molecule/_shared/hf_mirror.sh run "${root}/demo/run.sh" "$@"
+fi
+export CODEX_MIRROR_DIR="${root}/build/mirror"
 inventory="${root}/demo/inventory"
-for host in $(ansible-inventory -i "${inventory}" --list | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["_meta"]["hostvars"]))'); do
-  if [ "$(podman inspect -f '{{.State.Running}}' "${host}" 2>/dev/null)" != "true" ]; then
-    podman rm -f "${host}" >/dev/null 2>&1 || true
-    echo "demo: starting container ${host} from ${image}"
-    podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 "${image}" >/dev/null
+reports="${root}/build/demo/audit"
+mkdir -p "${reports}"
+
+# host -> image (host_vars codex_demo_image: debian12 | debian13 -> build/image-debian12 | build/image-debian13)
+hosts_images="$(ansible-inventory -i "${inventory}" --list | python3 -c '
+import json, sys
+meta = json.load(sys.stdin)["_meta"]["hostvars"]
+for host in sorted(meta):
+    print(host, meta[host].get("codex_demo_image", "debian12"))
+')"
+while read -r host flavour; do
+  ref_file="${root}/build/image-${flavour}"
+  if [ ! -s "${ref_file}" ]; then
+    echo "demo: ${ref_file} is missing: run 'make images' (it builds the Debian 12 and 13 images)" >&2
+    exit 1
   fi
-done
-echo "demo: converging playbooks/site.yml"
-ansible-playbook -i "${inventory}" playbooks/site.yml
+  image="$(cat "${ref_file}")"
+  if [ "$(podman inspect -f '{{.State.Running}}' "${host}" 2>/dev/null)" = "true" ] \
+     && [ "$(podman inspect -f '{{.ImageName}}' "${host}")" = "${image}" ]; then
+    continue
+  fi
+  podman rm -f -t 0 "${host}" >/dev/null 2>&1 || true
+  echo "demo: starting ${host} from ${image}"
+  podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 "${image}" >/dev/null
+done <<< "${hosts_images}"
+
+previous=""
+if [ -f "${reports}/latest/fleet.json" ]; then
+  previous="$(mktemp)"
+  cp "${reports}/latest/fleet.json" "${previous}"
+fi
+
+echo "demo: converging playbooks/site.yml over ${inventory}"
+log="$(mktemp)"
+if ! ansible-playbook -i "${inventory}" playbooks/site.yml | tee "${log}"; then
+  echo "demo: site.yml failed (output above)" >&2
+  exit 1
+fi
+changed="$(sed -n '/PLAY RECAP/,$p' "${log}" | grep -o 'changed=[0-9]*' | awk -F= '{n += $2} END {print n + 0}')"
+rm -f "${log}"
+
 echo
-echo "demo: torch diagnostic on each ML node (the same facts as ansible_local.torch_cpu.diagnostic):"
-ansible -i "${inventory}" ml_nodes -m codex.offline_ml.torch_diagnostic \
-  -a "python=/opt/codex/venv/bin/python require_cpu_build=true"
-echo
+echo "demo: auditing the fleet with playbooks/audit.yml (read-only)"
+ansible-playbook -i "${inventory}" playbooks/audit.yml -e "audit_report_dir=${reports}"
+
+python3 - "${reports}/latest" "${previous}" "${changed}" <<'EOF'
+import json, os, sys
+latest, previous, changed = sys.argv[1], sys.argv[2], int(sys.argv[3])
+doc = json.load(open(os.path.join(latest, "fleet.json")))
+run_dir = os.path.realpath(latest)
+print()
+print("demo: report  %s" % os.path.join(run_dir, "fleet.html"))
+print("      also    %s, %s" % (os.path.join(run_dir, "fleet.json"), os.path.join(run_dir, "junit.xml")))
+checks = doc["checks"]
+width = max(len(h["host"]) for h in doc["hosts"])
+print("      %s  %s" % ("host".ljust(width), "  ".join(checks)))
+for h in doc["hosts"]:
+    cells = [h["checks"].get(c, {}).get("status", "-").ljust(len(c)) for c in checks]
+    print("      %s  %s" % (h["host"].ljust(width), "  ".join(cells)))
+s = doc["summary"]
+print("demo: %d of %d hosts compliant; site.yml changed %d task%s" % (
+    s["compliant_hosts"], s["hosts"], changed, "" if changed == 1 else "s"))
+verdicts = lambda d: dict(((h["host"], c), v["status"]) for h in d["hosts"] for c, v in h["checks"].items())
+if previous:
+    before = json.load(open(previous))
+    same = verdicts(before) == verdicts(doc)
+    print("demo: verdicts %s the previous run's (%s)" % ("are the same as" if same else "DIFFER from",
+                                                        before.get("generated_at")))
+    os.unlink(previous)
+if not doc["compliant"]:
+    print("demo: NOT compliant: %s" % ", ".join(s["noncompliant_hosts"]))
+    sys.exit(1)
+EOF
 echo "demo: done. The containers keep running; 'make demo-down' removes them."

@@ -152,6 +152,9 @@ case "${1:-}" in
     eval "$(print_env)"
     set +a
     set +e
+    # 8>&- 9>&-: CMD must not inherit the lock descriptors: a daemon it starts (podman's conmon for a container
+    # that keeps running) would hold the lock after this shell exits, and the `flock -x` below would then make it
+    # an exclusive lock that blocks every later `run` for as long as that container lives.
     "$@" 8>&- 9>&-
     rc=$?
     # The last user out (nobody else holds the shared lock) stops the server, whoever started it.

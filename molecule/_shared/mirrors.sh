@@ -7,7 +7,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
-run="${root}/build/run"
+run="${CODEX_RUN_DIR:-${root}/build/run}"  # netns.sh gives each network namespace its own
 py="${root}/.venv/bin/python"
 INDEX_PORT="${CODEX_INDEX_PORT:-18141}"
 FINDLINKS_PORT="${CODEX_FINDLINKS_PORT:-18142}"

@@ -56,11 +56,17 @@ def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=
     return files, out
 
 
-def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeout=3600):
+def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeout=3600, set_python_versions=None):
     """Fill DEST/wheels, write DEST/locks/<set>.txt, DEST/SHA256SUMS and DEST/manifest.json.
 
+    SET_PYTHON_VERSIONS ({set: "3.13"}) stages those sets for another Python than PYTHON_VERSION, in the same
+    run: one mirror, one manifest and one SHA256SUMS cover the wheels of every Python.
     Returns (changed, manifest).
     """
+    set_python_versions = dict(set_python_versions or {})
+    unknown = sorted(set(set_python_versions) - set(sets))
+    if unknown:
+        raise RuntimeError("set_python_versions names sets that are not in sets: %s" % ", ".join(unknown))
     wheels_dir = os.path.join(dest, "wheels")
     locks_dir = os.path.join(dest, "locks")
     for d in (wheels_dir, locks_dir):
@@ -72,9 +78,10 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
         pins = list(sets[set_name]) + list(installer_pins)
         for pin in pins:
             parse_pin(pin)
+        set_python = set_python_versions.get(set_name, python_version)
         work = tempfile.mkdtemp(prefix="stage-%s-" % set_name)
         try:
-            names, _out = download_set(pip_argv, pins, work, python_version, platforms, [wheels_dir], timeout)
+            names, _out = download_set(pip_argv, pins, work, set_python, platforms, [wheels_dir], timeout)
             entries = {}
             for fname in names:
                 src = os.path.join(work, fname)
@@ -92,12 +99,15 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
             shutil.rmtree(work, ignore_errors=True)
         lock_texts[set_name] = render_lock(entries, header=[
             "Hash-pinned lock for set %r, written by playbooks/stage_wheels.yml; do not edit." % set_name,
-            "Python %s, platforms %s. Pins: %s" % (python_version, ", ".join(platforms), ", ".join(pins))])
+            "Python %s, platforms %s. Pins: %s" % (set_python, ", ".join(platforms), ", ".join(pins))])
     for set_name, text in lock_texts.items():
         changed |= _write_if_changed(os.path.join(locks_dir, "%s.txt" % set_name), text)
     manifest = {"schema": MANIFEST_SCHEMA, "python_version": python_version, "platforms": list(platforms),
                 "sets": dict((k, list(v)) for k, v in sorted(sets.items())), "installer": list(installer_pins),
                 "files": [files[k] for k in sorted(files)]}
+    if set_python_versions:
+        # only present when a set is staged for another Python than python_version
+        manifest["set_python_versions"] = dict(sorted(set_python_versions.items()))
     changed |= _write_if_changed(os.path.join(dest, "manifest.json"), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     sums = "".join("%s  wheels/%s\n" % (files[k]["sha256"], k) for k in sorted(files))
     changed |= _write_if_changed(os.path.join(dest, "SHA256SUMS"), sums)

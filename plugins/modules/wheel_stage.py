@@ -47,6 +47,14 @@ options:
     description: Target Python version (V(3.11)).
     type: str
     default: "3.11"
+  set_python_versions:
+    description:
+      - Set name to the Python version that set is staged for, when it differs from O(python_version) (for
+        example V(3.13) for a set of Debian 13 hosts). Every set still goes into the one mirror, manifest and
+        C(SHA256SUMS); each lock's header names its Python.
+      - The manifest records these as C(set_python_versions) when any is given.
+    type: dict
+    default: {}
   platforms:
     description: Target platform tags; older compatible manylinux tags are included by pip.
     type: list
@@ -65,6 +73,15 @@ EXAMPLES = r"""
     dest: /srv/mirror
     sets:
       torch_cpu: ["torch==2.13.0+cpu"]
+
+- name: Stage the gate tools for Python 3.11 and, as a set of its own, for Python 3.13 hosts
+  codex.offline_ml.wheel_stage:
+    dest: /srv/mirror
+    sets:
+      ci_gates: ["pytest==9.2.0"]
+      ci_gates_py313: ["pytest==9.2.0"]
+    set_python_versions:
+      ci_gates_py313: "3.13"
 """
 
 RETURN = r"""
@@ -95,6 +112,7 @@ def main():
             sets=dict(type="dict", required=True),
             installer=dict(type="list", elements="str", default=["uv==0.13.9"]),
             python_version=dict(type="str", default="3.11"),
+            set_python_versions=dict(type="dict", default={}),
             platforms=dict(type="list", elements="str", default=["manylinux_2_28_x86_64"]),
             pip=dict(type="list", elements="str", default=["python3", "-m", "pip"]),
         ),
@@ -102,7 +120,9 @@ def main():
     )
     p = module.params
     try:
-        changed, manifest = stage(p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"])
+        set_python = dict((k, str(v)) for k, v in p["set_python_versions"].items())
+        changed, manifest = stage(p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"],
+                                  set_python_versions=set_python)
     except (MirrorError, RuntimeError) as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(changed=changed, files=len(manifest["files"]),

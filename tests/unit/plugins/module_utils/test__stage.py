@@ -221,3 +221,37 @@ def test_sha256_file(tmp_path):
     data = os.urandom(3 * 1024 * 1024 + 17)
     (tmp_path / 'blob').write_bytes(data)
     assert _stage.sha256_file(str(tmp_path / 'blob')) == hashlib.sha256(data).hexdigest()
+
+
+def test_set_python_versions_stage_a_set_for_another_python_in_the_same_manifest(tmp_path, upstream):
+    """A set staged for Python 3.13 (Debian 13 hosts) is downloaded with cp313 tags, its lock says so, and the
+    one manifest and SHA256SUMS cover the wheels of both Pythons."""
+    dest = tmp_path / 'mirror'
+    gamma313 = upstream.wheel('gamma', '3.0', 'three-313', tag='cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64')
+    changed, manifest = _stage.stage(str(dest), {'big': ['gamma==3.0'], 'big_py313': ['gamma==3.0']}, ['fakeuv==0.1'],
+                                     upstream.argv, '3.11', ['manylinux_2_28_x86_64'], timeout=60,
+                                     set_python_versions={'big_py313': '3.13'})
+    assert changed is True
+    pythons = sorted(argv[argv.index('--python-version') + 1] for argv in upstream.calls())
+    assert pythons == ['311', '313']
+    abis = sorted(argv[argv.index('--abi') + 1] for argv in upstream.calls())
+    assert abis == ['cp311', 'cp313']
+    assert '# Python 3.13, platforms' in (dest / 'locks' / 'big_py313.txt').read_text()
+    assert '# Python 3.11, platforms' in (dest / 'locks' / 'big.txt').read_text()
+    assert manifest['python_version'] == '3.11'
+    assert manifest['set_python_versions'] == {'big_py313': '3.13'}
+    # the fake pip copies every gamma wheel: both builds are in the manifest and the sums
+    names = [f['filename'] for f in manifest['files']]
+    assert GAMMA in names and gamma313.name in names
+    sums = (dest / 'SHA256SUMS').read_text()
+    assert 'wheels/%s\n' % GAMMA in sums and 'wheels/%s\n' % gamma313.name in sums
+    assert json.loads((dest / 'manifest.json').read_text()) == manifest
+
+
+def test_set_python_versions_naming_an_unknown_set_fails_before_pip(tmp_path, upstream):
+    with pytest.raises(RuntimeError) as info:
+        _stage.stage(str(tmp_path / 'mirror'), SETS, ['fakeuv==0.1'], upstream.argv, '3.11', ['manylinux_2_28_x86_64'],
+                     timeout=60, set_python_versions={'nope': '3.13'})
+    assert 'set_python_versions names sets that are not in sets: nope' in str(info.value)
+    assert upstream.calls() == []
+    assert not (tmp_path / 'mirror').exists()

@@ -1,0 +1,44 @@
+"""The inventory Molecule generated is the lab the other tests name: two ML nodes, one CI runner, and the demo's
+group_vars (linked into it)."""
+
+import ast
+import json
+import os
+import re
+
+import yaml
+
+import fleet_helpers as fh
+
+
+def test_hosts_and_groups_are_the_scenarios():
+    listing = json.loads(fh.ok(fh.run(["ansible-inventory", "-i", fh.INVENTORY, "--list"], env=fh.tool_env())))
+    for group, hosts in fh.GROUPS.items():
+        assert sorted(listing[group]["hosts"]) == hosts, listing[group]
+    assert sorted(listing["_meta"]["hostvars"]) == sorted(fh.ALL)
+
+
+def test_group_vars_are_the_demo_inventorys():
+    linked = os.path.realpath(os.path.join(os.path.dirname(fh.INVENTORY), "group_vars"))
+    assert linked == os.path.realpath(str(fh.ROOT / "demo" / "inventory" / "group_vars"))
+
+
+def test_hosts_run_the_debian_release_of_their_group():
+    for name in fh.ML:
+        assert fh.ok(fh.on(name, "cat", "/etc/debian_version")).startswith("12."), name
+    for name in fh.CI:
+        assert fh.ok(fh.on(name, "cat", "/etc/debian_version")).startswith("13."), name
+
+
+def _default_mapping(playbook, var):
+    """The dict literal in the default of VAR (a Jinja expression) in the first play of PLAYBOOK."""
+    expr = yaml.safe_load((fh.PLAYBOOKS / playbook).read_text())[0]["vars"][var]
+    return ast.literal_eval(re.search(r"default\((\{.*\})\)", expr, re.S).group(1))
+
+
+def test_site_and_audit_share_the_default_role_mapping():
+    """What site.yml applies by default is what audit.yml checks by default."""
+    site = _default_mapping("site.yml", "__site_role_groups")
+    audit = _default_mapping("audit.yml", "__audit_role_groups")
+    assert site == audit == {"torch_cpu": ["ml_nodes"], "hf_offline_cache": ["ml_nodes", "ci_runners"],
+                             "ci_gates": ["ci_runners"]}
