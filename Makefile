@@ -19,6 +19,8 @@ SCENARIOS ?= torch_cpu torch_stub hf_offline_cache hf_bundle ci_gates
 export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(ROOT)/molecule/_shared/containers.conf
 export ANSIBLE_COLLECTIONS_PATH := $(COLL_ROOT)
+# The test containers' connection (codex_podman: containers.podman.podman with pipelining); test harness only.
+export ANSIBLE_CONNECTION_PLUGINS := $(ROOT)/molecule/_shared/connection_plugins
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export CODEX_TEST_WHEELHOUSE := $(MIRROR)/wheels

@@ -55,7 +55,7 @@ class Container:
 def converge(name, installer, workdir):
     inv = workdir / ("%s.yml" % name)
     inv.write_text(json.dumps({"all": {"hosts": {name: {
-        "ansible_connection": "containers.podman.podman", "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_connection": "codex_podman", "ansible_python_interpreter": "/usr/bin/python3",
         "torch_cpu_mirror_url": INDEX, "torch_cpu_lock_file": str(LOCK), "torch_cpu_installer": installer}}}}))
     play = workdir / "play.yml"
     play.write_text("- hosts: all\n  gather_facts: false\n  roles: [codex.offline_ml.torch_cpu]\n")
@@ -101,7 +101,7 @@ def main():
                     again, changed2 = converge(name, installer, work)
                     rows.append(("role idempotent re-run", again, changed2))
                     diag = work / "diag.json"
-                    t, out = timed(["ansible", "-i", "%s," % name, "-c", "containers.podman.podman",
+                    t, out = timed(["ansible", "-i", "%s," % name, "-c", "codex_podman",
                                     "-e", "ansible_python_interpreter=/usr/bin/python3", name, "-m",
                                     "codex.offline_ml.torch_diagnostic", "-a", "python=/opt/codex/venv/bin/python"])
                     inner = float(re.search(r'"elapsed_s": ([0-9.]+)', out).group(1))

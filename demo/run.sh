@@ -16,6 +16,7 @@ if [ -z "${CODEX_HF_MIRROR_URL:-}" ]; then
   exec molecule/_shared/hf_mirror.sh run "${root}/demo/run.sh" "$@"
 fi
 export CODEX_MIRROR_DIR="${root}/build/mirror"
+export ANSIBLE_CONNECTION_PLUGINS="${ANSIBLE_CONNECTION_PLUGINS:-${root}/molecule/_shared/connection_plugins}"
 inventory="${root}/demo/inventory"
 reports="${root}/build/demo/audit"
 mkdir -p "${reports}"
