@@ -62,8 +62,9 @@ def test_gate_pieces_match_the_role():
     assert role_vars['__ci_gates_required_tools'] == ['nox', 'pytest', 'pytest-cov', 'coverage']
     assert 'tools: [nox, pytest, pytest-cov, coverage]' in text
     # the gate helper and the pytest guard the audit looks for are files the role installs into the lib dir
+    install = (REPO_ROOT / 'roles' / 'ci_gates' / 'tasks' / 'install.yml').read_text()
     for helper in ('codex_gate.py', 'codex_torch_guard.py'):
-        assert helper in [f['dest'] for f in role_vars['__ci_gates_lib_files']], helper
+        assert 'path: "{{ ci_gates_lib_dir }}/%s"' % helper in install, helper
         assert "__audit_gates_lib ~ '/%s'" % helper in text, helper
     configure = (REPO_ROOT / 'roles' / 'ci_gates' / 'tasks' / 'configure.yml').read_text()
     assert 'dest: "{{ __ci_gates_project.path }}/noxfile.py"' in configure
