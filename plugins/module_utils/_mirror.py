@@ -15,6 +15,7 @@ import json
 import os
 import re
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
@@ -376,9 +377,15 @@ def list_mirror(mode, url=None, wheelhouse=None, names=(), timeout=15, ca_bundle
         if status >= 500 or status in (401, 403):
             raise MirrorError("mirror %s answered HTTP %s" % (redact_url(base), status), kind="unreachable",
                               url=redact_url(base))
-        for name in names:
+
+        def _page(name):
             page = urljoin(base, quote(name) + "/")
-            status, html = http_get(page, timeout, ca_bundle, trusted_host)
+            return name, page, http_get(page, timeout, ca_bundle, trusted_host)
+
+        # One page per distribution (a torch + transformers lock has about 30): fetched concurrently, read in order.
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+            pages = list(pool.map(_page, names))
+        for name, page, (status, html) in pages:
             if status == 404:
                 continue
             if status != 200:
@@ -432,7 +439,7 @@ def check_availability(wanted, listing, tags, info, url_label, lock=None):
     Returns {name: filename}; raises MirrorError naming the first problem set (all problems listed).
     """
     chosen = {}
-    missing, unfit, mismatched = [], [], []
+    missing, unfit, mismatched, other_lock = [], [], [], []
     for name in sorted(wanted):
         version = wanted[name]
         files = [f for f in listing.get(name, []) if _same_version(f["version"], version)]
@@ -447,6 +454,13 @@ def check_availability(wanted, listing, tags, info, url_label, lock=None):
         if lock and name in lock:
             hashed = [f for f in fit if f.get("sha256")]
             if hashed and not [f for f in hashed if f["sha256"] in lock[name]["hashes"]]:
+                locked = [f for f in files if f.get("sha256") in lock[name]["hashes"]]
+                if locked:
+                    # The lock's wheel is in the mirror, it just does not fit this host: a lock staged for another
+                    # Python or platform (a cp311 lock on a Debian 13 host), not a tampered mirror.
+                    other_lock.append("%s==%s (the lock's %s does not fit this host; the mirror's %s is not in the lock)"
+                                      % (name, version, locked[0]["filename"], hashed[0]["filename"]))
+                    continue
                 mismatched.append("%s (mirror sha256 %s, lock expects %s)" % (
                     hashed[0]["filename"], hashed[0]["sha256"], " or ".join(lock[name]["hashes"])))
                 continue
@@ -457,9 +471,14 @@ def check_availability(wanted, listing, tags, info, url_label, lock=None):
     if unfit:
         problems.append("no wheel in mirror %s fits this host (Python tag %s, platform %s): %s" % (
             url_label, info["python_tag"], info["platform_tag"], "; ".join(unfit)))
+    if other_lock:
+        problems.append("the lock was staged for another Python or platform than this host's (Python tag %s, "
+                        "platform %s): %s" % (info["python_tag"], info["platform_tag"], "; ".join(other_lock)))
     if mismatched:
         problems.append("hash mismatch in mirror %s: %s" % (url_label, "; ".join(mismatched)))
     if problems:
-        kind = "missing_package" if missing else ("no_compatible_wheel" if unfit else "hash_mismatch")
-        raise MirrorError(". ".join(problems), kind=kind, missing=missing, unfit=unfit, mismatched=mismatched)
+        kind = ("missing_package" if missing else "no_compatible_wheel" if unfit else
+                "lock_for_other_python" if other_lock else "hash_mismatch")
+        raise MirrorError(". ".join(problems), kind=kind, missing=missing, unfit=unfit, mismatched=mismatched,
+                          other_lock=other_lock)
     return chosen

@@ -101,7 +101,7 @@ platform_tag:
   type: str
   sample: manylinux_2_36_x86_64
 kind:
-  description: On failure, what kind of problem (unreachable, missing_package, no_compatible_wheel, hash_mismatch, invalid_pin).
+  description: On failure, what kind of problem (unreachable, missing_package, no_compatible_wheel, lock_for_other_python, hash_mismatch, invalid_pin).
   returned: failure
   type: str
   sample: missing_package
@@ -126,6 +126,8 @@ _HINTS = {
     "missing_package": "stage it into the mirror with playbooks/stage_wheels.yml, or fix the pin in {p}_packages",
     "no_compatible_wheel": "stage wheels for this host's Python/platform, or do not apply this role to the host",
     "hash_mismatch": "the mirror's file differs from {p}_lock_file: re-stage the mirror or restore the file",
+    "lock_for_other_python": ("set {p}_lock_file to a lock staged for this host's Python (playbooks/stage_wheels.yml"
+                              " with stage_wheels_set_python_versions), or do not apply this role to the host"),
     "invalid_pin": "fix the pin in {p}_packages",
     "invalid_lock": "fix {p}_lock_file (write it with playbooks/stage_wheels.yml)",
     "lock_mismatch": "make {p}_packages agree with {p}_lock_file",

@@ -473,6 +473,24 @@ def test_check_availability_hash():
         ALPHA, H3, H1, H2)
 
 
+def test_check_availability_names_a_lock_staged_for_another_python():
+    """A cp312 lock on a cp311 host, both wheels in the mirror: not a tampered mirror, the wrong lock."""
+    listing = listing_of(TORCH_311, TORCH_312)
+    for info in listing['torch']:
+        info['sha256'] = H1 if info['filename'] == TORCH_312 else H2
+    lock = {'torch': {'version': '2.13.0+cpu', 'hashes': [H1]}}
+    error = raises('lock_for_other_python', _mirror.check_availability, {'torch': '2.13.0+cpu'}, listing,
+                   TAGS_311_228, HOST_311, 'L', lock)
+    assert error.msg == ("the lock was staged for another Python or platform than this host's (Python tag cp311, "
+                         "platform manylinux_2_28_x86_64): torch==2.13.0+cpu (the lock's %s does not fit this host; "
+                         "the mirror's %s is not in the lock)" % (TORCH_312, TORCH_311))
+    assert 'hash mismatch' not in error.msg
+    # a fitting wheel whose hash is in no file of the mirror is still a hash mismatch
+    lock = {'torch': {'version': '2.13.0+cpu', 'hashes': [H3]}}
+    raises('hash_mismatch', _mirror.check_availability, {'torch': '2.13.0+cpu'}, listing, TAGS_311_228, HOST_311,
+           'L', lock)
+
+
 def test_check_availability_against_pypiserver(index_url, wheel_dir, tmp_path):
     """End to end: a lock written from the files, the listing of the real index, the host's real tags."""
     sums = digests(wheel_dir)
