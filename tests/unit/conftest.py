@@ -253,41 +253,47 @@ class ModuleExit(Exception):
     pass
 
 
-@pytest.fixture
-def run_module(monkeypatch):
-    """run_module(MODULE, **args) runs MODULE.main() in process; returns (failed, result)."""
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    import contextlib
+
+    @contextlib.contextmanager
+    def patch_module_args(args=None):
+        from ansible.module_utils import basic
+        saved = basic._ANSIBLE_ARGS
+        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
+        try:
+            yield
+        finally:
+            basic._ANSIBLE_ARGS = saved
+
+
+def _exit_json(self, **kwargs):
+    kwargs.setdefault('changed', False)
+    raise ModuleExit(False, kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs.update(failed=True, msg=msg)
+    raise ModuleExit(True, kwargs)
+
+
+def run_main(module, **args):
+    """Run MODULE.main() in process with ARGS (``_ansible_check_mode=True`` and the like included); returns
+    (failed, result). Only the way out (exit_json/fail_json) is replaced; the module's logic runs for real."""
+    from unittest import mock
     from ansible.module_utils import basic
-    try:
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core < 2.19
-        import contextlib
+    with patch_module_args(args), mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json):
+        try:
+            module.main()
+        except ModuleExit as exc:
+            return exc.args
+    pytest.fail('%s.main() returned without exit_json or fail_json' % module.__name__)
 
-        @contextlib.contextmanager
-        def patch_module_args(args=None):
-            saved = basic._ANSIBLE_ARGS
-            basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
-            try:
-                yield
-            finally:
-                basic._ANSIBLE_ARGS = saved
 
-    def exit_json(self, **kwargs):
-        kwargs.setdefault('changed', False)
-        raise ModuleExit(False, kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs.update(failed=True, msg=msg)
-        raise ModuleExit(True, kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
-    def run(module, **args):
-        with patch_module_args(args):
-            try:
-                module.main()
-            except ModuleExit as exc:
-                return exc.args
-        pytest.fail('%s.main() returned without exit_json or fail_json' % module.__name__)
-
-    return run
+@pytest.fixture
+def run_module():
+    """run_module(MODULE, **args) runs MODULE.main() in process; returns (failed, result)."""
+    return run_main

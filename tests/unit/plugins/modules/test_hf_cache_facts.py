@@ -7,69 +7,22 @@ huggingface_hub (scan_cache_dir, snapshot_download(local_files_only=True)) in a 
 
 from __future__ import absolute_import, division, print_function
 
-import json
 import os
 import sys
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_facts
 
-from conftest import load_fixture_module
+from conftest import load_fixture_module, run_main
 
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 hub_python = layout.hub_python  # the session fixture (pytest finds it in this module)
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        saved = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved
-
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def patched_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault('changed', False)
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs['failed'] = True
-        kwargs['msg'] = msg
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
 
 def run_module(**args):
-    """Run main() with ``args``; return (failed, result)."""
-    with patch_module_args(args):
-        try:
-            hf_cache_facts.main()
-        except AnsibleExitJson as exc:
-            return False, exc.args[0]
-        except AnsibleFailJson as exc:
-            return True, exc.args[0]
-    pytest.fail('the module returned without exit_json or fail_json')
+    """Run hf_cache_facts.main() with ARGS; return (failed, result)."""
+    return run_main(hf_cache_facts, **args)
 
 
 @pytest.fixture

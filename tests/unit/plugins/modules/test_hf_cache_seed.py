@@ -16,63 +16,17 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ansible.module_utils import basic
-
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf
 from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_seed
 
-from conftest import load_fixture_module
+from conftest import load_fixture_module, run_main
 
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        saved = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved
-
-
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def patched_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault('changed', False)
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs['failed'] = True
-        kwargs['msg'] = msg
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
 
 def run_module(**args):
-    """Run main() with ``args``; return (failed, result)."""
-    with patch_module_args(args):
-        try:
-            hf_cache_seed.main()
-        except AnsibleExitJson as exc:
-            return False, exc.args[0]
-        except AnsibleFailJson as exc:
-            return True, exc.args[0]
-    pytest.fail('the module returned without exit_json or fail_json')
+    """Run hf_cache_seed.main() with ARGS; return (failed, result)."""
+    return run_main(hf_cache_seed, **args)
 
 
 @pytest.fixture

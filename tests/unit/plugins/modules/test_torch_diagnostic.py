@@ -15,62 +15,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible.module_utils import basic
-
 from ansible_collections.codex.offline_ml.plugins.modules import torch_diagnostic
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    import contextlib
-
-    @contextlib.contextmanager
-    def patch_module_args(args=None):
-        saved = basic._ANSIBLE_ARGS
-        basic._ANSIBLE_ARGS = json.dumps({'ANSIBLE_MODULE_ARGS': args or {}}).encode('utf-8')
-        try:
-            yield
-        finally:
-            basic._ANSIBLE_ARGS = saved
+from conftest import run_main
 
 KEYS = {'status', 'version', 'dist_version', 'dataset_available', 'cuda_version', 'cpu_build', 'problems',
         'python', 'python_version', 'location', 'compiled_core', 'tensor_check', 'build', 'nvidia_distributions',
         'elapsed_s', 'schema'}
 
 
-class AnsibleExitJson(Exception):
-    pass
-
-
-class AnsibleFailJson(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def patched_exits(monkeypatch):
-    def exit_json(self, **kwargs):
-        kwargs.setdefault('changed', False)
-        raise AnsibleExitJson(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs['failed'] = True
-        kwargs['msg'] = msg
-        raise AnsibleFailJson(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
-
-
 def run_module(**args):
-    """Run main() with ``args``; return (failed, result)."""
-    with patch_module_args(args):
-        try:
-            torch_diagnostic.main()
-        except AnsibleExitJson as exc:
-            return False, exc.args[0]
-        except AnsibleFailJson as exc:
-            return True, exc.args[0]
-    pytest.fail('the module returned without exit_json or fail_json')
+    """Run torch_diagnostic.main() with ARGS; return (failed, result)."""
+    return run_main(torch_diagnostic, **args)
 
 
 def facts_of(result):
@@ -172,10 +128,8 @@ def test_noisy_import(venvs):
 
 
 def test_check_mode_runs_the_same(venvs):
-    with patch_module_args({'python': str(venvs.torch('stub')), '_ansible_check_mode': True}):
-        with pytest.raises(AnsibleExitJson) as info:
-            torch_diagnostic.main()
-    result = info.value.args[0]
+    failed, result = run_module(python=str(venvs.torch('stub')), _ansible_check_mode=True)
+    assert not failed
     assert result['changed'] is False
     assert facts_of(result)['status'] == 'stub'
 
