@@ -66,7 +66,8 @@ commit_of() {
 }
 
 write_config() {
-  cat > "${base}/olah.toml" <<EOF
+  # in the run directory: runs on other ports or in another network namespace each have their own
+  cat > "${run}/olah.toml" <<EOF
 [basic]
 host = "127.0.0.1"
 port = ${PORT}
@@ -91,10 +92,19 @@ start() {
   build_venv
   build_repo
   if ! running; then
+    # Something else answering on the port (a server left over by another checkout or an earlier run) would be
+    # used in place of ours and never stopped by us: refuse it, naming the port.
+    if "${venv}/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', ${PORT}), timeout=1)" 2>/dev/null; then
+      echo "hf_mirror.sh: something already listens on 127.0.0.1:${PORT} and it is not this checkout's olah" \
+           "(${run}/olah.pid); stop it, or set CODEX_HF_MIRROR_PORT to a free port" >&2
+      exit 1
+    fi
     write_config
     started=1
-    (cd "${base}" && setsid "${venv}/bin/olah-cli" -c "${base}/olah.toml" >"${run}/olah.log" 2>&1 < /dev/null 8>&- 9>&- &
-     echo $! > "${run}/olah.pid")
+    # exec: the pid recorded is olah's own (setsid makes it the leader of a new process group, so `stop` ends it
+    # and the git processes it spawns). Without exec it was a bash wrapper's, and olah outlived every `stop`.
+    (cd "${base}" && exec setsid "${venv}/bin/olah-cli" -c "${run}/olah.toml" >"${run}/olah.log" 2>&1 < /dev/null 8>&- 9>&-) &
+    echo $! > "${run}/olah.pid"
     for _ in $(seq 1 300); do
       if "${venv}/bin/python" -c "import urllib.request; urllib.request.urlopen('${URL}/api/models/${REPO}/revision/main', timeout=1)" 2>/dev/null; then
         break
@@ -112,9 +122,19 @@ start() {
   flock -u 9
 }
 
+# TERM olah's process group, wait until it is gone (uvicorn shuts down gracefully; the port must be free for the
+# next start), KILL it after 10 s.
 stop() {
+  local pid
   if [ -f "${run}/olah.pid" ]; then
-    kill -- "-$(cat "${run}/olah.pid")" 2>/dev/null || kill "$(cat "${run}/olah.pid")" 2>/dev/null || true
+    pid="$(cat "${run}/olah.pid")"
+    if kill -- "-${pid}" 2>/dev/null || kill "${pid}" 2>/dev/null; then
+      for _ in $(seq 1 100); do
+        kill -0 "${pid}" 2>/dev/null || break
+        sleep 0.1
+      done
+      kill -KILL -- "-${pid}" 2>/dev/null || true
+    fi
     rm -f "${run}/olah.pid"
   fi
 }

@@ -27,11 +27,29 @@ wait_port() {
   return 1
 }
 
+# TERM the process group PID leads, wait until it is gone (its port is free again for the next start), KILL it
+# after 10 s.
+stop_group() {
+  local pid=$1
+  kill -- "-${pid}" 2>/dev/null || kill "${pid}" 2>/dev/null || return 0
+  for _ in $(seq 1 100); do
+    kill -0 "${pid}" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
+}
+
 started=0
 start_one() {
   local name=$1 port=$2; shift 2
   if [ -f "${run}/${name}.pid" ] && kill -0 "$(cat "${run}/${name}.pid")" 2>/dev/null; then
     return 0
+  fi
+  # A server someone else left on the port would answer in place of ours and never be stopped by us.
+  if "${py}" -c "import socket; socket.create_connection(('127.0.0.1', ${port}), timeout=1)" 2>/dev/null; then
+    echo "mirrors.sh: something already listens on 127.0.0.1:${port} and it is not this checkout's ${name}" \
+         "(${run}/${name}.pid); stop it, or set CODEX_${name^^}_PORT to a free port" >&2
+    return 1
   fi
   started=1
   setsid "$@" >"${run}/${name}.log" 2>&1 < /dev/null &
@@ -58,7 +76,7 @@ case "${1:-}" in
   stop)
     for name in index findlinks stub; do
       if [ -f "${run}/${name}.pid" ]; then
-        kill -- "-$(cat "${run}/${name}.pid")" 2>/dev/null || kill "$(cat "${run}/${name}.pid")" 2>/dev/null || true
+        stop_group "$(cat "${run}/${name}.pid")"
         rm -f "${run}/${name}.pid"
       fi
     done
