@@ -54,6 +54,31 @@ STAGING_PREFIX = '.codex-bundle-staging-'
 _CHUNK = 1024 * 1024
 
 
+# The suboptions of a module's ``repos`` option (hf_cache_facts, hf_cache_seed, hf_bundle).
+REPO_ARGUMENT_SPEC = dict(
+    repo_id=dict(type='str', required=True),
+    repo_type=dict(type='str', choices=list(REPO_TYPES), default='model'),
+    revision=dict(type='str', default='main'),
+    allow_patterns=dict(type='list', elements='str'),
+    refs=dict(type='list', elements='str', default=['main']),
+)
+
+
+def child_env(cache_dir, **settings):
+    """The environment of a child interpreter that runs huggingface_hub on CACHE_DIR: the caller's without any
+    HF_*/HUGGINGFACE_*/TRANSFORMERS_* setting of its own, telemetry and progress bars off, plus SETTINGS."""
+    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('HF_', 'HUGGINGFACE_', 'TRANSFORMERS_')))
+    env.update({'HF_HUB_CACHE': cache_dir, 'HF_HUB_DISABLE_TELEMETRY': '1', 'HF_HUB_DISABLE_PROGRESS_BARS': '1'})
+    env.update(settings)
+    return env
+
+
+def lacks_hub(error):
+    """Whether a child's error says its interpreter has no huggingface_hub."""
+    error = error or ''
+    return 'huggingface_hub' in error and ('ModuleNotFoundError' in error or 'ImportError' in error)
+
+
 class HfCacheError(Exception):
     """A problem with the inputs, the mirror, the bundle or the cache, with a message for the operator."""
 

@@ -118,21 +118,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache
 
-REPO_SPEC = dict(
-    repo_id=dict(type='str', required=True),
-    repo_type=dict(type='str', choices=list(_hf_cache.REPO_TYPES), default='model'),
-    revision=dict(type='str', default='main'),
-    allow_patterns=dict(type='list', elements='str'),
-    refs=dict(type='list', elements='str', default=['main']),
-)
-
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             cache_dir=dict(type='path', required=True),
             dest=dict(type='path', required=True),
-            repos=dict(type='list', elements='dict', required=True, options=REPO_SPEC),
+            repos=dict(type='list', elements='dict', required=True, options=_hf_cache.REPO_ARGUMENT_SPEC),
         ),
         supports_check_mode=True,
     )

@@ -218,25 +218,9 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
     run_function,
 )
 
-REPO_SPEC = dict(
-    repo_id=dict(type='str', required=True),
-    repo_type=dict(type='str', choices=list(_hf_cache.REPO_TYPES), default='model'),
-    revision=dict(type='str', default='main'),
-    allow_patterns=dict(type='list', elements='str'),
-    refs=dict(type='list', elements='str', default=['main']),
-)
-
-
-def child_env(cache_dir):
-    """The module's environment without HF_* settings, offline, pointed at CACHE_DIR."""
-    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('HF_', 'HUGGINGFACE_', 'TRANSFORMERS_')))
-    env.update({'HF_HUB_OFFLINE': '1', 'HF_HUB_CACHE': cache_dir, 'HF_HUB_DISABLE_TELEMETRY': '1',
-                'HF_HUB_DISABLE_PROGRESS_BARS': '1'})
-    return env
-
 
 def interpreter_problem(python, error):
-    if 'huggingface_hub' in (error or '') and ('ModuleNotFoundError' in error or 'ImportError' in error):
+    if _hf_cache.lacks_hub(error):
         return ('the interpreter %s has no huggingface_hub: give the python of a venv that has it (the '
                 'codex.offline_ml.hf_offline_cache role installs it from the wheel mirror)' % python)
     return 'the cache scan in %s %s' % (python, error)
@@ -246,7 +230,7 @@ def scan(python, cache_dir, specs, timeout):
     """The hf_cache facts; raises InterpreterError or RuntimeError (with a message for the operator)."""
     source = module_source(_hf_cache)
     result = run_function(python, source, 'child_scan', {'cache_dir': cache_dir, 'requested': specs},
-                          timeout=timeout, env=child_env(cache_dir))
+                          timeout=timeout, env=_hf_cache.child_env(cache_dir, HF_HUB_OFFLINE='1'))
     if not result.ok:
         raise RuntimeError(interpreter_problem(python, result.error))
     facts = result.value
@@ -262,7 +246,7 @@ def main():
         argument_spec=dict(
             cache_dir=dict(type='path', required=True),
             python=dict(type='path'),
-            repos=dict(type='list', elements='dict', default=[], options=REPO_SPEC),
+            repos=dict(type='list', elements='dict', default=[], options=_hf_cache.REPO_ARGUMENT_SPEC),
             fail_on_unresolved=dict(type='bool', default=False),
             timeout=dict(type='int', default=120),
         ),

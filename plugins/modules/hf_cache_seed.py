@@ -191,14 +191,6 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
     run_function,
 )
 
-REPO_SPEC = dict(
-    repo_id=dict(type='str', required=True),
-    repo_type=dict(type='str', choices=list(_hf_cache.REPO_TYPES), default='model'),
-    revision=dict(type='str', default='main'),
-    allow_patterns=dict(type='list', elements='str'),
-    refs=dict(type='list', elements='str', default=['main']),
-)
-
 
 def resolve_gid(group, check_mode=False):
     """The gid of GROUP; None when no group is given, or in check mode for a group not created yet."""
@@ -215,12 +207,10 @@ def resolve_gid(group, check_mode=False):
 
 
 def seed_env(cache_dir, endpoint, token):
-    env = dict((k, v) for k, v in os.environ.items() if not k.startswith(('HF_', 'HUGGINGFACE_', 'TRANSFORMERS_')))
-    env.update({'HF_ENDPOINT': endpoint, 'HF_HUB_CACHE': cache_dir, 'HF_HUB_OFFLINE': '0',
-                'HF_HUB_DISABLE_TELEMETRY': '1', 'HF_HUB_DISABLE_PROGRESS_BARS': '1'})
+    settings = {'HF_ENDPOINT': endpoint, 'HF_HUB_OFFLINE': '0'}
     if token:
-        env['HF_TOKEN'] = token
-    return env
+        settings['HF_TOKEN'] = token
+    return _hf_cache.child_env(cache_dir, **settings)
 
 
 def tag(spec):
@@ -258,7 +248,7 @@ def run_mirror(module, params, specs, cache_dir, gid):
             detail = run.error or ''
             if token:
                 detail = detail.replace(token, '********')
-            if 'huggingface_hub' in detail and ('ModuleNotFoundError' in detail or 'ImportError' in detail):
+            if _hf_cache.lacks_hub(detail):
                 raise _hf_cache.HfCacheError('the interpreter %s has no huggingface_hub (option python)' % python,
                                              kind='invalid')
             raise _hf_cache.HfCacheError('snapshot_download from %s %s' % (endpoint, detail), kind='download_failed')
@@ -324,7 +314,7 @@ def main():
         argument_spec=dict(
             method=dict(type='str', choices=['mirror', 'bundle'], required=True),
             cache_dir=dict(type='path', required=True),
-            repos=dict(type='list', elements='dict', default=[], options=REPO_SPEC),
+            repos=dict(type='list', elements='dict', default=[], options=_hf_cache.REPO_ARGUMENT_SPEC),
             variable_prefix=dict(type='str', default=''),
             python=dict(type='path'),
             endpoint=dict(type='str'),
