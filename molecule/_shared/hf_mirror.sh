@@ -14,6 +14,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
+# shellcheck source=proc.sh
+. "${here}/proc.sh"
 run="${CODEX_RUN_DIR:-${root}/build/run}"  # netns.sh gives each network namespace its own
 base="${root}/build/hf-mirror"
 venv="${root}/build/olah-venv"
@@ -94,7 +96,7 @@ start() {
   if ! running; then
     # Something else answering on the port (a server left over by another checkout or an earlier run) would be
     # used in place of ours and never stopped by us: refuse it, naming the port.
-    if "${venv}/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', ${PORT}), timeout=1)" 2>/dev/null; then
+    if port_in_use "${PORT}"; then
       echo "hf_mirror.sh: something already listens on 127.0.0.1:${PORT} and it is not this checkout's olah" \
            "(${run}/olah.pid); stop it, or set CODEX_HF_MIRROR_PORT to a free port" >&2
       exit 1
@@ -122,19 +124,9 @@ start() {
   flock -u 9
 }
 
-# TERM olah's process group, wait until it is gone (uvicorn shuts down gracefully; the port must be free for the
-# next start), KILL it after 10 s.
 stop() {
-  local pid
   if [ -f "${run}/olah.pid" ]; then
-    pid="$(cat "${run}/olah.pid")"
-    if kill -- "-${pid}" 2>/dev/null || kill "${pid}" 2>/dev/null; then
-      for _ in $(seq 1 100); do
-        kill -0 "${pid}" 2>/dev/null || break
-        sleep 0.1
-      done
-      kill -KILL -- "-${pid}" 2>/dev/null || true
-    fi
+    stop_group "$(cat "${run}/olah.pid")"  # uvicorn shuts down gracefully: the port must be free for the next start
     rm -f "${run}/olah.pid"
   fi
 }

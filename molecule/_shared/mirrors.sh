@@ -7,6 +7,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
+# shellcheck source=proc.sh
+. "${here}/proc.sh"
 run="${CODEX_RUN_DIR:-${root}/build/run}"  # netns.sh gives each network namespace its own
 py="${root}/.venv/bin/python"
 INDEX_PORT="${CODEX_INDEX_PORT:-18141}"
@@ -27,26 +29,15 @@ wait_port() {
   return 1
 }
 
-# TERM the process group PID leads, wait until it is gone (its port is free again for the next start), KILL it
-# after 10 s.
-stop_group() {
-  local pid=$1
-  kill -- "-${pid}" 2>/dev/null || kill "${pid}" 2>/dev/null || return 0
-  for _ in $(seq 1 100); do
-    kill -0 "${pid}" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL -- "-${pid}" 2>/dev/null || kill -KILL "${pid}" 2>/dev/null || true
-}
-
 started=0
+mine=()  # the servers this call started
 start_one() {
   local name=$1 port=$2; shift 2
   if [ -f "${run}/${name}.pid" ] && kill -0 "$(cat "${run}/${name}.pid")" 2>/dev/null; then
     return 0
   fi
   # A server someone else left on the port would answer in place of ours and never be stopped by us.
-  if "${py}" -c "import socket; socket.create_connection(('127.0.0.1', ${port}), timeout=1)" 2>/dev/null; then
+  if port_in_use "${port}"; then
     echo "mirrors.sh: something already listens on 127.0.0.1:${port} and it is not this checkout's ${name}" \
          "(${run}/${name}.pid); stop it, or set CODEX_${name^^}_PORT to a free port" >&2
     return 1
@@ -54,7 +45,18 @@ start_one() {
   started=1
   setsid "$@" >"${run}/${name}.log" 2>&1 < /dev/null &
   echo $! > "${run}/${name}.pid"
+  mine+=("${name}")
   wait_port "${port}" "${name}"
+}
+
+# A start that failed half-way stops what it had started, so that nothing is left running.
+abort_start() {
+  local name
+  for name in "${mine[@]}"; do
+    stop_group "$(cat "${run}/${name}.pid")"
+    rm -f "${run}/${name}.pid"
+  done
+  exit 1
 }
 
 case "${1:-}" in
@@ -62,11 +64,11 @@ case "${1:-}" in
     [ -d "${root}/build/mirror/wheels" ] || { echo "mirrors.sh: build/mirror/wheels is missing: run 'make mirror' first" >&2; exit 1; }
     [ -d "${root}/build/stub-mirror" ] || { echo "mirrors.sh: build/stub-mirror is missing: run 'make mirror' first" >&2; exit 1; }
     start_one index "${INDEX_PORT}" "${root}/.venv/bin/pypi-server" run -i 127.0.0.1 -p "${INDEX_PORT}" \
-      --disable-fallback -a . -P . "${root}/build/mirror/wheels"
+      --disable-fallback -a . -P . "${root}/build/mirror/wheels" || abort_start
     start_one findlinks "${FINDLINKS_PORT}" "${py}" -m http.server --bind 127.0.0.1 \
-      --directory "${root}/build/mirror/wheels" "${FINDLINKS_PORT}"
+      --directory "${root}/build/mirror/wheels" "${FINDLINKS_PORT}" || abort_start
     start_one stub "${STUB_PORT}" "${root}/.venv/bin/pypi-server" run -i 127.0.0.1 -p "${STUB_PORT}" \
-      --disable-fallback -a . -P . "${root}/build/stub-mirror"
+      --disable-fallback -a . -P . "${root}/build/stub-mirror" || abort_start
     echo "CODEX_INDEX_URL=http://127.0.0.1:${INDEX_PORT}/simple/"
     echo "CODEX_FINDLINKS_URL=http://127.0.0.1:${FINDLINKS_PORT}/"
     echo "CODEX_STUB_INDEX_URL=http://127.0.0.1:${STUB_PORT}/simple/"
