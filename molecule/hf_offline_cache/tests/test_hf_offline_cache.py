@@ -6,23 +6,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared", "testinfra"))
 
 import hf_checks as hc  # noqa: E402
-# pytest collects the shared checks from this module.
-from hf_checks import (  # noqa: E402,F401  pylint: disable=unused-import
-    test_cache_directories,
-    test_env_file_has_the_same_values,
-    test_env_file_works_for_services,
-    test_facts_module_sees_the_repo,
-    test_group_member_can_lock_and_write,
-    test_local_facts_carry_the_same_environment,
-    test_login_shell_exports,
-    test_main_resolves_to_the_seeded_commit,
-    test_model_loads_offline_as_the_user,
-    test_never_seeded_repo_fails_fast,
-    test_nothing_world_writable_and_all_in_the_group,
-    test_profile_script_is_managed,
-    test_profile_script_is_safe_under_sh_bash_and_set_u,
-    test_user_is_unprivileged_and_only_in_the_cache_group,
-)
+# pytest collects the shared checks (hf_checks.__all__) from this module.
+from hf_checks import *  # noqa: E402,F401,F403  pylint: disable=wildcard-import,unused-wildcard-import
 
 CANARY = "hf_codex_canary_token_0123456789"
 
