@@ -145,15 +145,14 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._report import (
-    ReportError,
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_common import ReportError
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_files import stamp, write_report
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_fleet import (
     build_report,
     failure_message,
-    load_manifest,
     noncompliant,
-    stamp,
-    write_report,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_manifest import load_manifest
 
 
 def main():

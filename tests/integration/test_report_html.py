@@ -33,14 +33,14 @@ CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic
                   '--disable-extensions', '--disable-default-apps', '--mute-audio']
 
 
-def _report_module():
+def _report_modules():
     if not (COLLECTIONS / 'ansible_collections' / 'codex' / 'offline_ml').exists():
         pytest.fail('build/collections/ansible_collections/codex/offline_ml is missing: run `make collection`',
                     pytrace=False)
     if str(COLLECTIONS) not in sys.path:
         sys.path.insert(0, str(COLLECTIONS))
-    from ansible_collections.codex.offline_ml.plugins.module_utils import _report
-    return _report
+    from ansible_collections.codex.offline_ml.plugins.module_utils import _report_files, _report_fleet, _report_manifest
+    return _report_manifest, _report_fleet, _report_files
 
 
 @pytest.fixture(scope='module')
@@ -53,11 +53,11 @@ def chromium():
 
 @pytest.fixture(scope='module')
 def report(tmp_path_factory):
-    R = _report_module()
+    manifest, fleet, files = _report_modules()
     records = [json.loads((FIXTURES / ('%s.json' % h)).read_text()) for h in ('ml1', 'ml2', 'ci1')]
-    info, index = R.load_manifest(str(FIXTURES / 'manifest.json'))
-    doc = R.build_report(records, info, index, role_groups=ROLE_GROUPS)
-    paths = R.write_report(doc, str(tmp_path_factory.mktemp('report')))
+    info, index = manifest.load_manifest(str(FIXTURES / 'manifest.json'))
+    doc = fleet.build_report(records, info, index, role_groups=ROLE_GROUPS)
+    paths = files.write_report(doc, str(tmp_path_factory.mktemp('report')))
     return doc, paths
 
 

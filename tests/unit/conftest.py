@@ -297,3 +297,12 @@ def run_main(module, **args):
 def run_module():
     """run_module(MODULE, **args) runs MODULE.main() in process; returns (failed, result)."""
     return run_main
+
+
+@pytest.fixture(scope='module')
+def manifest():
+    """(info, index) of the fleet report's staging manifest fixture, tests/fixtures/audit/manifest.json."""
+    from ansible_collections.codex.offline_ml.plugins.module_utils._report_manifest import load_manifest
+    info, index = load_manifest(str(FIXTURES / 'audit' / 'manifest.json'))
+    assert info['error'] is None and index
+    return info, index
