@@ -93,7 +93,8 @@ def test_build_then_idempotent(tmp_path, mirror, run_module):
     failed, third = run_module(offline_venv, **newer)
     assert not failed and third['changed'] is True
     assert third['release'] != first['release'] and os.readlink(str(path)) == third['release']
-    assert third['removed'] == [first['release']] and not os.path.exists(first['release'])
+    # keep_releases (default 1): the previous release stays, for running processes and a rollback
+    assert third['removed'] == [] and third['kept'] == [first['release']] and os.path.isdir(first['release'])
     assert alpha_of(path) == '2.0'
 
     failed, forced = run_module(offline_venv, _ansible_check_mode=True, force=True, force_reason='health check failed',
@@ -206,5 +207,5 @@ def test_documentation_matches_argument_spec(monkeypatch):
         assert option.get('elements') == spec[name].get('elements'), name
     assert doc['attributes']['check_mode']['support'] == 'full'
     assert doc['attributes']['diff_mode']['support'] == 'full'
-    assert set(yaml.safe_load(offline_venv.RETURN)) == {'reasons', 'release', 'installed', 'removed', 'steps'}
+    assert set(yaml.safe_load(offline_venv.RETURN)) == {'reasons', 'release', 'installed', 'kept', 'removed', 'steps'}
     yaml.safe_load(offline_venv.EXAMPLES)
