@@ -53,6 +53,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases im
     rollback_plan,
     stale_releases,
     swap,
+    write_release_pth,
 )
 
 # Distributions a venv may hold beyond the wanted set without being rebuilt: what `python -m venv` seeds for
@@ -324,8 +325,7 @@ class Builder(object):
         finally:
             self._netrc = None
             shutil.rmtree(workdir, ignore_errors=True)
-        if self.extra_paths:
-            self._write_pth(release)
+        self._write_pth(release)
         state = inspect_venv(release, timeout=self.timeout)
         reasons = differences(state, self.wanted, None, bool(self.lock))
         if reasons:
@@ -363,8 +363,10 @@ class Builder(object):
                                    "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True,
                                   timeout=min(self.timeout, 120)).stdout.decode().strip()
-            with open(os.path.join(site, "codex_offline_ml.pth"), "w") as fh:
-                fh.write("\n".join(self.extra_paths) + "\n")
+            write_release_pth(site)
+            if self.extra_paths:
+                with open(os.path.join(site, "codex_offline_ml.pth"), "w") as fh:
+                    fh.write("\n".join(self.extra_paths) + "\n")
         except subprocess.CalledProcessError as exc:
             raise VenvError("the new venv's python cannot tell its site-packages (exit %s): %s" % (
                 exc.returncode, (exc.stderr or b"").decode("utf-8", "replace").strip()[-2000:]))

@@ -5,9 +5,9 @@
 """Release directories of a managed venv: the lock, the atomic swap, the kept previous releases, the rollback.
 
 Layout: ``PATH`` is a symlink to ``DIR/.NAME.releases/<id>``. A finished release holds the marker
-``.codex-release.json``; a directory without it is an unfinished build (removed by the next run). The marker's
-mtime says when the release was last made live (written at build, touched at each swap), which orders the
-releases for pruning and rollback. After a rollback, ``.rolled-back`` in the releases directory records
+``.codex-release.json``; a directory without it is an unfinished build (removed by the next run).
+``.live-history`` in the releases directory lists the releases in the order they were made live (each swap appends),
+which orders them for pruning and rollback (releases older than the history: by marker mtime, after those). After a rollback, ``.rolled-back`` in the releases directory records
 ``{"from": <release left>, "to": <release made live>}``: a second rollback run finds it and changes nothing,
 and the next build removes it.
 
@@ -27,6 +27,14 @@ import time
 
 MARKER = ".codex-release.json"
 ROLLED_BACK = ".rolled-back"
+HISTORY = ".live-history"
+_HISTORY_MAX = 64
+# In each release's site-packages: a process started through the PATH symlink resolves its venv entries of sys.path
+# to the release it started in, so that it keeps importing from that release after a swap (while it is kept),
+# instead of mixing modules of two releases. site runs "import" lines of .pth files; "_" sorts before other names.
+RELEASE_PTH = "_codex_release.pth"
+RELEASE_PTH_LINE = ("import os, sys; sys.path[:] = [os.path.realpath(p) if p == sys.prefix or "
+                    "p.startswith(sys.prefix + os.sep) else p for p in sys.path]\n")
 
 
 class ReleaseError(Exception):
@@ -73,6 +81,11 @@ class ReleaseLock(object):
         self.fh.close()
 
 
+def write_release_pth(site_dir):
+    with open(os.path.join(site_dir, RELEASE_PTH), "w") as fh:
+        fh.write(RELEASE_PTH_LINE)
+
+
 def new_release_path(path, wanted, installer):
     digest = hashlib.sha256(json.dumps([wanted, installer], sort_keys=True).encode()).hexdigest()[:10]
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -95,17 +108,36 @@ def _entries(path):
     return out
 
 
-def _live_since(release):
+def _marker_mtime(release):
     try:
         return os.stat(os.path.join(release, MARKER)).st_mtime_ns
     except OSError:
         return None
 
 
+def _history(path):
+    try:
+        with open(os.path.join(releases_dir(path), HISTORY)) as fh:
+            data = json.load(fh)
+        return [r for r in data if isinstance(r, str)] if isinstance(data, list) else []
+    except (OSError, ValueError):
+        return []
+
+
+def _write_json(target, data):
+    tmp = target + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, sort_keys=True)
+    os.rename(tmp, target)
+
+
 def finished_releases(path):
     """Finished releases (with a marker), the most recently live first."""
-    found = [(_live_since(r), r) for r in _entries(path)]
-    return [r for stamp, r in sorted((x for x in found if x[0] is not None), reverse=True)]
+    history = _history(path)
+    rank = dict((r, i) for i, r in enumerate(history))
+    found = [(r, _marker_mtime(r)) for r in _entries(path)]
+    finished = [(r, m) for r, m in found if m is not None]
+    return [r for r, m in sorted(finished, key=lambda x: (x[0] in rank, rank.get(x[0], 0), x[1]), reverse=True)]
 
 
 def read_rollback(path):
@@ -159,9 +191,8 @@ def swap(path, release):
     if os.path.lexists(path) and not os.path.islink(path):
         os.rename(path, os.path.join(rdir, "legacy-%s" % time.strftime("%Y%m%dT%H%M%S", time.gmtime())))
     os.rename(tmp_link, path)
-    marker = os.path.join(release, MARKER)
-    if os.path.exists(marker):
-        os.utime(marker, None)
+    history = [r for r in _history(path) if r != release and os.path.isdir(r)] + [release]
+    _write_json(os.path.join(rdir, HISTORY), history[-_HISTORY_MAX:])
 
 
 def clear_rollback(path):
@@ -189,12 +220,9 @@ def rollback(path, target):
     """Make TARGET live and record the rollback (the release left stays until the next build prunes it)."""
     left = current_release(path)
     swap(path, target)
-    tmp = os.path.join(releases_dir(path), ROLLED_BACK + ".tmp")
-    with open(tmp, "w") as fh:
-        json.dump({"from": left, "to": target, "at": int(time.time())}, fh, sort_keys=True)
-    os.rename(tmp, os.path.join(releases_dir(path), ROLLED_BACK))
+    _write_json(os.path.join(releases_dir(path), ROLLED_BACK), {"from": left, "to": target, "at": int(time.time())})
 
 
 __all__ = ["MARKER", "ReleaseError", "ReleaseLock", "clear_rollback", "current_release", "finished_releases",
-           "kept_releases", "new_release_path", "releases_dir", "remove_stale", "rollback", "rollback_plan",
+           "kept_releases", "new_release_path", "write_release_pth", "releases_dir", "remove_stale", "rollback", "rollback_plan",
            "stale_releases", "swap"]
