@@ -7,7 +7,8 @@
 Layout: ``PATH`` is a symlink to ``DIR/.NAME.releases/<id>``. A finished release holds the marker
 ``.codex-release.json``; a directory without it is an unfinished build (removed by the next run).
 ``.live-history`` in the releases directory lists the releases in the order they were made live (each swap appends),
-which orders them for pruning and rollback (releases older than the history: by marker mtime, after those). After a rollback, ``.rolled-back`` in the releases directory records
+which orders them for pruning and rollback (releases older than the history: by marker mtime, after those).
+After a rollback, ``.rolled-back`` in the releases directory records
 ``{"from": <release left>, "to": <release made live>}``: a second rollback run finds it and changes nothing,
 and the next build removes it.
 

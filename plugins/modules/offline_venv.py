@@ -289,7 +289,7 @@ def _rollback(module, path, p):
         target, reason = rollback_plan(path)
     except ReleaseError as exc:
         raise _Fail("%s. Fix: build a release first (without rollback), and keep keep_releases at 1 "
-                             "or more." % exc.msg)
+                    "or more." % exc.msg)
     state = inspect_venv(path, timeout=min(p["timeout"], 120))
     result = dict(changed=target is not None, reasons=[reason] if reason else [], removed=[],
                   release=target or state["target"] or "", installed=state["dists"],

@@ -272,8 +272,8 @@ def _no_release_left(path):
 
 def test_health_check_timeout_fails_and_leaves_no_release(tmp_path, mirror, run_module):
     path = tmp_path / 'venv'
-    failed, result = run_module(offline_venv, **args_for(path, mirror, timeout=3,
-                                                        verify_command=['-c', 'import time; time.sleep(60)']))
+    args = args_for(path, mirror, timeout=3, verify_command=['-c', 'import time; time.sleep(60)'])
+    failed, result = run_module(offline_venv, **args)
     assert failed and "health check did not finish within 3s" in result['msg']
     assert _no_release_left(path) and not os.path.lexists(str(path))
 
@@ -285,7 +285,7 @@ def test_write_pth_failure_fails_and_leaves_no_release(tmp_path, mirror, run_mod
     def purelib_fails(argv, **kwargs):
         if any('purelib' in str(a) for a in argv):
             raise subprocess.CalledProcessError(9, argv, b'', b'no sysconfig here')
-        return real_run(argv, **kwargs)
+        return real_run(argv, **kwargs)  # pylint: disable=subprocess-run-check
 
     monkeypatch.setattr(ov.subprocess, 'run', purelib_fails)
     path = tmp_path / 'venv'
