@@ -37,10 +37,11 @@ FACTS = "/etc/ansible/facts.d/torch_cpu.fact"
 ROOT_PIP_CONF = "/root/.config/pip/pip.conf"
 
 # Runs inside the container (and, cmdline only, on this machine) until STOP exists: every process's cmdline and
-# (where readable) environ, searched for the secret. Prints a JSON summary.
+# (where readable) environ, searched for the secret (read from stdin). Prints a JSON summary.
 SAMPLER = r"""
 import json, os, sys, time
-secret, stop, environ = sys.argv[1].encode(), sys.argv[2], sys.argv[3] == "1"
+secret = sys.stdin.readline().strip().encode()   # not in argv: the sampler must not be its own hit
+stop, environ = sys.argv[1], sys.argv[2] == "1"
 me = str(os.getpid())
 hits, rounds, seen_installers, pids = [], 0, set(), set()
 while not os.path.exists(stop):
@@ -122,11 +123,14 @@ class Samplers(object):
         self.host_stop = os.path.join(tempfile.gettempdir(), os.path.basename(self.stop))
 
     def __enter__(self):
-        self.inner = subprocess.Popen(["podman", "exec", self.box.name, "/usr/bin/python3", "-c", SAMPLER, SECRET,
-                                       self.stop, "1"], env=h.tool_env(), stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, universal_newlines=True)
-        self.outer = subprocess.Popen([sys.executable, "-c", SAMPLER, SECRET, self.host_stop, "0"],
+        self.inner = subprocess.Popen(["podman", "exec", "-i", self.box.name, "/usr/bin/python3", "-c", SAMPLER,
+                                       self.stop, "1"], env=h.tool_env(), stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        self.outer = subprocess.Popen([sys.executable, "-c", SAMPLER, self.host_stop, "0"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        for proc in (self.inner, self.outer):
+            proc.stdin.write(SECRET + "\n")
+            proc.stdin.flush()
         time.sleep(1.0)
         return self
 
@@ -136,6 +140,12 @@ class Samplers(object):
         try:
             self.inside = json.loads(self.inner.communicate(timeout=60)[0].strip().splitlines()[-1])
             self.outside = json.loads(self.outer.communicate(timeout=60)[0].strip().splitlines()[-1])
+        except Exception:
+            for proc in (self.inner, self.outer):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            raise
         finally:
             os.unlink(self.host_stop)
             self.box.exec("rm", "-f", self.stop)

@@ -159,7 +159,7 @@ def test_swap_moves_a_real_venv_aside_then_replaces_the_link(tmp_path):
     assert os.path.exists(os.path.join(rdir, '.lock'))
 
     assert ov.remove_stale(path) == sorted([os.path.join(rdir, legacy[0]), one])
-    assert sorted(os.listdir(rdir)) == ['.lock', 'r2']
+    assert sorted(os.listdir(rdir)) == ['.live-history', '.lock', 'r2']
     assert ov.stale_releases(path) == []
 
 
