@@ -268,6 +268,27 @@ def test_probe_interpreter_failing(tmp_path):
     assert 'failed to start' in error.msg and 'no such runtime' in error.msg
 
 
+@pytest.mark.parametrize('body, words', [
+    ('exec sleep 30\n', 'did not answer within 1s'),
+    ('echo "not json"\n', 'printed no tag information'),
+    ('', 'printed no tag information'),
+])
+def test_probe_interpreter_hang_or_nonsense(tmp_path, body, words):
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\n' + body)
+    fake.chmod(0o755)
+    error = raises('no_python', _mirror.probe_interpreter, str(fake), timeout=1)
+    assert words in error.msg and str(fake) in error.msg
+
+
+def test_probe_interpreter_that_cannot_be_executed(tmp_path):
+    fake = tmp_path / 'python'
+    fake.write_bytes(b'\x7fELF\x02\x01\x01' + b'\0' * 9 + b'\x02\x00\xb7\x00')   # aarch64 binary
+    fake.chmod(0o755)
+    error = raises('no_python', _mirror.probe_interpreter, str(fake))
+    assert 'cannot be run' in error.msg
+
+
 # --------------------------------------------------------------------------- redaction
 # Every userinfo form: (url, redacted, secrets that must never show, public parts that may show).
 USERINFO_FORMS = [
