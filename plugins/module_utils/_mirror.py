@@ -32,7 +32,13 @@ MIRROR_MODES = ("index", "find_links", "wheelhouse")
 
 _PIN_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)\s*$")
 _HASH_RE = re.compile(r"--hash[= ]sha256:([0-9a-fA-F]{64})")
-_URL_USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
+# The userinfo runs to the LAST "@" of the authority (an unencoded "@" in a password must not leak its tail).
+_URL_USERINFO_RE = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/?#\s]+)@")
+# Passwords that only fill the slot when the secret is the user name (GitHub, Bitbucket, Azure DevOps tokens).
+DUMMY_PASSWORDS = frozenset(["", "x-oauth-basic", "x-access-token", "x", "token", "oauth2", "bearer"])
+# Secrets shorter than this are masked only where they sit in a URL's userinfo, never as free-text literals:
+# replacing every "a" in installer output would corrupt it without protecting anything.
+MIN_LITERAL_SECRET = 4
 
 
 class MirrorError(Exception):
@@ -197,12 +203,21 @@ def probe_interpreter(python, timeout=30):
     if not os.path.isfile(python) or not os.access(python, os.X_OK):
         raise MirrorError("python interpreter %s does not exist or is not executable" % python,
                           kind="no_python")
-    proc = subprocess.run([python, "-I", "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, check=False)
+    try:
+        proc = subprocess.run([python, "-I", "-c", _PROBE], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise MirrorError("python interpreter %s did not answer within %ss" % (python, timeout), kind="no_python")
+    except OSError as exc:
+        raise MirrorError("python interpreter %s cannot be run: %s" % (python, exc), kind="no_python")
     if proc.returncode != 0:
         raise MirrorError("python interpreter %s failed to start: %s" % (python, proc.stderr.decode("utf-8", "replace")),
                           kind="no_python")
-    info = json.loads(proc.stdout.decode("utf-8"))
+    try:
+        info = json.loads(proc.stdout.decode("utf-8", "replace").strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise MirrorError("python interpreter %s printed no tag information: %r" % (python, proc.stdout[-300:]),
+                          kind="no_python")
     info["python_tag"] = "cp%d%d" % (info["major"], info["minor"])
     info["platform_tag"] = ("manylinux_%d_%d_%s" % (info["glibc"][0], info["glibc"][1], info["machine"])
                             if info.get("glibc") else "linux_%s" % info["machine"])
@@ -231,15 +246,29 @@ def tags_for(info):
 
 
 # --------------------------------------------------------------------------- redaction
+def _userinfo_parts(userinfo):
+    """'user:pass' -> ('user', 'pass'); 'token' -> ('token', None)."""
+    if ":" in userinfo:
+        user, password = userinfo.split(":", 1)
+        return user, password
+    return userinfo, None
+
+
+def _user_is_public(user, password):
+    """Whether the user name may be shown: only beside a real password (user:password). A token alone, a token
+    with an empty or dummy password (TOKEN:x-oauth-basic) makes the user name the secret."""
+    return bool(user) and password is not None and unquote(password).lower() not in DUMMY_PASSWORDS
+
+
 def redact_url(url):
-    """Hide the password/token of a URL's userinfo: https://user:***@host/..."""
+    """Hide the secret of a URL's userinfo, whatever its form and length:
+    https://user:password@h -> https://user:***@h; https://TOKEN@h, https://TOKEN:x-oauth-basic@h -> https://***@h."""
     if not url:
         return url
 
     def _sub(match):
-        userinfo = match.group("userinfo")
-        user = userinfo.split(":", 1)[0]
-        if ":" in userinfo:
+        user, password = _userinfo_parts(match.group("userinfo"))
+        if _user_is_public(user, password):
             return "%s%s:***@" % (match.group("scheme"), user)
         return "%s***@" % match.group("scheme")
 
@@ -247,26 +276,59 @@ def redact_url(url):
 
 
 def scrub(text, secrets=()):
-    """Remove credentials from free text (installer output, exception messages)."""
+    """Remove credentials from free text (installer output, exception messages): every URL userinfo is redacted
+    (any length), then the literal secrets of MIN_LITERAL_SECRET characters or more."""
     if not text:
         return text
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _URL_USERINFO_RE.sub(lambda m: redact_url(m.group(0)), text)
+    text = _URL_USERINFO_RE.sub(lambda m: redact_url(m.group(0)), text)
+    for secret in sorted(set(s for s in secrets if s and len(s) >= MIN_LITERAL_SECRET), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+def url_credentials(url):
+    """(user, password) of a URL, unquoted, or None without userinfo. A token alone gives (token, '')."""
+    if not url:
+        return None
+    match = _URL_USERINFO_RE.match(url.strip())
+    if not match:
+        return None
+    user, password = _userinfo_parts(match.group("userinfo"))
+    return unquote(user), unquote(password or "")
 
 
 def url_secrets(url):
-    """The literal secret parts of a URL (userinfo, its password and its unquoted forms)."""
+    """The literal secret parts of a URL (quoted and unquoted): the password, or the user name when it is the
+    token (alone or with an empty/dummy password), and the whole userinfo. Every length is returned; callers that
+    mask free text (scrub, no_log_values) skip the short ones, which redact_url still hides inside URLs."""
     if not url:
         return []
-    parts = urlsplit(url)
+    match = _URL_USERINFO_RE.match(url.strip())
+    if not match:
+        return []
+    userinfo = match.group("userinfo")
+    user, password = _userinfo_parts(userinfo)
     out = []
-    if parts.password:
-        out.extend([parts.password, unquote(parts.password)])
-    if parts.username and parts.password is None:
-        out.extend([parts.username, unquote(parts.username)])
-    return [s for s in out if len(s) >= 3]
+    if _user_is_public(user, password):
+        out.extend([password, unquote(password)])
+    else:
+        out.extend([user, unquote(user)])
+        if password:
+            out.extend([userinfo, unquote(userinfo)])
+    seen = set()
+    return [s for s in out if s and not (s in seen or seen.add(s))]
+
+
+def long_secrets(url):
+    """url_secrets safe to mask as literals anywhere (ansible's no_log_values, scrub)."""
+    return [s for s in url_secrets(url) if len(s) >= MIN_LITERAL_SECRET]
+
+
+def strip_userinfo(url):
+    """The URL without its userinfo (what may go on a command line or into a world-readable file)."""
+    if not url:
+        return url
+    return _URL_USERINFO_RE.sub(lambda m: m.group("scheme"), url, count=1)
 
 
 # --------------------------------------------------------------------------- listings

@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import fcntl
 import hashlib
 import io
 import json
@@ -25,18 +24,38 @@ import tempfile
 import time
 import zipfile
 
+from urllib.parse import urlsplit
+
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
     fetch,
     list_mirror,
     parse_pin,
+    probe_interpreter,
     redact_url,
     same_version,
     scrub,
+    strip_userinfo,
+    tags_for,
+    url_credentials,
     url_secrets,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import (  # noqa: F401 (re-exported)
+    MARKER,
+    ReleaseError,
+    ReleaseLock,
+    clear_rollback,
+    kept_releases,
+    new_release_path,
+    releases_dir,
+    remove_stale,
+    rollback,
+    rollback_plan,
+    stale_releases,
+    swap,
+    write_release_pth,
+)
 
-MARKER = ".codex-release.json"
 # Distributions a venv may hold beyond the wanted set without being rebuilt: what `python -m venv` seeds for
 # installer pip (pip, and setuptools up to Python 3.11), so a lock without setuptools can be built with pip.
 ALLOWED_EXTRAS = frozenset(["pip", "setuptools"])
@@ -60,10 +79,6 @@ class VenvError(Exception):
         self.details = details
 
 
-def releases_dir(path):
-    return os.path.join(os.path.dirname(path), "." + os.path.basename(path) + ".releases")
-
-
 def _clean_env(extra=None):
     env = dict((k, v) for k, v in os.environ.items()
                if not k.startswith(("PIP_", "UV_", "PYTHON", "VIRTUAL_ENV", "CONDA")))
@@ -75,7 +90,9 @@ def _clean_env(extra=None):
 
 
 def inspect_venv(path, timeout=60):
-    """What the venv at PATH holds: {'exists', 'python_version', 'dists', 'target'}."""
+    """What the venv at PATH holds: {'exists', 'python_version', 'dists', 'target'}. An interpreter that fails,
+    hangs past TIMEOUT or prints nonsense gives state['error'] (the venv then counts as broken), never an
+    exception."""
     py = os.path.join(path, "bin", "python")
     state = {"exists": os.path.lexists(path), "is_symlink": os.path.islink(path), "target": None,
              "python_version": None, "dists": {}}
@@ -83,14 +100,24 @@ def inspect_venv(path, timeout=60):
         state["target"] = os.path.realpath(path)
     if not os.path.exists(py):
         return state
-    proc = subprocess.run([py, "-I", "-c", _LIST_DISTS], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          timeout=timeout, env=_clean_env(), check=False)
+    try:
+        proc = subprocess.run([py, "-I", "-c", _LIST_DISTS], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, env=_clean_env(), check=False)
+    except subprocess.TimeoutExpired:
+        state["error"] = "%s did not answer within %ss (listing its distributions)" % (py, timeout)
+        return state
+    except OSError as exc:
+        state["error"] = "%s cannot be run: %s" % (py, exc)
+        return state
     if proc.returncode != 0:
         state["error"] = proc.stderr.decode("utf-8", "replace")[-2000:]
         return state
-    data = json.loads(proc.stdout.decode("utf-8").strip().splitlines()[-1])
-    state["python_version"] = data["version"]
-    state["dists"] = data["dists"]
+    try:
+        data = json.loads(proc.stdout.decode("utf-8").strip().splitlines()[-1])
+        state["python_version"] = data["version"]
+        state["dists"] = data["dists"]
+    except (ValueError, IndexError, KeyError, TypeError):
+        state["error"] = "%s printed no distribution list: %r" % (py, proc.stdout[-500:])
     return state
 
 
@@ -117,6 +144,21 @@ def differences(state, wanted, base_version, exact):
     return reasons
 
 
+def netrc_text(url):
+    """A netrc entry for the credentials of URL (None without credentials). A token alone (https://TOKEN@host)
+    becomes login TOKEN with an empty password, as pip and uv send it from the URL."""
+    creds = url_credentials(url)
+    host = urlsplit(url).hostname if url else None
+    if not creds or not host:
+        return None
+    for value in creds:
+        if any(c.isspace() for c in value) or '"' in value or "\\" in value:
+            raise VenvError("the mirror credentials hold a space, a quote or a backslash, which a netrc file "
+                            "cannot carry; percent-encoding does not help either: use a token without them")
+    user, password = creds
+    return 'machine %s\nlogin %s\npassword "%s"\n' % (host, user, password)
+
+
 class Builder(object):
     """Everything needed to build one release from the mirror."""
 
@@ -132,6 +174,9 @@ class Builder(object):
         self.installer = installer
         self.mode = mirror_mode
         self.url = mirror_url
+        # What goes on an installer's command line: the URL without its userinfo. The credentials reach uv and
+        # pip through a netrc file (0600, in a 0700 directory removed after the build) named by $NETRC.
+        self.plain_url = strip_userinfo(mirror_url)
         self.wheelhouse = wheelhouse
         self.trusted_host = trusted_host
         self.ca_bundle = ca_bundle
@@ -141,16 +186,31 @@ class Builder(object):
         self.secrets = url_secrets(mirror_url)
         self.steps = []
         self._log = log
+        self._netrc = None
 
     # ------------------------------------------------------------------ helpers
+    def _env(self, extra=None):
+        env = dict(extra or {})
+        if self._netrc:
+            env["NETRC"] = self._netrc
+        return _clean_env(env)
+
+    def _scrub(self, text):
+        return scrub(text, self.secrets + ([self.url] if self.url else []))
+
     def _run(self, argv, what, env=None, cwd=None):
         start = time.time()
         try:
-            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env or _clean_env(),
+            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env or self._env(),
                                   cwd=cwd, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
+            self.steps.append({"step": what, "rc": None, "seconds": round(time.time() - start, 2)})
             raise VenvError("%s timed out after %ss" % (what, self.timeout))
-        out = scrub(proc.stdout.decode("utf-8", "replace"), self.secrets + ([self.url] if self.url else []))
+        except OSError as exc:
+            # uv taken from a wheel that does not run here (another architecture, a noexec /tmp), python gone.
+            self.steps.append({"step": what, "rc": None, "seconds": round(time.time() - start, 2)})
+            raise VenvError("%s could not start %s: %s" % (what, argv[0], self._scrub(str(exc))))
+        out = self._scrub(proc.stdout.decode("utf-8", "replace"))
         self.steps.append({"step": what, "rc": proc.returncode, "seconds": round(time.time() - start, 2)})
         if proc.returncode != 0:
             raise VenvError("%s failed (exit %s): %s" % (what, proc.returncode, out.strip()[-3000:]), output=out)
@@ -163,9 +223,9 @@ class Builder(object):
             if installer == "uv":
                 args += ["--offline"]
         elif self.mode == "find_links":
-            args += ["--no-index", "--find-links", self.url]
+            args += ["--no-index", "--find-links", self.plain_url]
         else:
-            args += ["--index-url", self.url]
+            args += ["--index-url", self.plain_url]
         if self.trusted_host and self.mode != "wheelhouse":
             args += (["--allow-insecure-host", self.trusted_host] if installer == "uv"
                      else ["--trusted-host", self.trusted_host])
@@ -181,17 +241,40 @@ class Builder(object):
             return ["--require-hashes", "-r", lockfile]
         return ["%s==%s" % (n, v) for n, v in sorted(self.wanted.items())]
 
+    def _write_netrc(self, workdir):
+        text = netrc_text(self.url) if self.mode != "wheelhouse" else None
+        if not text:
+            return None
+        target = os.path.join(workdir, "netrc")
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        return target
+
+    def choose_uv_wheel(self, files, tags):
+        """The uv wheel for this host: the version pinned, tags this interpreter accepts, the lock's hash when
+        the index publishes it. Deterministic; never a wheel for another platform."""
+        version = self.wanted["uv"]
+        fit = [f for f in files if same_version(f["version"], version) and f["tags"] & tags]
+        if self.lock and "uv" in self.lock:
+            locked = [f for f in fit if f.get("sha256") in self.lock["uv"]["hashes"]]
+            fit = locked or fit
+        if not fit:
+            offered = sorted(f["filename"] for f in files if same_version(f["version"], version))
+            raise VenvError("no uv==%s wheel in the mirror %s fits this host (offered: %s)" % (
+                version, redact_url(self.url or self.wheelhouse), ", ".join(offered) or "none"))
+        return sorted(fit, key=lambda f: f["filename"])[0]
+
     def _fetch_uv(self, workdir):
         """Take the uv binary out of its (hash-checked) wheel in the mirror, without pip."""
         version = self.wanted["uv"]
+        try:
+            tags = tags_for(probe_interpreter(self.python))
+        except MirrorError as exc:
+            raise VenvError("cannot read the tags of %s: %s" % (self.python, exc.msg))
         listing = list_mirror(self.mode, self.url, self.wheelhouse, ["uv"], ca_bundle=self.ca_bundle,
                               trusted_host=self.trusted_host)
-        import platform as _platform
-        machine = _platform.machine()
-        files = [f for f in listing["uv"] if f["version"] == version and any(machine in t[2] for t in f["tags"])]
-        if not files:
-            raise VenvError("uv==%s for %s is not in the mirror %s" % (version, machine, redact_url(self.url or self.wheelhouse)))
-        info = sorted(files, key=lambda f: f["filename"])[0]
+        info = self.choose_uv_wheel(listing["uv"], tags)
         if self.mode == "wheelhouse":
             with open(info["url"], "rb") as fh:
                 data = fh.read()
@@ -203,28 +286,33 @@ class Builder(object):
         if self.lock and digest not in self.lock["uv"]["hashes"]:
             raise VenvError("hash mismatch for %s: got sha256 %s, the lock expects %s" % (
                 info["filename"], digest, " or ".join(self.lock["uv"]["hashes"])))
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            member = [n for n in zf.namelist() if n.endswith(".data/scripts/uv")]
-            if not member:
-                raise VenvError("%s holds no uv binary" % info["filename"])
-            target = os.path.join(workdir, "uv")
-            with zf.open(member[0]) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                member = [n for n in zf.namelist() if n.endswith(".data/scripts/uv")]
+                if not member:
+                    raise VenvError("%s holds no uv binary" % info["filename"])
+                target = os.path.join(workdir, "uv")
+                with zf.open(member[0]) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        except zipfile.BadZipFile as exc:
+            raise VenvError("%s is not a readable wheel: %s" % (info["filename"], exc))
         os.chmod(target, 0o755)
-        self.steps.append({"step": "fetch uv %s" % version, "rc": 0, "seconds": 0})
+        self.steps.append({"step": "fetch uv %s" % version, "wheel": info["filename"], "rc": 0, "seconds": 0})
         return target
 
     # ------------------------------------------------------------------ build
     def build(self, release):
+        # 0700: the lock copy, uv and the netrc live here; removed whatever happens.
         workdir = tempfile.mkdtemp(prefix="codex-venv-")
         try:
+            self._netrc = self._write_netrc(workdir)
             req_args = self._requirement_args(workdir)
             if self.installer == "uv":
                 if "uv" not in self.wanted:
                     raise VenvError("installer uv needs uv in the lock or requirements")
                 uv = self._fetch_uv(workdir)
                 self._run([self.python, "-m", "venv", "--without-pip", release], "create venv")
-                env = _clean_env({"SSL_CERT_FILE": self.ca_bundle} if self.ca_bundle else None)
+                env = self._env({"SSL_CERT_FILE": self.ca_bundle} if self.ca_bundle else None)
                 self._run([uv, "pip", "install", "--python", os.path.join(release, "bin", "python"), "--no-config",
                            "--no-cache", "--only-binary", ":all:", "--link-mode", "copy", "--compile-bytecode"]
                           + self._source_args("uv") + req_args, "uv pip install", env=env, cwd=workdir)
@@ -235,36 +323,57 @@ class Builder(object):
                            "--only-binary", ":all:"] + self._source_args("pip") + req_args,
                           "pip install", cwd=workdir)
         finally:
+            self._netrc = None
             shutil.rmtree(workdir, ignore_errors=True)
-        if self.extra_paths:
-            self._write_pth(release)
-        state = inspect_venv(release)
+        self._write_pth(release)
+        state = inspect_venv(release, timeout=self.timeout)
         reasons = differences(state, self.wanted, None, bool(self.lock))
         if reasons:
             raise VenvError("the new venv does not match what was asked: %s" % "; ".join(reasons))
         if self.verify_argv:
-            py = os.path.join(release, "bin", "python")
-            proc = subprocess.run([py] + list(self.verify_argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  env=_clean_env(), timeout=self.timeout, check=False)
-            self.steps.append({"step": "health check", "rc": proc.returncode, "seconds": 0})
-            if proc.returncode != 0:
-                raise VenvError("the new venv failed its health check (exit %s): %s" % (
-                    proc.returncode, (proc.stdout + proc.stderr).decode("utf-8", "replace").strip()[-3000:]),
-                    health_output=proc.stdout.decode("utf-8", "replace"))
+            self._health_check(release)
         with open(os.path.join(release, MARKER), "w") as fh:
             # What an audit compares with the staging manifest: each distribution with the wheel sha256(s)
-            # the lock allowed (null without a lock).
+            # the lock allowed (null without a lock). The mirror only redacted.
             json.dump({"schema": 1, "wanted": self.wanted, "installer": self.installer, "built": int(time.time()),
                        "hashes": dict((n, e["hashes"]) for n, e in (self.lock or {}).items()) or None,
                        "mirror": redact_url(self.url) if self.url else self.wheelhouse}, fh, sort_keys=True)
         return state
 
+    def _health_check(self, release):
+        py = os.path.join(release, "bin", "python")
+        start = time.time()
+        try:
+            proc = subprocess.run([py] + list(self.verify_argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  env=_clean_env(), timeout=self.timeout, check=False)
+        except subprocess.TimeoutExpired:
+            self.steps.append({"step": "health check", "rc": None, "seconds": round(time.time() - start, 2)})
+            raise VenvError("the new venv's health check did not finish within %ss" % self.timeout)
+        except OSError as exc:
+            raise VenvError("the new venv's health check could not start %s: %s" % (py, exc))
+        self.steps.append({"step": "health check", "rc": proc.returncode, "seconds": round(time.time() - start, 2)})
+        if proc.returncode != 0:
+            raise VenvError("the new venv failed its health check (exit %s): %s" % (
+                proc.returncode, self._scrub((proc.stdout + proc.stderr).decode("utf-8", "replace")).strip()[-3000:]),
+                health_output=self._scrub(proc.stdout.decode("utf-8", "replace")))
+
     def _write_pth(self, release):
-        site = subprocess.run([os.path.join(release, "bin", "python"), "-I", "-c",
-                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              stdout=subprocess.PIPE, check=True).stdout.decode().strip()
-        with open(os.path.join(site, "codex_offline_ml.pth"), "w") as fh:
-            fh.write("\n".join(self.extra_paths) + "\n")
+        try:
+            site = subprocess.run([os.path.join(release, "bin", "python"), "-I", "-c",
+                                   "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True,
+                                  timeout=min(self.timeout, 120)).stdout.decode().strip()
+            write_release_pth(site)
+            if self.extra_paths:
+                with open(os.path.join(site, "codex_offline_ml.pth"), "w") as fh:
+                    fh.write("\n".join(self.extra_paths) + "\n")
+        except subprocess.CalledProcessError as exc:
+            raise VenvError("the new venv's python cannot tell its site-packages (exit %s): %s" % (
+                exc.returncode, (exc.stderr or b"").decode("utf-8", "replace").strip()[-2000:]))
+        except subprocess.TimeoutExpired:
+            raise VenvError("the new venv's python did not tell its site-packages in time")
+        except OSError as exc:
+            raise VenvError("cannot write the .pth file of the new venv: %s" % exc)
 
     def pth_ok(self, path):
         if not self.extra_paths:
@@ -277,86 +386,10 @@ class Builder(object):
         return False
 
 
-class ReleaseLock(object):
-    """Serialise runs on one venv (two converges at once must not swap under each other)."""
-
-    def __init__(self, rdir):
-        self.rdir = rdir
-        self.fh = None
-        self.created = False
-        self.created_top = None
-
-    def __enter__(self):
-        self.created = not os.path.isdir(self.rdir)
-        # The highest directory this run creates (/opt/codex on a new host): a failed first build removes it too.
-        top = self.rdir
-        while not os.path.isdir(os.path.dirname(top)):
-            top = os.path.dirname(top)
-        self.created_top = top if self.created else None
-        os.makedirs(self.rdir, exist_ok=True)
-        self.fh = open(os.path.join(self.rdir, ".lock"), "w")
-        fcntl.flock(self.fh, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc):
-        # A failed first build leaves no trace: the directory this run created holds nothing but the lock.
-        if self.created and os.listdir(self.rdir) == [".lock"]:
-            shutil.rmtree(self.rdir, ignore_errors=True)
-            parent = os.path.dirname(self.rdir)
-            while self.created_top and len(parent) >= len(self.created_top) and os.path.isdir(parent) \
-                    and not os.listdir(parent):
-                os.rmdir(parent)
-                parent = os.path.dirname(parent)
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
-
-
-def new_release_path(path, wanted, installer):
-    digest = hashlib.sha256(json.dumps([wanted, installer], sort_keys=True).encode()).hexdigest()[:10]
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    return os.path.join(releases_dir(path), "%s-%s-%s" % (stamp, digest, os.urandom(2).hex()))
-
-
-def swap(path, release):
-    """Point PATH at RELEASE atomically; a real directory at PATH (an old venv) is moved aside first."""
-    rdir = releases_dir(path)
-    tmp_link = os.path.join(rdir, ".swap-link")
-    if os.path.lexists(tmp_link):
-        os.unlink(tmp_link)
-    os.symlink(release, tmp_link)
-    if os.path.lexists(path) and not os.path.islink(path):
-        os.rename(path, os.path.join(rdir, "legacy-%s" % time.strftime("%Y%m%dT%H%M%S", time.gmtime())))
-    os.rename(tmp_link, path)
-
-
-def stale_releases(path):
-    """Release directories that PATH does not point at (unfinished builds, replaced venvs)."""
-    rdir = releases_dir(path)
-    if not os.path.isdir(rdir):
-        return []
-    current = os.path.realpath(path) if os.path.islink(path) else None
-    out = []
-    for entry in sorted(os.listdir(rdir)):
-        full = os.path.join(rdir, entry)
-        if entry.startswith(".") or not os.path.isdir(full):
-            continue
-        if current and os.path.realpath(full) == current:
-            continue
-        out.append(full)
-    return out
-
-
-def remove_stale(path):
-    removed = []
-    for full in stale_releases(path):
-        shutil.rmtree(full, ignore_errors=True)
-        removed.append(full)
-    return removed
-
-
 def pin_names(requirements):
     return [parse_pin(r)[0] for r in requirements]
 
 
-__all__ = ["Builder", "MirrorError", "ReleaseLock", "VenvError", "differences", "inspect_venv", "new_release_path",
-           "releases_dir", "remove_stale", "stale_releases", "swap"]
+__all__ = ["Builder", "MARKER", "MirrorError", "ReleaseError", "ReleaseLock", "VenvError", "clear_rollback",
+           "differences", "inspect_venv", "kept_releases", "new_release_path", "releases_dir", "remove_stale",
+           "rollback", "rollback_plan", "stale_releases", "swap"]

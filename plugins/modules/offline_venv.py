@@ -21,7 +21,11 @@ description:
   - A new venv is built in a release directory beside the live one and checked (distributions, then the optional
     O(verify_command)) before O(path), a symlink, is swapped to it atomically. A run killed at any point leaves the
     previous venv working; the next run removes the unfinished release.
-  - The C(uv) installer is itself taken from the mirror (its wheel hash-checked against the lock) without pip.
+  - The C(uv) installer is itself taken from the mirror (its wheel chosen by the interpreter's tags and hash-checked
+    against the lock) without pip.
+  - Mirror credentials never reach a command line, the environment or the result. The installers get them from a
+    netrc file (mode 0600, in a 0700 temporary directory removed after the build); the URL in the result, the
+    errors and the release marker is redacted.
 author:
   - codex.offline_ml maintainers (@codex)
 attributes:
@@ -95,9 +99,23 @@ options:
     type: str
     default: forced
   timeout:
-    description: Seconds any single installer step may take.
+    description: Seconds any single installer step, the distribution listing and the health check may take.
     type: int
     default: 1800
+  keep_releases:
+    description:
+      - How many previous releases to keep beside the live one (the most recently live first). A process started
+        from a previous release keeps working while it is kept; O(rollback) needs at least one.
+      - Unfinished builds and the release a rollback left are always removed.
+    type: int
+    default: 1
+  rollback:
+    description:
+      - Make the most recently live previous release live again, instead of building. Idempotent (a second run
+        changes nothing) and check mode safe. The next run without O(rollback) builds from the pins again and
+        removes the release that was rolled back from.
+    type: bool
+    default: false
 seealso:
   - module: codex.offline_ml.wheel_mirror_info
 """
@@ -137,8 +155,14 @@ installed:
   returned: always
   type: dict
   sample: {"torch": "2.13.0+cpu", "sympy": "1.14.0"}
+kept:
+  description: Previous releases kept beside the live one (O(keep_releases)), the most recently live first.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/opt/codex/.venv.releases/20261127T090000-9a8b7c6d5e-cd34"]
 removed:
-  description: Stale release directories removed (unfinished builds, replaced venvs).
+  description: Stale release directories removed (unfinished builds, releases beyond O(keep_releases)).
   returned: always
   type: list
   elements: str
@@ -152,25 +176,33 @@ steps:
 """
 
 import shutil
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
+    long_secrets,
     probe_interpreter,
     redact_url,
+    scrub,
     url_secrets,
     wanted_set,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import (
     Builder,
+    ReleaseError,
     ReleaseLock,
     VenvError,
+    clear_rollback,
     differences,
     inspect_venv,
+    kept_releases,
     new_release_path,
     releases_dir,
     remove_stale,
+    rollback,
+    rollback_plan,
     stale_releases,
     swap,
 )
@@ -178,6 +210,102 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv imp
 
 def _lines(dists):
     return "".join("%s==%s\n" % (n, dists[n]) for n in sorted(dists))
+
+
+class _Fail(Exception):
+    """The way out of run_module with a message for the operator (main turns it into fail_json)."""
+
+    def __init__(self, msg, **extra):
+        super(_Fail, self).__init__(msg)
+        self.msg = msg
+        self.extra = extra
+
+
+def run_module(module, p):
+    path = p["path"].rstrip("/")
+    try:
+        wanted, lock = wanted_set(p["requirements"], p["lock"])
+        if p["installer"] == "uv" and "uv" not in wanted:
+            raise _Fail("installer uv needs a uv==VERSION pin in requirements or a lock that pins uv")
+        base = probe_interpreter(p["python"], timeout=min(p["timeout"], 60))
+    except MirrorError as exc:
+        raise _Fail(exc.msg, kind=exc.kind)
+    if p["keep_releases"] < 0:
+        raise _Fail("keep_releases must be 0 or more (it is %s)" % p["keep_releases"])
+
+    builder = Builder(path, p["python"], wanted, lock, p["lock"], p["requirements"], p["installer"], p["mirror_mode"],
+                      p["mirror_url"], p["wheelhouse"], p["trusted_host"], p["ca_bundle"], p["verify_command"],
+                      p["extra_paths"], p["timeout"])
+    if p["rollback"]:
+        return _rollback(module, path, p)
+    state = inspect_venv(path, timeout=min(p["timeout"], 120))
+    reasons = differences(state, wanted, base["version"], bool(lock))
+    if not reasons and not builder.pth_ok(path):
+        reasons.append("sys.path entries differ from extra_paths")
+    if not reasons and state["exists"] and not state["is_symlink"]:
+        reasons.append("venv is not managed as a release yet")
+    if p["force"] and not reasons:
+        reasons.append(p["force_reason"])
+    stale = stale_releases(path, p["keep_releases"])
+    result = dict(changed=bool(reasons or stale), reasons=reasons, removed=stale, installed=state["dists"],
+                  release=state["target"] or "", kept=kept_releases(path, p["keep_releases"]))
+    if module._diff:
+        result["diff"] = dict(before=_lines(state["dists"]), after=_lines(wanted) if reasons else _lines(state["dists"]),
+                              before_header=path, after_header=path)
+    if not result["changed"] or module.check_mode:
+        return result
+
+    try:
+        lock_ctx = ReleaseLock(releases_dir(path))
+        lock_ctx.__enter__()
+    except OSError as exc:
+        raise _Fail("cannot create or lock %s: %s" % (releases_dir(path), exc), reasons=reasons)
+    try:
+        if reasons:
+            release = new_release_path(path, wanted, p["installer"])
+            try:
+                new_state = builder.build(release)
+                swap(path, release)
+            except Exception as exc:  # pylint: disable=broad-except
+                # Whatever went wrong, the half-built release goes and the live venv stays as it was.
+                shutil.rmtree(release, ignore_errors=True)
+                msg = exc.msg if isinstance(exc, (VenvError, MirrorError)) else "%s: %s" % (type(exc).__name__, exc)
+                raise _Fail("building %s from mirror %s: %s" % (
+                    path, redact_url(p["mirror_url"] or p["wheelhouse"]), msg), reasons=reasons,
+                    steps=builder.steps)
+            clear_rollback(path)
+            result["release"] = release
+            result["installed"] = new_state["dists"]
+        result["removed"] = remove_stale(path, p["keep_releases"])
+        result["kept"] = kept_releases(path, p["keep_releases"])
+    finally:
+        lock_ctx.__exit__(None, None, None)
+    result["steps"] = builder.steps
+    return result
+
+
+def _rollback(module, path, p):
+    try:
+        target, reason = rollback_plan(path)
+    except ReleaseError as exc:
+        raise _Fail("%s. Fix: build a release first (without rollback), and keep keep_releases at 1 "
+                    "or more." % exc.msg)
+    state = inspect_venv(path, timeout=min(p["timeout"], 120))
+    result = dict(changed=target is not None, reasons=[reason] if reason else [], removed=[],
+                  release=target or state["target"] or "", installed=state["dists"],
+                  kept=kept_releases(path, p["keep_releases"]))
+    if target is None or module.check_mode:
+        if target is not None:
+            result["installed"] = inspect_venv(target, timeout=min(p["timeout"], 120))["dists"]
+        return result
+    try:
+        with ReleaseLock(releases_dir(path)):
+            rollback(path, target)
+    except OSError as exc:
+        raise _Fail("rolling %s back to %s: %s" % (path, target, exc))
+    result["installed"] = inspect_venv(path, timeout=min(p["timeout"], 120))["dists"]
+    result["kept"] = kept_releases(path, p["keep_releases"])
+    return result
 
 
 def main():
@@ -198,60 +326,30 @@ def main():
             force=dict(type="bool", default=False),
             force_reason=dict(type="str", default="forced"),
             timeout=dict(type="int", default=1800),
+            keep_releases=dict(type="int", default=1),
+            rollback=dict(type="bool", default=False),
         ),
         required_if=[("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"]),
                      ("mirror_mode", "wheelhouse", ["wheelhouse"])],
         supports_check_mode=True,
     )
-    # no_log keeps the URL out of the target's log; in the result mask only its secret parts, so that
-    # errors still name the mirror (redacted as user:***@host).
-    module.no_log_values.discard(module.params["mirror_url"])
-    module.no_log_values.update(url_secrets(module.params["mirror_url"]))
-    p = module.params
-    path = p["path"].rstrip("/")
+    # no_log keeps the URL out of the target's log. The result (invocation included) holds only the redacted URL,
+    # so errors still name the mirror (user:***@host or ***@host); long secrets are masked anywhere as well.
+    mirror_url = module.params["mirror_url"]
+    module.no_log_values.discard(mirror_url)
+    module.no_log_values.update(long_secrets(mirror_url))
+    module.params["mirror_url"] = redact_url(mirror_url)
+    p = dict(module.params, mirror_url=mirror_url)
+    secrets = url_secrets(mirror_url)
     try:
-        wanted, lock = wanted_set(p["requirements"], p["lock"])
-        if p["installer"] == "uv" and "uv" not in wanted:
-            module.fail_json(msg="installer uv needs a uv==VERSION pin in requirements or a lock that pins uv")
-        base = probe_interpreter(p["python"])
-    except MirrorError as exc:
-        module.fail_json(msg=exc.msg, kind=exc.kind)
-
-    builder = Builder(path, p["python"], wanted, lock, p["lock"], p["requirements"], p["installer"], p["mirror_mode"],
-                      p["mirror_url"], p["wheelhouse"], p["trusted_host"], p["ca_bundle"], p["verify_command"],
-                      p["extra_paths"], p["timeout"])
-    state = inspect_venv(path)
-    reasons = differences(state, wanted, base["version"], bool(lock))
-    if not reasons and not builder.pth_ok(path):
-        reasons.append("sys.path entries differ from extra_paths")
-    if not reasons and state["exists"] and not state["is_symlink"]:
-        reasons.append("venv is not managed as a release yet")
-    if p["force"] and not reasons:
-        reasons.append(p["force_reason"])
-    stale = stale_releases(path)
-    result = dict(changed=bool(reasons or stale), reasons=reasons, removed=stale, installed=state["dists"],
-                  release=state["target"] or "")
-    if module._diff:
-        result["diff"] = dict(before=_lines(state["dists"]), after=_lines(wanted) if reasons else _lines(state["dists"]),
-                              before_header=path, after_header=path)
-    if not result["changed"] or module.check_mode:
-        module.exit_json(**result)
-
-    with ReleaseLock(releases_dir(path)):
-        if reasons:
-            release = new_release_path(path, wanted, p["installer"])
-            try:
-                new_state = builder.build(release)
-            except (VenvError, MirrorError) as exc:
-                shutil.rmtree(release, ignore_errors=True)
-                module.fail_json(msg="building %s from mirror %s: %s" % (
-                    path, redact_url(p["mirror_url"] or p["wheelhouse"]), exc.msg), reasons=reasons,
-                    steps=builder.steps)
-            swap(path, release)
-            result["release"] = release
-            result["installed"] = new_state["dists"]
-        result["removed"] = remove_stale(path)
-    result["steps"] = builder.steps
+        result = run_module(module, p)
+    except _Fail as exc:
+        module.fail_json(msg=scrub(exc.msg, secrets), **exc.extra)
+    except Exception as exc:  # pylint: disable=broad-except
+        # Last net: a message, never a traceback, never a secret.
+        module.fail_json(msg="offline_venv failed unexpectedly on %s: %s: %s" % (
+            p["path"], type(exc).__name__, scrub(str(exc), url_secrets(mirror_url))),
+            exception=scrub(traceback.format_exc(), url_secrets(mirror_url)))
     module.exit_json(**result)
 
 

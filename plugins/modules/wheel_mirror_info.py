@@ -114,8 +114,10 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     check_availability,
     list_mirror,
     listing_from_names,
+    long_secrets,
     probe_interpreter,
     redact_url,
+    scrub,
     tags_for,
     url_secrets,
     wanted_set,
@@ -154,11 +156,13 @@ def main():
                      ("mirror_mode", "wheelhouse", ["wheelhouse", "files"], True)],
         supports_check_mode=True,
     )
-    # no_log keeps the URL out of the target's log; in the result mask only its secret parts, so that
-    # errors still name the mirror (redacted as user:***@host).
-    module.no_log_values.discard(module.params["mirror_url"])
-    module.no_log_values.update(url_secrets(module.params["mirror_url"]))
-    p = module.params
+    # no_log keeps the URL out of the target's log. The result (invocation included) holds only the redacted URL,
+    # so errors still name the mirror (user:***@host or ***@host); long secrets are masked anywhere as well.
+    mirror_url = module.params["mirror_url"]
+    module.no_log_values.discard(mirror_url)
+    module.no_log_values.update(long_secrets(mirror_url))
+    module.params["mirror_url"] = redact_url(mirror_url)
+    p = dict(module.params, mirror_url=mirror_url)
     label = redact_url(p["mirror_url"]) if p["mirror_mode"] != "wheelhouse" else p["wheelhouse"]
     try:
         wanted, lock = wanted_set(p["requirements"], p["lock"])
@@ -177,7 +181,11 @@ def main():
             hint = "check {p}_mirror_wheelhouse and {p}_mirror_mode"
         if hint and p["variable_prefix"]:
             msg = "%s. Fix: %s" % (msg, hint.format(p=p["variable_prefix"]))
-        module.fail_json(msg=msg, kind=exc.kind)
+        module.fail_json(msg=scrub(msg, url_secrets(mirror_url)), kind=exc.kind)
+    except Exception as exc:  # pylint: disable=broad-except
+        # Last net: a message naming the mirror (redacted), never a traceback, never a secret.
+        module.fail_json(msg="reading mirror %s failed unexpectedly: %s: %s" % (
+            label, type(exc).__name__, scrub(str(exc), url_secrets(mirror_url))), kind="error")
     module.exit_json(changed=False, wheels=chosen, python_tag=info["python_tag"], platform_tag=info["platform_tag"])
 
 

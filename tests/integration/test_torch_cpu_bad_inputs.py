@@ -216,7 +216,8 @@ def test_hash_mismatch_in_index_fails_preflight_naming_the_file(healthy, tmp_pat
 # --------------------------------------------------------------------------- 8. credentials in the URL
 def test_credentials_in_mirror_url_never_show_up(healthy):
     """A mirror URL with a token: the converge (-vvv, /etc/pip.conf on) succeeds without printing the token and
-    writes pip.conf 0640; a failing run with the same credentials prints the URL redacted (user:***@)."""
+    writes /etc/pip.conf 0644 without them and root's own pip config 0600 with them; a failing run with the same
+    credentials prints the URL redacted (user:***@)."""
     release = healthy.venv_target()
     index = os.environ["CODEX_INDEX_URL"].split("://", 1)[1]
     url = "http://codexuser:%s@%s" % (SECRET, index)
@@ -225,9 +226,10 @@ def test_credentials_in_mirror_url_never_show_up(healthy):
                             h.good_vars(torch_cpu_mirror_url=url, torch_cpu_pip_conf=True), verbosity=3)
         _succeeded(result)
         assert SECRET not in result.out, "the token leaked into the output"
-        conf = healthy.exec("stat", "-c", "%a %U:%G", "/etc/pip.conf")
-        assert conf.out.split() == ["640", "root:root"], conf
-        assert SECRET in healthy.exec("cat", "/etc/pip.conf").out, "pip.conf must carry the credentials"
+        conf = healthy.exec("stat", "-c", "%a %U:%G", "/etc/pip.conf", "/root/.config/pip/pip.conf")
+        assert conf.out.split() == ["644", "root:root", "600", "root:root"], conf
+        assert SECRET not in healthy.exec("cat", "/etc/pip.conf").out, "/etc/pip.conf must not carry the credentials"
+        assert SECRET in healthy.exec("cat", "/root/.config/pip/pip.conf").out, "root's pip config carries them"
         _still_healthy(healthy, release)
 
         before = healthy.snapshot()
@@ -241,7 +243,7 @@ def test_credentials_in_mirror_url_never_show_up(healthy):
         h.assert_unchanged(before, healthy.snapshot())
         _still_healthy(healthy, release)
     finally:
-        healthy.exec("rm", "-f", "/etc/pip.conf")
+        healthy.exec("rm", "-f", "/etc/pip.conf", "/root/.config/pip/pip.conf")
 
 
 # --------------------------------------------------------------------------- 7. install killed midway
@@ -274,7 +276,8 @@ def test_install_killed_midway_keeps_old_venv_and_next_converge_heals(healthy):
     _succeeded(result)
     new = healthy.venv_target()
     assert new != release
-    assert healthy.release_dirs() == [os.path.basename(new)]
+    # the unfinished release is gone; the previous one is kept (torch_cpu_keep_releases: 1)
+    assert healthy.release_dirs() == sorted([os.path.basename(new), os.path.basename(release)])
     assert healthy.exec(h.VENV + "/bin/python", "-c", "import six").rc == 0
     check = healthy.exec(h.COMMAND)
     assert check.rc == 0, check

@@ -11,7 +11,10 @@ import torch_checks as tc  # noqa: E402
 
 def test_torch_imports_from_the_venv(host):
     location = tc.venv_python(host, "import torch; print(torch.__file__)")
-    assert location.startswith(tc.VENV + "/lib/")
+    # the live release (the venv's sys.path is resolved to the release the process started in)
+    release = tc.fast(host).run("readlink -f %s" % tc.VENV).stdout.strip()
+    assert release.startswith("/opt/codex/.venv.releases/")
+    assert location.startswith(release + "/lib/")
 
 
 def test_dataset_is_present(host):

@@ -268,28 +268,111 @@ def test_probe_interpreter_failing(tmp_path):
     assert 'failed to start' in error.msg and 'no such runtime' in error.msg
 
 
+@pytest.mark.parametrize('body, words', [
+    ('exec sleep 30\n', 'did not answer within 1s'),
+    ('echo "not json"\n', 'printed no tag information'),
+    ('', 'printed no tag information'),
+])
+def test_probe_interpreter_hang_or_nonsense(tmp_path, body, words):
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\n' + body)
+    fake.chmod(0o755)
+    error = raises('no_python', _mirror.probe_interpreter, str(fake), timeout=1)
+    assert words in error.msg and str(fake) in error.msg
+
+
+def test_probe_interpreter_that_cannot_be_executed(tmp_path):
+    fake = tmp_path / 'python'
+    fake.write_bytes(b'\x7fELF\x02\x01\x01' + b'\0' * 9 + b'\x02\x00\xb7\x00')   # aarch64 binary
+    fake.chmod(0o755)
+    error = raises('no_python', _mirror.probe_interpreter, str(fake))
+    assert 'cannot be run' in error.msg
+
+
 # --------------------------------------------------------------------------- redaction
-@pytest.mark.parametrize('url, expected', [
-    ('https://alice:s3cret@mirror.lab/simple/', 'https://alice:***@mirror.lab/simple/'),
-    ('https://tok3n-abcdef@mirror.lab:8443/simple/', 'https://***@mirror.lab:8443/simple/'),
+# Every userinfo form: (url, redacted, secrets that must never show, public parts that may show).
+USERINFO_FORMS = [
+    ('user:password', 'https://alice:s3cret@mirror.lab/simple/', 'https://alice:***@mirror.lab/simple/',
+     ['s3cret'], ['alice']),
+    ('percent-encoded password', 'https://alice:p%40ss@mirror.lab/', 'https://alice:***@mirror.lab/',
+     ['p%40ss', 'p@ss'], ['alice']),
+    ('unencoded @ in password', 'https://alice:p@ss@mirror.lab/simple/', 'https://alice:***@mirror.lab/simple/',
+     ['p@ss', 'ss@mirror'], ['alice']),
+    ('token alone', 'https://tok3n-abcdef@mirror.lab:8443/simple/', 'https://***@mirror.lab:8443/simple/',
+     ['tok3n-abcdef'], []),
+    ('token as user, x-oauth-basic', 'https://ghp_T0KEN123:x-oauth-basic@mirror.lab/simple/',
+     'https://***@mirror.lab/simple/', ['ghp_T0KEN123'], []),
+    ('token as user, empty password', 'https://T0KEN123:@mirror.lab/simple/', 'https://***@mirror.lab/simple/',
+     ['T0KEN123'], []),
+    ('token as user, x-access-token', 'https://T0KEN123:X-Access-Token@mirror.lab/', 'https://***@mirror.lab/',
+     ['T0KEN123'], []),
+    ('one-character password', 'https://alice:k@mirror.lab/simple/', 'https://alice:***@mirror.lab/simple/',
+     [':k@'], ['alice']),
+    ('two-character token', 'https://ab@mirror.lab/simple/', 'https://***@mirror.lab/simple/', ['ab@'], []),
+    ('two-character token as user', 'https://ab:x-oauth-basic@mirror.lab/', 'https://***@mirror.lab/',
+     ['ab:', '//ab'], []),
+]
+
+
+@pytest.mark.parametrize('form, url, redacted, secrets, public', USERINFO_FORMS, ids=[f[0] for f in USERINFO_FORMS])
+def test_redact_url_every_userinfo_form(form, url, redacted, secrets, public):
+    out = _mirror.redact_url(url)
+    assert out == redacted
+    for secret in secrets:
+        assert secret not in out
+    for part in public:
+        assert part in out
+
+
+@pytest.mark.parametrize('form, url, redacted, secrets, public', USERINFO_FORMS, ids=[f[0] for f in USERINFO_FORMS])
+def test_scrub_every_userinfo_form_in_free_text(form, url, redacted, secrets, public):
+    """Installer output quotes the URL (also inside a longer one) and may quote the bare secret."""
+    text = 'Looking in indexes: %s\nGET %storch/ -> 401\n' % (url, url)
+    out = _mirror.scrub(text, _mirror.url_secrets(url))
+    assert out == 'Looking in indexes: %s\nGET %storch/ -> 401\n' % (redacted, redacted)
+    for secret in secrets:
+        assert secret not in out
+
+
+@pytest.mark.parametrize('url, redacted', [
     ('http://mirror.lab:3141/simple/', 'http://mirror.lab:3141/simple/'),
     ('http://127.0.0.1:18141/packages/a@b.whl', 'http://127.0.0.1:18141/packages/a@b.whl'),
+    ('http://127.0.0.1:18141/simple/?q=a@b', 'http://127.0.0.1:18141/simple/?q=a@b'),
     ('', ''),
     (None, None),
 ])
-def test_redact_url(url, expected):
-    assert _mirror.redact_url(url) == expected
+def test_redact_url_without_userinfo_is_unchanged(url, redacted):
+    assert _mirror.redact_url(url) == redacted
 
 
-def test_url_secrets():
-    assert _mirror.url_secrets('https://alice:s3cret@mirror.lab/simple/') == ['s3cret', 's3cret']
-    assert _mirror.url_secrets('https://alice:p%40ss@mirror.lab/') == ['p%40ss', 'p@ss']
-    assert _mirror.url_secrets('https://tok3n-abcdef@mirror.lab/') == ['tok3n-abcdef', 'tok3n-abcdef']
-    assert _mirror.url_secrets('http://mirror.lab/simple/') == []
-    assert _mirror.url_secrets(None) == []
+@pytest.mark.parametrize('url, expected', [
+    ('https://alice:s3cret@mirror.lab/simple/', ['s3cret']),
+    ('https://alice:p%40ss@mirror.lab/', ['p%40ss', 'p@ss']),
+    ('https://tok3n-abcdef@mirror.lab/', ['tok3n-abcdef']),
+    ('https://T0K%2BEN:x-oauth-basic@mirror.lab/', ['T0K%2BEN', 'T0K+EN', 'T0K%2BEN:x-oauth-basic',
+                                                    'T0K+EN:x-oauth-basic']),
+    ('https://alice:k@mirror.lab/', ['k']),
+    ('http://mirror.lab/simple/', []),
+    (None, []),
+])
+def test_url_secrets(url, expected):
+    assert _mirror.url_secrets(url) == expected
 
 
-def test_scrub():
+def test_long_secrets_leave_out_short_ones():
+    assert _mirror.long_secrets('https://alice:k@mirror.lab/') == []
+    assert _mirror.long_secrets('https://ab@mirror.lab/') == []
+    assert _mirror.long_secrets('https://alice:s3cret@mirror.lab/') == ['s3cret']
+
+
+def test_scrub_short_secret_does_not_corrupt_text():
+    """A one-character password is masked inside the URL only: the rest of the output stays readable."""
+    url = 'https://alice:a@mirror.lab/simple/'
+    out = _mirror.scrub('Looking in indexes: %s\nalpha installed' % url, _mirror.url_secrets(url))
+    assert out == 'Looking in indexes: https://alice:***@mirror.lab/simple/\nalpha installed'
+
+
+def test_scrub_free_text():
     url = 'https://alice:p%40ss-w0rd@mirror.lab/simple/'
     text = ('Looking in indexes: %s\nERROR: 401 for https://alice:p%%40ss-w0rd@mirror.lab/simple/torch/ '
             '(password p@ss-w0rd rejected); also see http://bob:hunter22@other.lab/x' % url)
@@ -303,6 +386,29 @@ def test_scrub():
     assert out == 'GET https://***@mirror.lab/simple/ failed; token ***'
     assert _mirror.scrub('nothing secret here', []) == 'nothing secret here'
     assert _mirror.scrub('', ['x']) == ''
+
+
+@pytest.mark.parametrize('url, expected', [
+    ('https://alice:s3cret@mirror.lab/simple/', 'https://mirror.lab/simple/'),
+    ('https://TOKEN:x-oauth-basic@mirror.lab:8443/simple/', 'https://mirror.lab:8443/simple/'),
+    ('https://alice:p@ss@mirror.lab/', 'https://mirror.lab/'),
+    ('http://mirror.lab/simple/', 'http://mirror.lab/simple/'),
+    ('http://127.0.0.1:1/packages/a@b.whl', 'http://127.0.0.1:1/packages/a@b.whl'),
+    (None, None),
+])
+def test_strip_userinfo(url, expected):
+    assert _mirror.strip_userinfo(url) == expected
+
+
+@pytest.mark.parametrize('url, expected', [
+    ('https://alice:p%40ss@mirror.lab/', ('alice', 'p@ss')),
+    ('https://TOKEN@mirror.lab/', ('TOKEN', '')),
+    ('https://TOKEN:x-oauth-basic@mirror.lab/', ('TOKEN', 'x-oauth-basic')),
+    ('https://mirror.lab/', None),
+    ('', None),
+])
+def test_url_credentials(url, expected):
+    assert _mirror.url_credentials(url) == expected
 
 
 # --------------------------------------------------------------------------- listings from real servers

@@ -20,6 +20,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils import _offline_v
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     parse_wheel_filename,
     render_lock,
+    supported_tags,
     wanted_set,
 )
 
@@ -158,7 +159,7 @@ def test_swap_moves_a_real_venv_aside_then_replaces_the_link(tmp_path):
     assert os.path.exists(os.path.join(rdir, '.lock'))
 
     assert ov.remove_stale(path) == sorted([os.path.join(rdir, legacy[0]), one])
-    assert sorted(os.listdir(rdir)) == ['.lock', 'r2']
+    assert sorted(os.listdir(rdir)) == ['.live-history', '.lock', 'r2']
     assert ov.stale_releases(path) == []
 
 
@@ -269,8 +270,8 @@ def test_build_uv_missing_from_the_mirror(tmp_path, mirror):
     build = builder(tmp_path / 'venv', mirror, 'uv', ['uv==%s' % mirror.uv_version], wheelhouse=wheelhouse)
     with pytest.raises(ov.VenvError) as info:
         build.build(str(tmp_path / 'release'))
-    assert 'uv==%s for %s is not in the mirror %s' % (mirror.uv_version, platform.machine(), wheelhouse) \
-        == info.value.msg
+    assert info.value.msg == 'no uv==%s wheel in the mirror %s fits this host (offered: none)' % (
+        mirror.uv_version, wheelhouse)
 
 
 def test_build_installer_uv_needs_uv(tmp_path, mirror):
@@ -300,7 +301,8 @@ def test_build_with_extra_paths_and_health_check(tmp_path, mirror):
                     verify_argv=['-c', 'import codex_extra_mod, alpha'], extra_paths=[str(extra), str(other)])
     release = str(tmp_path / 'release')
     build.build(release)
-    assert build.steps[-1] == {'step': 'health check', 'rc': 0, 'seconds': 0}
+    assert build.steps[-1]['step'] == 'health check' and build.steps[-1]['rc'] == 0
+    assert build.steps[-1]['seconds'] >= 0
     assert run_python(release, 'import codex_extra_mod; print(codex_extra_mod.VALUE)') == 'from extra_paths'
     pth = run_python(release, 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     with open(os.path.join(pth, 'codex_offline_ml.pth')) as fh:
@@ -324,10 +326,157 @@ def test_installer_output_is_scrubbed(tmp_path, mirror):
     wanted, lock = wanted_set(['alpha==1.0'], None)
     build = ov.Builder(str(tmp_path / 'venv'), sys.executable, wanted, lock, None, ['alpha==1.0'], 'pip', 'index',
                        mirror_url=url)
-    assert build._source_args('pip') == ['--index-url', url]
+    # the command line carries the URL without its credentials (they go through a netrc file)
+    assert build._source_args('pip') == ['--index-url', 'http://127.0.0.1:9/simple/']
     with pytest.raises(ov.VenvError) as info:
         build._run(['sh', '-c', 'echo "Looking in indexes: %s"; echo "auth s3cret-pw refused"; exit 3' % url],
                    'pip install')
     assert 's3cret-pw' not in info.value.msg and 's3cret-pw' not in info.value.details['output']
     assert info.value.msg == ('pip install failed (exit 3): Looking in indexes: http://alice:***@127.0.0.1:9/simple/'
                               '\nauth *** refused')
+
+
+# --------------------------------------------------------------------------- the uv wheel fits the host by tags
+UV_MAC = 'uv-0.13.9-py3-none-macosx_10_12_x86_64.whl'
+UV_MAC_ARM = 'uv-0.13.9-py3-none-macosx_11_0_arm64.whl'
+UV_LINUX = 'uv-0.13.9-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl'
+UV_MUSL = 'uv-0.13.9-py3-none-musllinux_1_1_x86_64.whl'
+UV_WIN = 'uv-0.13.9-py3-none-win_amd64.whl'
+UV_ARM = 'uv-0.13.9-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl'
+UV_OLD = 'uv-0.13.8-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl'
+
+
+@pytest.mark.parametrize('listing', [
+    [UV_MAC, UV_MAC_ARM, UV_LINUX, UV_MUSL, UV_WIN, UV_ARM],   # an index that lists every file: macOS sorts first
+    [UV_WIN, UV_MUSL, UV_LINUX],
+    [UV_OLD, UV_LINUX, UV_ARM],
+])
+def test_uv_wheel_is_chosen_by_tags_not_by_name(listing):
+    tags = supported_tags(3, 11, 'x86_64', (2, 36))
+    build = ov.Builder('/nonexistent', sys.executable, {'uv': '0.13.9'}, None, None, [], 'uv', 'index',
+                       mirror_url='http://127.0.0.1:9/simple/')
+    files = [dict(parse_wheel_filename(n), sha256=None) for n in listing]
+    assert build.choose_uv_wheel(files, tags)['filename'] == UV_LINUX
+
+
+def test_uv_wheel_on_an_old_glibc_or_arm_host_gets_none_or_its_own():
+    build = ov.Builder('/nonexistent', sys.executable, {'uv': '0.13.9'}, None, None, [], 'uv', 'index',
+                       mirror_url='http://u:pw-secret@127.0.0.1:9/simple/')
+    files = [dict(parse_wheel_filename(n), sha256=None) for n in (UV_MAC, UV_LINUX, UV_ARM)]
+    assert build.choose_uv_wheel(files, supported_tags(3, 11, 'aarch64', (2, 28)))['filename'] == UV_ARM
+    with pytest.raises(ov.VenvError) as info:
+        build.choose_uv_wheel(files, supported_tags(3, 11, 'x86_64', (2, 12)))  # glibc too old for 2_17
+    assert info.value.msg == ('no uv==0.13.9 wheel in the mirror http://u:***@127.0.0.1:9/simple/ fits this host '
+                              '(offered: %s)' % ', '.join(sorted([UV_ARM, UV_LINUX, UV_MAC])))
+
+
+def test_uv_wheel_prefers_the_locked_hash():
+    other = 'uv-0.13.9-py3-none-manylinux_2_28_x86_64.whl'
+    lock = {'uv': {'version': '0.13.9', 'hashes': ['b' * 64]}}
+    build = ov.Builder('/nonexistent', sys.executable, {'uv': '0.13.9'}, lock, 'x', [], 'uv', 'index',
+                       mirror_url='http://127.0.0.1:9/simple/')
+    files = [dict(parse_wheel_filename(UV_LINUX), sha256='a' * 64), dict(parse_wheel_filename(other), sha256='b' * 64)]
+    assert build.choose_uv_wheel(files, supported_tags(3, 11, 'x86_64', (2, 36)))['filename'] == other
+
+
+@pytest.mark.parametrize('content, mode', [
+    (b'\x7fELF\x02\x01\x01' + b'\0' * 9 + b'\x02\x00\xb7\x00', 0o755),   # an aarch64 binary on this host
+    (b'#!/bin/sh\necho hi\n', 0o644),                                    # not executable (noexec-like)
+])
+def test_installer_exec_failure_is_a_clear_error(tmp_path, content, mode):
+    uv = tmp_path / 'uv'
+    uv.write_bytes(content)
+    uv.chmod(mode)
+    build = ov.Builder('/nonexistent', sys.executable, {'uv': '0.13.9'}, None, None, [], 'uv', 'index',
+                       mirror_url='http://alice:s3cret-pw@127.0.0.1:9/simple/')
+    with pytest.raises(ov.VenvError) as info:
+        build._run([str(uv), 'pip', 'install'], 'uv pip install')
+    assert info.value.msg.startswith('uv pip install could not start %s: ' % uv)
+    assert 's3cret' not in info.value.msg
+    assert build.steps == [{'step': 'uv pip install', 'rc': None, 'seconds': build.steps[0]['seconds']}]
+
+
+# --------------------------------------------------------------------------- credentials through a netrc file
+@pytest.mark.parametrize('url, expected', [
+    ('https://alice:p%40ss@mirror.lab:8443/simple/', 'machine mirror.lab\nlogin alice\npassword "p@ss"\n'),
+    ('https://T0KEN@mirror.lab/simple/', 'machine mirror.lab\nlogin T0KEN\npassword ""\n'),
+    ('https://T0KEN:x-oauth-basic@mirror.lab/', 'machine mirror.lab\nlogin T0KEN\npassword "x-oauth-basic"\n'),
+    ('https://mirror.lab/simple/', None),
+    (None, None),
+])
+def test_netrc_text(url, expected):
+    assert ov.netrc_text(url) == expected
+
+
+def test_netrc_refuses_what_it_cannot_carry():
+    with pytest.raises(ov.VenvError) as info:
+        ov.netrc_text('https://alice:qq%20zz@mirror.lab/')
+    assert 'netrc' in info.value.msg and 'qq' not in info.value.msg
+
+
+def test_netrc_is_private_and_gone_after_the_build(tmp_path, mirror, monkeypatch):
+    """The installers see $NETRC (0600, in a 0700 directory), never the secret in argv; nothing is left after."""
+    seen = []
+    build = ov.Builder(str(tmp_path / 'venv'), sys.executable, {'alpha': '1.0'}, None, None, ['alpha==1.0'], 'pip',
+                       'index', mirror_url='http://alice:s3cret-pw@127.0.0.1:9/simple/', timeout=60)
+    real_run = ov.subprocess.run
+
+    def spy(argv, **kwargs):
+        netrc = (kwargs.get('env') or {}).get('NETRC')
+        if netrc:
+            seen.append((list(argv), netrc, oct(os.stat(netrc).st_mode & 0o777),
+                         oct(os.stat(os.path.dirname(netrc)).st_mode & 0o777), open(netrc).read()))
+        return real_run(argv, **kwargs)  # pylint: disable=subprocess-run-check
+
+    monkeypatch.setattr(ov.subprocess, 'run', spy)
+    with pytest.raises(ov.VenvError):
+        build.build(str(tmp_path / 'release'))   # nothing listens on port 9: pip fails after reading the netrc
+    assert seen, 'no installer ran with NETRC'
+    for argv, netrc, mode, dmode, text in seen:
+        assert not any('s3cret' in a for a in argv)
+        assert mode == '0o600' and dmode == '0o700'
+        assert text == 'machine 127.0.0.1\nlogin alice\npassword "s3cret-pw"\n'
+        assert not os.path.exists(netrc) and not os.path.exists(os.path.dirname(netrc))
+
+
+# --------------------------------------------------------------------------- every exception path is a VenvError
+def _fake_python(tmp_path, body):
+    venv = tmp_path / 'fake'
+    (venv / 'bin').mkdir(parents=True)
+    py = venv / 'bin' / 'python'
+    py.write_text('#!/bin/sh\n' + body)
+    py.chmod(0o755)
+    return venv
+
+
+def test_inspect_venv_timeout_is_a_state_not_a_traceback(tmp_path):
+    venv = _fake_python(tmp_path, 'exec sleep 30\n')
+    state = ov.inspect_venv(str(venv), timeout=1)
+    assert 'did not answer within 1s' in state['error']
+    assert ov.differences(state, {'alpha': '1.0'}, None, False)[0].startswith('venv interpreter does not run: ')
+
+
+def test_inspect_venv_garbage_output(tmp_path):
+    venv = _fake_python(tmp_path, 'echo not-json\n')
+    state = ov.inspect_venv(str(venv))
+    assert 'printed no distribution list' in state['error']
+
+
+def test_health_check_timeout(tmp_path, mirror):
+    build = builder(tmp_path / 'venv', mirror, 'pip', ['alpha==1.0'],
+                    verify_argv=['-c', 'import time; time.sleep(30)'])
+    build.timeout = 2
+    release = tmp_path / 'release'
+    subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(release)], check=True)
+    with pytest.raises(ov.VenvError) as info:
+        build._health_check(str(release))
+    assert info.value.msg == "the new venv's health check did not finish within 2s"
+    assert build.steps[-1]['step'] == 'health check' and build.steps[-1]['rc'] is None
+
+
+def test_write_pth_failure_is_a_venv_error(tmp_path, mirror):
+    venv = _fake_python(tmp_path, 'echo "sysconfig is broken" >&2; exit 7\n')
+    build = builder(tmp_path / 'venv', mirror, 'pip', ['alpha==1.0'], extra_paths=['/opt/codex/lib'])
+    with pytest.raises(ov.VenvError) as info:
+        build._write_pth(str(venv))
+    assert info.value.msg == "the new venv's python cannot tell its site-packages (exit 7): sysconfig is broken"

@@ -7,6 +7,7 @@
 from __future__ import absolute_import, division, print_function
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -93,7 +94,8 @@ def test_build_then_idempotent(tmp_path, mirror, run_module):
     failed, third = run_module(offline_venv, **newer)
     assert not failed and third['changed'] is True
     assert third['release'] != first['release'] and os.readlink(str(path)) == third['release']
-    assert third['removed'] == [first['release']] and not os.path.exists(first['release'])
+    # keep_releases (default 1): the previous release stays, for running processes and a rollback
+    assert third['removed'] == [] and third['kept'] == [first['release']] and os.path.isdir(first['release'])
     assert alpha_of(path) == '2.0'
 
     failed, forced = run_module(offline_venv, _ansible_check_mode=True, force=True, force_reason='health check failed',
@@ -206,5 +208,172 @@ def test_documentation_matches_argument_spec(monkeypatch):
         assert option.get('elements') == spec[name].get('elements'), name
     assert doc['attributes']['check_mode']['support'] == 'full'
     assert doc['attributes']['diff_mode']['support'] == 'full'
-    assert set(yaml.safe_load(offline_venv.RETURN)) == {'reasons', 'release', 'installed', 'removed', 'steps'}
+    assert set(yaml.safe_load(offline_venv.RETURN)) == {'reasons', 'release', 'installed', 'kept', 'removed', 'steps'}
     yaml.safe_load(offline_venv.EXAMPLES)
+
+
+# --------------------------------------------------------------------------- kept releases and rollback
+def test_rollback_swaps_back_idempotently_and_check_mode_safe(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    v1 = args_for(path, mirror, lock=None, requirements=['alpha==1.0', mirror['uv']])
+    v2 = args_for(path, mirror, lock=None, requirements=['alpha==2.0', mirror['uv']])
+    first = run_module(offline_venv, **v1)[1]
+    second = run_module(offline_venv, **v2)[1]
+    assert second['kept'] == [first['release']] and alpha_of(path) == '2.0'
+
+    failed, check = run_module(offline_venv, _ansible_check_mode=True, rollback=True, **v2)
+    assert not failed and check['changed'] is True and check['release'] == first['release']
+    assert check['installed']['alpha'] == '1.0'
+    assert os.readlink(str(path)) == second['release']                      # check mode wrote nothing
+
+    failed, back = run_module(offline_venv, rollback=True, **v2)
+    assert not failed and back['changed'] is True
+    assert back['reasons'] == ['rollback from %s to %s' % (os.path.basename(second['release']),
+                                                           os.path.basename(first['release']))]
+    assert os.readlink(str(path)) == first['release'] and alpha_of(path) == '1.0'
+    assert os.path.isdir(second['release'])                                # kept for processes still running
+
+    failed, again = run_module(offline_venv, rollback=True, **v2)
+    assert not failed and again['changed'] is False and again['release'] == first['release']
+
+    # the next build (the pins fixed to 1.0): nothing to build, the release rolled back from is removed
+    failed, fixed = run_module(offline_venv, **v1)
+    assert not failed and fixed['changed'] is True and fixed['reasons'] == []
+    assert fixed['removed'] == [second['release']] and not os.path.exists(second['release'])
+    assert run_module(offline_venv, **v1)[1]['changed'] is False
+
+
+def test_rollback_without_a_previous_release_fails_clearly(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    first = run_module(offline_venv, keep_releases=0, **args_for(path, mirror))[1]
+    failed, result = run_module(offline_venv, rollback=True, **args_for(path, mirror))
+    assert failed and result['msg'].startswith('nothing to roll back to: ')
+    assert 'keep_releases' in result['msg'] and os.readlink(str(path)) == first['release']
+
+
+def test_keep_releases_zero_removes_the_previous_release(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    first = run_module(offline_venv, keep_releases=0, **args_for(path, mirror))[1]
+    newer = args_for(path, mirror, lock=None, requirements=['alpha==2.0', mirror['uv']], keep_releases=0)
+    second = run_module(offline_venv, **newer)[1]
+    assert second['removed'] == [first['release']] and second['kept'] == []
+
+
+def test_negative_keep_releases(tmp_path, mirror, run_module):
+    failed, result = run_module(offline_venv, keep_releases=-1, **args_for(tmp_path / 'venv', mirror))
+    assert failed and result['msg'] == 'keep_releases must be 0 or more (it is -1)'
+
+
+# --------------------------------------------------------------------------- every failure: fail_json, no release left
+def _no_release_left(path):
+    rdir = releases_dir(str(path))
+    return not os.path.exists(rdir) or [e for e in os.listdir(rdir) if not e.startswith('.')] == []
+
+
+def test_health_check_timeout_fails_and_leaves_no_release(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    args = args_for(path, mirror, timeout=3, verify_command=['-c', 'import time; time.sleep(60)'])
+    failed, result = run_module(offline_venv, **args)
+    assert failed and "health check did not finish within 3s" in result['msg']
+    assert _no_release_left(path) and not os.path.lexists(str(path))
+
+
+def test_write_pth_failure_fails_and_leaves_no_release(tmp_path, mirror, run_module, monkeypatch):
+    from ansible_collections.codex.offline_ml.plugins.module_utils import _offline_venv as ov
+    real_run = ov.subprocess.run
+
+    def purelib_fails(argv, **kwargs):
+        if any('purelib' in str(a) for a in argv):
+            raise subprocess.CalledProcessError(9, argv, b'', b'no sysconfig here')
+        return real_run(argv, **kwargs)  # pylint: disable=subprocess-run-check
+
+    monkeypatch.setattr(ov.subprocess, 'run', purelib_fails)
+    path = tmp_path / 'venv'
+    failed, result = run_module(offline_venv, **args_for(path, mirror, extra_paths=['/opt/codex/lib']))
+    assert failed and "cannot tell its site-packages (exit 9): no sysconfig here" in result['msg']
+    assert _no_release_left(path)
+
+
+def test_inspect_timeout_of_the_live_venv_means_rebuild(tmp_path, mirror, run_module, monkeypatch):
+    """A live venv whose python hangs is rebuilt (reason named), not a traceback."""
+    from ansible_collections.codex.offline_ml.plugins.module_utils import _offline_venv as ov
+    path = tmp_path / 'venv'
+    (path / 'bin').mkdir(parents=True)
+    (path / 'bin' / 'python').write_text('#!/bin/sh\nexec sleep 30\n')
+    (path / 'bin' / 'python').chmod(0o755)
+    real_inspect = ov.inspect_venv
+    monkeypatch.setattr(offline_venv, 'inspect_venv', lambda p, timeout=60: real_inspect(p, timeout=1))
+    failed, result = run_module(offline_venv, _ansible_check_mode=True, **args_for(path, mirror))
+    assert not failed and result['changed'] is True
+    assert 'did not answer within 1s' in result['reasons'][0]
+
+
+def test_unexpected_error_is_a_message_without_secret(tmp_path, mirror, run_module, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError('disk on fire at http://alice:s3cret-pw@mirror.lab/simple/')
+
+    monkeypatch.setattr(offline_venv, 'stale_releases', boom)
+    failed, result = run_module(offline_venv, **args_for(tmp_path / 'venv', mirror))
+    assert failed and result['msg'].startswith('offline_venv failed unexpectedly on ')
+    assert 'RuntimeError: disk on fire at http://alice:***@mirror.lab/simple/' in result['msg']
+    assert 's3cret' not in repr(result)
+
+
+def test_swap_failure_fails_and_leaves_no_release(tmp_path, mirror, run_module, monkeypatch):
+    def swap_fails(path, release):
+        raise OSError(30, 'Read-only file system')
+
+    monkeypatch.setattr(offline_venv, 'swap', swap_fails)
+    path = tmp_path / 'venv'
+    failed, result = run_module(offline_venv, **args_for(path, mirror))
+    assert failed and 'OSError: [Errno 30] Read-only file system' in result['msg']
+    assert _no_release_left(path)
+
+
+def test_releases_dir_that_cannot_be_created(tmp_path, mirror, run_module):
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    failed, result = run_module(offline_venv, **args_for(blocker / 'venv', mirror))
+    assert failed and result['msg'].startswith('cannot create or lock %s' % releases_dir(str(blocker / 'venv')))
+
+
+# --------------------------------------------------------------------------- the secret never leaves the module
+@pytest.mark.parametrize('url, secret', [
+    ('http://alice:s3cret-pw@127.0.0.1:9/simple/', 's3cret-pw'),
+    ('http://T0KEN-abcdef:x-oauth-basic@127.0.0.1:9/simple/', 'T0KEN-abcdef'),
+    ('http://alice:k@127.0.0.1:9/simple/', ':k@'),
+])
+def test_result_and_invocation_hold_only_the_redacted_url(tmp_path, mirror, run_module, url, secret):
+    args = args_for(tmp_path / 'venv', mirror, mirror_mode='index', mirror_url=url)
+    del args['wheelhouse']
+    failed, result = run_module(offline_venv, **args)
+    assert failed                                   # nothing listens on port 9
+    assert secret not in repr(result)
+    assert '127.0.0.1:9' in result['msg']
+
+
+@pytest.mark.parametrize('module_name', ['offline_venv', 'wheel_mirror_info'])
+@pytest.mark.parametrize('url, secret, shown', [
+    ('http://alice:s3cret-pw@127.0.0.1:9/simple/', 's3cret-pw', 'http://alice:***@127.0.0.1:9/simple/'),
+    ('http://T0KEN-abcdef:x-oauth-basic@127.0.0.1:9/simple/', 'T0KEN-abcdef', 'http://***@127.0.0.1:9/simple/'),
+    ('http://ab@127.0.0.1:9/simple/', 'ab@', 'http://***@127.0.0.1:9/simple/'),
+    ('http://alice:k@127.0.0.1:9/simple/', ':k@', 'http://alice:***@127.0.0.1:9/simple/'),
+])
+def test_real_module_result_with_invocation_has_no_secret(tmp_path, mirror, collections_root, module_name, url,
+                                                          secret, shown):
+    """The module run as ansible runs it (real AnsibleModule, real fail_json with the invocation)."""
+    args = dict(python=sys.executable, requirements=['alpha==1.0', mirror['uv']], mirror_mode='index',
+                mirror_url=url, timeout=5)
+    if module_name == 'offline_venv':
+        args['path'] = str(tmp_path / 'venv')
+    argfile = tmp_path / 'args.json'
+    argfile.write_text(json.dumps({'ANSIBLE_MODULE_ARGS': args}))
+    env = dict(os.environ, PYTHONPATH=str(collections_root))
+    proc = subprocess.run([sys.executable, '-m', 'ansible_collections.codex.offline_ml.plugins.modules.' + module_name,
+                           str(argfile)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                          universal_newlines=True, timeout=120, check=False)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result['failed'] is True
+    assert secret not in proc.stdout
+    assert result['invocation']['module_args']['mirror_url'] == shown
+    assert '127.0.0.1:9' in result['msg']

@@ -180,3 +180,28 @@ def test_documentation_matches_argument_spec(monkeypatch):
     assert set(wheel_mirror_info._HINTS) == set(returned['kind']['description'].split('(', 1)[1].rstrip(').').split(
         ', ')) | {'invalid_lock', 'lock_mismatch', 'no_python'}
     yaml.safe_load(wheel_mirror_info.EXAMPLES)
+
+
+# --------------------------------------------------------------------------- every failure path: fail_json
+def test_unexpected_error_is_a_message_without_secret(wheelhouse, run_module, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError('socket went away talking to http://ops:t0p-secret@mirror.lab/simple/')
+
+    monkeypatch.setattr(wheel_mirror_info, 'list_mirror', boom)
+    failed, result = run_module(wheel_mirror_info, python=sys.executable, requirements=['alpha==1.0'],
+                                mirror_mode='index', mirror_url='http://ops:t0p-secret@mirror.lab/simple/')
+    assert failed and result['kind'] == 'error'
+    assert result['msg'] == ('reading mirror http://ops:***@mirror.lab/simple/ failed unexpectedly: RuntimeError: '
+                             'socket went away talking to http://ops:***@mirror.lab/simple/')
+
+
+def test_interpreter_that_hangs(tmp_path, wheelhouse, run_module, monkeypatch):
+    fake = tmp_path / 'python'
+    fake.write_text('#!/bin/sh\nexec sleep 60\n')
+    fake.chmod(0o755)
+    real = wheel_mirror_info.probe_interpreter
+    monkeypatch.setattr(wheel_mirror_info, 'probe_interpreter', lambda python: real(python, timeout=1))
+    failed, result = run_module(wheel_mirror_info, python=str(fake), requirements=['alpha==1.0'],
+                                mirror_mode='wheelhouse', wheelhouse=str(wheelhouse), variable_prefix='torch_cpu')
+    assert failed and result['kind'] == 'no_python'
+    assert 'did not answer within 1s' in result['msg'] and 'Fix: set torch_cpu_python' in result['msg']
