@@ -20,7 +20,8 @@ Commands (``python -m codex_gate COMMAND``), exit status 0 ok, 1 gate failed, 2 
 ``torch-summary``
     Read the torch diagnostic's JSON on stdin and print one line about it.
 ``project DIR``
-    Print the name of the gated project at DIR (one of ``ci_gates_projects``); exit 2 when it is not one.
+    Print the name and the test venv (tab-separated) of the gated project at DIR (one of
+    ``ci_gates_projects``); exit 2 when it is not one.
 
 From a noxfile (the project's own or the one the role writes), the ``tests`` session calls :func:`gate`::
 
@@ -441,7 +442,10 @@ def main(argv=None):
         if args.command == 'pytest':
             return _cmd_pytest(args, extra)
         if args.command == 'project':
-            print(find_project(load_config(), args.directory).get('name') or os.path.basename(args.directory))
+            config = load_config()
+            project = find_project(config, args.directory)
+            print('%s\t%s' % (project.get('name') or os.path.basename(args.directory),
+                              project.get('test_venv', config.get('test_venv', '')) or ''))
             return EXIT_OK
         return _cmd_torch_summary(args)
     except GateError as exc:

@@ -314,7 +314,7 @@ def test_gate_outside_a_gated_project_is_a_session_error(tmp_path, monkeypatch):
 def test_project_command(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(gate, 'CONFIG_FILE', settings(tmp_path, dict(PROJECT, path=str(tmp_path))))
     assert gate.main(['project', str(tmp_path)]) == 0
-    assert capsys.readouterr()[0] == 'p\n'
+    assert capsys.readouterr()[0] == 'p\t/opt/codex/venv\n'
     assert gate.main(['project', '/nowhere']) == 2
     assert 'ERROR: /nowhere is not a gated project' in capsys.readouterr()[1]
 
