@@ -14,7 +14,7 @@ module: gate_projects
 short_description: Inspect gated project directories and their noxfiles without executing them
 version_added: 0.1.0
 description:
-  - For each path in O(paths), reports whether the directory exists and the state of its C(noxfile.py):
+  - For each path in O(paths), reports whether the directory exists and the state of its C(noxfile.py), one of
     C(absent), C(managed) (written by C(codex.offline_ml.ci_gates)) or C(own) (the project's own).
   - A noxfile is read without following a symlink, as a regular file of at most 1 MiB, and parsed with
     Python's C(ast) module; it is never imported or executed, so root never runs a file the CI user can write.
