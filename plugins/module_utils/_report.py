@@ -441,13 +441,21 @@ def check_gates(record, venvs_by_path):
             for tool in tools:
                 if tool not in have:
                     problems.append("gate venv %s lacks %s" % (venv.get("path"), tool))
+    # each project's name and last gate result (audit.yml reads PROJECT/.codex-gate-result.json)
+    results = [{"project": r.get("project"), "name": r.get("name"),
+                "last": (r.get("last") if isinstance(r.get("last"), dict) else None)}
+               for r in gates.get("results") or [] if isinstance(r, dict)]
+    last = "; ".join("%s: %s" % (r["name"] or r["project"], ("last gate %s %s" % (
+        r["last"].get("result") or r["last"].get("error") or "unknown", r["last"].get("finished") or "")).strip()
+        if r["last"] else "the gate has not run yet") for r in results)
     details = {"projects": projects, "files": sorted(files, key=lambda f: f["path"] or ""),
-               "venv": (venv or {}).get("path"), "tools": tools}
+               "venv": (venv or {}).get("path"), "tools": tools, "results": results}
     if problems:
         return _result(FAIL, problems[0] if len(problems) == 1 else "%s; first: %s" % (
             _plural(len(problems), "problem"), problems[0]), problems, **details), {}
-    return _result(PASS, "gate files in place for %s; gate venv has %s" % (
-        _plural(len(projects), "project"), ", ".join(tools) or "its tools"), **details), {}
+    return _result(PASS, "gate files in place for %s%s; gate venv has %s" % (
+        _plural(len(projects), "project"), (" (%s)" % last) if last else "", ", ".join(tools) or "its tools"),
+        **details), {}
 
 
 # --------------------------------------------------------------------------- one host
