@@ -141,7 +141,8 @@ class TorchFinder(object):
     Only the top-level ``torch`` is looked at (``import torch.nn`` imports ``torch`` first). Usable: returns
     None, so the next finders import the real torch, and the finder steps aside for good. Not usable: a spec
     whose loader raises ``ModuleNotFoundError(name='torch')`` with the verdict, so nothing of the broken torch
-    is executed and ``sys.modules`` stays clean.
+    is executed and ``sys.modules`` stays clean. A torch that is simply missing stays missing (the ordinary
+    ModuleNotFoundError, find_spec None) unless torch is required.
     """
 
     def __init__(self, guard):
@@ -153,6 +154,10 @@ class TorchFinder(object):
             return None
         if self.guard.usable():
             uninstall(self)
+            return None
+        if self.guard.verdict().get('status') == 'missing' and not self.guard.required:
+            # nothing to hide: the ordinary finders find no torch and raise the ordinary error, and code that
+            # probes with importlib.util.find_spec("torch") keeps getting None
             return None
         self.denied += 1
         return importlib.machinery.ModuleSpec(MODULE, _Refuse(self.guard.import_message()))

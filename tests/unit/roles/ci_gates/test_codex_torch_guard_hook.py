@@ -14,6 +14,7 @@ torch wheel among them.
 from __future__ import absolute_import, division, print_function
 
 import importlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -115,6 +116,21 @@ def test_imports_of_other_modules_never_run_the_diagnostic(hook):
     assert finder.denied == 0
 
 
+def test_a_missing_torch_stays_missing_for_probes(hook):
+    finder, diagnose = hook({'status': 'missing', 'problems': ['torch is not installed']})
+    assert importlib.util.find_spec('torch') is None  # libraries that probe keep working without torch
+    with pytest.raises(ModuleNotFoundError) as caught:
+        importlib.import_module('torch')
+    assert str(caught.value) == "No module named 'torch'"
+    assert diagnose.calls == 1 and finder.denied == 0
+
+
+def test_a_missing_torch_is_refused_with_the_reason_when_required(hook):
+    finder, diagnose = hook({'status': 'missing', 'problems': ['torch is not installed']}, required=True)
+    with pytest.raises(ModuleNotFoundError, match='codex torch guard: torch is missing: torch is not installed'):
+        importlib.import_module('torch')
+
+
 def test_install_is_idempotent(hook):
     first, _ = hook(STUB)
     second, _ = hook(STUB)
@@ -208,7 +224,7 @@ def _hand_made(tmp_path_factory, shape):
 
 # shape -> (how to get its site directory, the words the skip reason must hold)
 SHAPES = {
-    'missing': ('bare', 'torch is missing: torch is not installed'),
+    'missing': ('bare', "No module named 'torch'"),
     'stub': ('stub', 'torch is stub: from torch.utils.data import Dataset failed'),
     'namespace': ('hand', 'is a directory without __init__.py (leftovers of an uninstall?)'),
     'oserror': ('hand', 'import torch failed: OSError: libtorch_cpu.so: cannot open shared object file'),
@@ -258,12 +274,16 @@ def test_every_unusable_shape_skips_with_its_reason(lib, sites, project, shape):
     rc, out = run_pytest(lib, sites(shape), project, CODEX_TORCH_CHECK_TIMEOUT='3')
     assert rc == 0, out
     assert '1 passed, 2 skipped' in out
+    if shape == 'missing':  # stays the ordinary ModuleNotFoundError: nothing to hide
+        assert out.count("could not import 'torch': No module named 'torch'") == 2, out
+        assert 'codex torch guard: torch is not usable: torch is missing: torch is not installed' in out
+        return
     assert out.count("could not import 'torch': codex torch guard: ") == 2, out
     assert SHAPES[shape][1] in out
     assert 'codex torch guard: 2 test(s) or module(s) skipped' in out
 
 
-@pytest.mark.parametrize('shape', ['stub', 'oserror', 'namespace'])
+@pytest.mark.parametrize('shape', ['stub', 'oserror', 'namespace', 'missing'])
 def test_require_torch_turns_the_skips_into_failures(lib, sites, project, shape):
     rc, out = run_pytest(lib, sites(shape), project, CODEX_REQUIRE_TORCH='1')
     assert rc == 1, out
@@ -271,7 +291,7 @@ def test_require_torch_turns_the_skips_into_failures(lib, sites, project, shape)
     assert 'FAILED test_module_level.py::torch_required' in out
     assert 'FAILED test_inside.py::test_tensor' in out
     assert out.count('torch is required (CODEX_REQUIRE_TORCH=1 or ci_gates_torch_required) but ') >= 2
-    assert SHAPES[shape][1] in out
+    assert (SHAPES[shape][1] if shape != 'missing' else 'torch is missing: torch is not installed') in out
 
 
 def test_a_bare_import_fails_collection_with_the_reason(lib, sites, tmp_path):
