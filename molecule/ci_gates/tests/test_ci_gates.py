@@ -60,7 +60,7 @@ def test_gate_venv_holds_exactly_the_lock(host):
         "%s/bin/python -I -c \"from importlib import metadata; "
         "print(' '.join(sorted(d.metadata['Name'].lower().replace('_', '-') for d in metadata.distributions())))\""
         % GATE_VENV)
-    names = set(out.split()) - {"pip", "setuptools", "codex-torch-guard"}
+    names = set(out.split()) - {"pip", "setuptools"}  # -I: the guard's .pth adds nothing in isolated runs
     lock = open(os.path.join(REPO, "build", "mirror", "locks", "ci_gates.txt")).read()
     locked = {line.split("==")[0].lower().replace("_", "-") for line in lock.splitlines()
               if "==" in line and not line.startswith("#")}
@@ -77,9 +77,10 @@ def test_gate_venv_is_a_release_symlink(host):
 def test_diagnostic_is_the_module_utils_copy(host):
     wanted = hashlib.sha256(open(os.path.join(REPO, "plugins", "module_utils", "_torch_checks.py"), "rb").read())
     assert tc.fast(host).file(LIB + "/torch_checks.py").sha256sum == wanted.hexdigest()
-    for name in ("codex_gate.py", "codex_torch_guard.py", "codex_torch_guard-1.0.0.dist-info/entry_points.txt"):
+    for name, where in (("codex_gate.py", LIB), ("codex_torch_guard.py", LIB),
+                        ("codex_torch_guard-1.0.0.dist-info/entry_points.txt", LIB + "/pytest-plugins")):
         wanted = hashlib.sha256(open(os.path.join(REPO, "roles", "ci_gates", "files", "lib", name), "rb").read())
-        assert tc.fast(host).file("%s/%s" % (LIB, name)).sha256sum == wanted.hexdigest()
+        assert tc.fast(host).file("%s/%s" % (where, name)).sha256sum == wanted.hexdigest()
 
 
 def test_managed_files(host):
