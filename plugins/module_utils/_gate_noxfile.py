@@ -149,8 +149,9 @@ def inspect_source(text, filename='noxfile.py'):
         tree = ast.parse(text, filename=filename)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, 'lineno', None)
+        where = ' (line %s)' % line if line is not None else ''
         facts['problems'].append('%s does not parse as Python%s: %s' % (
-            filename, (' (line %s)' % line) if line else '', getattr(exc, 'msg', None) or exc))
+            filename, where, getattr(exc, 'msg', None) or exc))
         return facts
     names = _Names(tree)
     tests_function = None

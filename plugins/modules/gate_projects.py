@@ -56,14 +56,35 @@ projects:
   elements: dict
   returned: always
   contains:
-    path: {description: The project directory., type: str, sample: /srv/ci/myproject}
-    exists: {description: The path is a directory., type: bool}
-    noxfile: {description: The noxfile path., type: str, sample: /srv/ci/myproject/noxfile.py}
-    state: {description: "absent, managed (written by the role) or own.", type: str, sample: own}
-    sessions: {description: The nox sessions the file defines (by name)., type: list, elements: str}
-    calls_gate: {description: The tests session calls codex_gate.gate., type: bool}
-    gate_line: {description: Line of that call., type: int}
-    problems: {description: What is wrong, in words (empty when the gate is called or there is no noxfile)., type: list, elements: str}
+    path:
+      description: The project directory.
+      type: str
+      sample: /srv/ci/myproject
+    exists:
+      description: The path is a directory.
+      type: bool
+    noxfile:
+      description: The noxfile path.
+      type: str
+      sample: /srv/ci/myproject/noxfile.py
+    state:
+      description: One of absent, managed (written by the role) or own.
+      type: str
+      sample: own
+    sessions:
+      description: The nox sessions the file defines, by name.
+      type: list
+      elements: str
+    calls_gate:
+      description: The tests session calls codex_gate.gate.
+      type: bool
+    gate_line:
+      description: Line of that call.
+      type: int
+    problems:
+      description: What is wrong, in words; empty when the gate is called or there is no noxfile.
+      type: list
+      elements: str
 lines_to_add:
   description: The lines a project's own noxfile adds to call the gate.
   type: str

@@ -78,7 +78,7 @@ def test_unusable_torch_raises_module_not_found_with_the_verdict(hook):
 
 def test_the_diagnostic_runs_once_however_often_torch_is_imported(hook):
     finder, diagnose = hook(STUB)
-    for _ in range(3):
+    for dummy in range(3):
         with pytest.raises(ModuleNotFoundError):
             importlib.import_module('torch')
     with pytest.raises(ModuleNotFoundError):
@@ -132,8 +132,8 @@ def test_a_missing_torch_is_refused_with_the_reason_when_required(hook):
 
 
 def test_install_is_idempotent(hook):
-    first, _ = hook(STUB)
-    second, _ = hook(STUB)
+    first = hook(STUB)[0]
+    second = hook(STUB)[0]
     assert first is second
     assert sum(isinstance(f, guard.TorchFinder) for f in sys.meta_path) == 1
 
