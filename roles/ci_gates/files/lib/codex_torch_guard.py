@@ -56,7 +56,7 @@ def run_diagnostic(timeout, python=None, path=None, script=None):
     script = script or DIAGNOSTIC_SCRIPT
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(p for p in (sys.path if path is None else path) if p)
-    argv = [python, script, '--timeout', '%g' % timeout]
+    argv = [python, script, '--timeout', '%g' % timeout, '--format', 'json']
     try:
         proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
                               timeout=timeout + 30, check=False)
