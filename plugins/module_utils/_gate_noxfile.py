@@ -22,8 +22,10 @@ import errno
 import os
 import stat
 
-# Written into every noxfile the ci_gates role generates (its templates hold it).
+# Written into every noxfile the ci_gates role generates (its templates hold it), as a comment line of its own
+# that starts with MANAGED_LINE; a project file that merely mentions the role is not the role's.
 MARKER = 'codex.offline_ml.ci_gates'
+MANAGED_LINE = '# %s: the quality gate of ' % MARKER
 GATE_MODULE = 'codex_gate'
 GATE_FUNCTION = 'gate'
 SESSION = 'tests'
@@ -144,7 +146,8 @@ def _calls_gate(function, names):
 def inspect_source(text, filename='noxfile.py'):
     """Facts about a noxfile's source: sessions, whether ``tests`` calls the gate (and on which line),
     whether the role wrote it, and the problems, in words (empty when the gate is called)."""
-    facts = {'managed': MARKER in text, 'sessions': [], 'calls_gate': False, 'gate_line': None, 'problems': []}
+    managed = any(line.startswith(MANAGED_LINE) for line in text.splitlines()[:40])
+    facts = {'managed': managed, 'sessions': [], 'calls_gate': False, 'gate_line': None, 'problems': []}
     try:
         tree = ast.parse(text, filename=filename)
     except (SyntaxError, ValueError) as exc:

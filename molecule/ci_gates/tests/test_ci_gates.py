@@ -106,9 +106,9 @@ def test_plain_pytest_of_the_gate_venv_loads_the_guard_by_its_entry_point(host):
     assert rc == 0, out
     assert "codex_torch_guard" in out
     # no -p flag, no conftest: the header line comes from the guard
-    rc, out = run(host, "%s/bin/pytest --co -q -p no:cacheprovider tests/test_stats.py" % GATE_VENV, cwd=PROJECT)
+    # (python -m pytest puts the project directory on sys.path, as the gate does)
+    rc, out = run(host, "%s/bin/python -m pytest --co -p no:cacheprovider tests/test_stats.py" % GATE_VENV, cwd=PROJECT)
     assert rc == 0, out
-    rc, out = run(host, "%s/bin/pytest --co -p no:cacheprovider tests/test_stats.py" % GATE_VENV, cwd=PROJECT)
     assert "codex torch guard: when torch is not usable, import torch raises ModuleNotFoundError" in out
 
 
@@ -267,7 +267,9 @@ def test_the_seeds_diagnostic_command_in_a_login_shell(host):
 def test_stub_torch_tests_are_skipped_with_the_reason(host):
     rc, out = gate(host, COVERAGE_MIN="70")
     assert rc == 0, out
-    assert "offline exports from /etc/profile.d/hf-offline.sh: HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " \
+    # hf_offline_cache's file (here prepare's stand-in, which sets four of the seven) is sourced as it is
+    assert "offline exports from /etc/profile.d/hf-offline.sh: HF_HOME=/root/.cache/huggingface HF_HUB_CACHE=unset " \
+           "TRANSFORMERS_CACHE=unset HF_DATASETS_CACHE=unset HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " \
            "HF_DATASETS_OFFLINE=1" in out
     assert "torch diagnostic (exit 3, torch not required: tests that need torch are skipped): torch stub" in out
     assert "5 passed, 4 skipped" in out

@@ -103,8 +103,19 @@ def test_project_states(tmp_path):
     assert gn.inspect_project(project(tmp_path))['state'] == 'absent'
     result = gn.inspect_project(project(tmp_path, OWN))
     assert (result['state'], result['calls_gate'], result['exists']) == ('own', True, True)
-    result = gn.inspect_project(project(tmp_path, '# %s\n%s' % (gn.MARKER, OWN)))
+    result = gn.inspect_project(project(tmp_path, '#\n# Ansible managed\n%s/srv/p.\n%s' % (gn.MANAGED_LINE, OWN)))
     assert result['state'] == 'managed'
+
+
+def test_a_file_that_only_mentions_the_role_is_the_projects_own(tmp_path):
+    text = '"""This noxfile gets the %s gate."""\n# %s\n%s' % (gn.MARKER, gn.MARKER, OWN)
+    assert gn.inspect_project(project(tmp_path, text))['state'] == 'own'
+
+
+def test_the_template_carries_the_managed_line():
+    template = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', 'roles', 'ci_gates', 'templates',
+                            'PROJECT', 'noxfile.py.j2')
+    assert any(line.startswith(gn.MANAGED_LINE) for line in open(template).read().splitlines())
 
 
 def test_missing_project(tmp_path):
