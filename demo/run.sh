@@ -44,6 +44,16 @@ while read -r host flavour; do
   podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 "${image}" >/dev/null
 done <<< "${hosts_images}"
 
+# The CI system's checkout of the project the runner gates (demo/ci_project), before site.yml lists it.
+for host in $(ansible-inventory -i "${inventory}" --list | python3 -c '
+import json, sys
+print(" ".join(json.load(sys.stdin).get("ci_runners", {}).get("hosts", [])))
+'); do
+  podman exec "${host}" mkdir -p /srv/ci/demo-sample
+  podman cp "${root}/demo/ci_project/." "${host}:/srv/ci/demo-sample"
+  ci_hosts="${ci_hosts:-} ${host}"
+done
+
 previous=""
 if [ -f "${reports}/latest/fleet.json" ]; then
   previous="$(mktemp)"
@@ -58,6 +68,14 @@ if ! ansible-playbook -i "${inventory}" playbooks/site.yml | tee "${log}"; then
 fi
 changed="$(sed -n '/PLAY RECAP/,$p' "${log}" | grep -o 'changed=[0-9]*' | awk -F= '{n += $2} END {print n + 0}')"
 rm -f "${log}"
+
+# What a user types on the runner (a login shell, inside the project), and what it prints.
+for host in ${ci_hosts:-}; do
+  echo
+  echo "demo: on ${host}: cd /srv/ci/demo-sample && COVERAGE_MIN=85 nox -s tests"
+  podman exec "${host}" bash -lc 'cd /srv/ci/demo-sample && COVERAGE_MIN=85 nox -s tests' 2>&1 \
+    | grep -E '^(codex-gate: |SKIPPED|=+ .*(passed|failed)|nox > Session)' || true
+done
 
 echo
 echo "demo: auditing the fleet with playbooks/audit.yml (read-only)"

@@ -335,9 +335,29 @@ def check_gates(record, venvs_by_path):
     tools = [normalize_name(t) for t in gates.get("tools") or []]
     venv = venvs_by_path.get(venv_path) if venv_path else None
     problems.extend(_gate_venv_problems(venv_path, venv, tools))
+    results = _gate_results(gates)
     details = {"projects": projects, "files": sorted(files, key=lambda f: f["path"] or ""),
-               "venv": (venv or {}).get("path"), "tools": tools}
+               "venv": (venv or {}).get("path"), "tools": tools, "results": results}
     if problems:
         return result(FAIL, summarize(problems), problems, **details), {}
-    return result(PASS, "gate files in place for %s; gate venv has %s" % (
-        plural(len(projects), "project"), ", ".join(tools) or "its tools"), **details), {}
+    last = "; ".join(_gate_last(r) for r in results)
+    return result(PASS, "gate files in place for %s%s; gate venv has %s" % (
+        plural(len(projects), "project"), (" (%s)" % last) if last else "", ", ".join(tools) or "its tools"),
+        **details), {}
+
+
+def _gate_results(gates):
+    """Each gated project's name and last gate result (audit.yml reads PROJECT/.codex-gate-result.json)."""
+    return [{"project": r.get("project"), "name": r.get("name"),
+             "last": r.get("last") if isinstance(r.get("last"), dict) else None}
+            for r in gates.get("results") or [] if isinstance(r, dict)]
+
+
+def _gate_last(entry):
+    """'sample: last gate passed 2026-…' or 'sample: the gate has not run yet'."""
+    last = entry["last"]
+    if not last:
+        return "%s: the gate has not run yet" % (entry["name"] or entry["project"])
+    return ("%s: last gate %s %s" % (entry["name"] or entry["project"],
+                                     last.get("result") or last.get("error") or "unknown",
+                                     last.get("finished") or "")).strip()

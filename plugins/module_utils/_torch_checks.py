@@ -8,10 +8,12 @@ Standard library only and no Ansible imports, because the same file is used thre
 
 * imported by the ``codex.offline_ml.torch_diagnostic`` module, which sends this file's source to
   the interpreter to check and calls :func:`diagnose` there;
-* run as a script: ``python _torch_checks.py [--require-cpu-build] [--timeout N]``;
+* run as a script: ``python _torch_checks.py [--require-cpu-build] [--timeout N] [--format auto|json|human]``;
 * copied on hosts as ``codex_ml/utils/torch_checks.py``: ``python -m codex_ml.utils.torch_checks``.
 
-As a command it prints the facts as JSON on stdout and exits with ``EXIT_CODES[status]``.
+As a command it prints one line with the verdict (and, when it is not ok, the repair to run) on a
+terminal, the facts as JSON otherwise (``--format json`` or ``human`` forces one), and exits with
+``EXIT_CODES[status]``.
 :func:`diagnose` inspects torch in the current process.
 """
 
@@ -338,8 +340,22 @@ def _inspect_imported(torch, dist, facts, require_cpu_build):
 
 
 def to_json(facts):
-    """The command's output format."""
+    """The command's output format for scripts."""
     return json.dumps(facts, indent=2, sort_keys=True)
+
+
+REPAIR = ('repair: apply the codex.offline_ml.torch_cpu role to this host again (it reinstalls the pinned '
+          'official CPU wheel from the local mirror)')
+
+
+def summary(facts):
+    """The human-readable form: one line with the verdict and, when it is not ok, the repair to run."""
+    status = facts.get('status')
+    where = facts.get('location') or facts.get('python')
+    if status == STATUS_OK:
+        return 'torch ok: torch %s at %s (python %s)' % (facts.get('version'), where, facts.get('python'))
+    problems = '; '.join(facts.get('problems') or []) or 'no details'
+    return 'torch %s (python %s): %s; %s' % (status, facts.get('python'), problems, REPAIR)
 
 
 class _Stdout:
@@ -380,13 +396,26 @@ def _parse_args(argv):
     parser = argparse.ArgumentParser(
         prog='torch_checks',
         description='Check that the PyTorch of this interpreter is real, complete and usable. '
-                    'Prints the facts as JSON; exit status 0 ok, 2 missing, 3 stub, 4 broken.')
+                    'Prints one line with the verdict on a terminal, the facts as JSON otherwise (--format); '
+                    'exit status 0 ok, 2 missing, 3 stub, 4 broken.')
     parser.add_argument('--require-cpu-build', action='store_true',
                         help='a CUDA/ROCm build or installed nvidia-* distributions are a problem')
+    parser.add_argument('--format', choices=('auto', 'json', 'human'), default='auto',
+                        help='json: the facts as JSON (for scripts); human: one line with the verdict and the '
+                             'repair; auto (default): human on a terminal, json otherwise')
     parser.add_argument('--timeout', type=float, default=DEFAULT_TIMEOUT, metavar='N',
                         help='report broken if the check takes longer than N seconds '
                              '(default %(default)s, 0 = no limit)')
     return parser.parse_args(argv)
+
+
+def _render(facts, fmt):
+    if fmt == 'auto':
+        try:
+            fmt = 'human' if sys.stdout.isatty() else 'json'
+        except (AttributeError, ValueError):
+            fmt = 'json'
+    return summary(facts) if fmt == 'human' else to_json(facts)
 
 
 def main(argv=None):
@@ -404,7 +433,7 @@ def main(argv=None):
         facts = failure_facts(sys.executable, 'the diagnostic timed out after %g s (import torch or the '
                               'tensor check hangs)' % args.timeout,
                               time.monotonic() - start, partial=dict(partial))
-        sys.stdout.write(to_json(facts) + '\n')
+        sys.stdout.write(_render(facts, args.format) + '\n')
         sys.stdout.flush()
         os._exit(EXIT_CODES[STATUS_BROKEN])
 
@@ -419,7 +448,7 @@ def main(argv=None):
             time.sleep(3600)
     if timer is not None:
         timer.cancel()
-    sys.stdout.write(to_json(facts) + '\n')
+    sys.stdout.write(_render(facts, args.format) + '\n')
     sys.stdout.flush()
     return EXIT_CODES[facts['status']]
 

@@ -67,7 +67,7 @@ def test_gate_pieces_match_the_role():
         assert 'path: "{{ ci_gates_lib_dir }}/%s"' % helper in install, helper
         assert "__audit_gates_lib ~ '/%s'" % helper in text, helper
     configure = (REPO_ROOT / 'roles' / 'ci_gates' / 'tasks' / 'configure.yml').read_text()
-    assert 'dest: "{{ __ci_gates_project.path }}/noxfile.py"' in configure
+    assert 'dest: "{{ __ci_gates_project.path | regex_replace(\'(.)/+$\', \'\\\\1\') }}/noxfile.py"' in configure
     assert '"path": "\\1/noxfile.py"' in text
 
 

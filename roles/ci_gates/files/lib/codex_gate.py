@@ -19,6 +19,20 @@ Commands (``python -m codex_gate COMMAND``), exit status 0 ok, 1 gate failed, 2 
     measured total with the floor exactly (never rounded).
 ``torch-summary``
     Read the torch diagnostic's JSON on stdin and print one line about it.
+``project DIR``
+    Print the name and the test venv (tab-separated) of the gated project at DIR (one of
+    ``ci_gates_projects``); exit 2 when it is not one.
+
+From a noxfile (the project's own or the one the role writes), the ``tests`` session calls :func:`gate`::
+
+    from codex_gate import gate
+
+    @nox.session(venv_backend="none")
+    def tests(session):
+        gate(session)
+
+The settings (the role's default floor, each project's sources, tests, test venv and pytest arguments) come
+from ``codex_gate.json`` beside this file, which the role writes from ``ci_gates_projects``.
 
 The floor is ``COVERAGE_MIN`` when it is set and not empty, else ``COV_FAIL_UNDER`` when set and not empty,
 else the role default (``ci_gates_coverage_default``). A value that is not a number from 0 to 100 is an
@@ -37,6 +51,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 
 FLOOR_VARIABLES = ('COVERAGE_MIN', 'COV_FAIL_UNDER')
 DEFAULT_NAME = 'ci_gates_coverage_default'
@@ -58,6 +73,10 @@ _TRUE = ('1', 'true', 'yes', 'on')
 _FALSE = ('0', 'false', 'no', 'off')
 
 PREFIX = 'codex-gate: '
+# Written by the role beside this file: the default floor, the gate python and the projects.
+CONFIG_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'codex_gate.json')
+# Written into the project directory by each gate run (the audit reads it): the last result.
+RESULT_FILE = '.codex-gate-result.json'
 
 
 class GateError(Exception):
@@ -219,6 +238,82 @@ def say(message, stream=None):
     stream.flush()
 
 
+def load_config(path=None):
+    """The role's settings (``codex_gate.json``); GateError when it is missing or not JSON."""
+    path = path or CONFIG_FILE
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except (IOError, OSError) as exc:
+        raise GateError('cannot read the gate settings %s (%s): apply codex.offline_ml.ci_gates' % (path, exc))
+    except ValueError as exc:
+        raise GateError('the gate settings %s are not JSON (%s): apply codex.offline_ml.ci_gates again' % (path, exc))
+    config.setdefault('projects', [])
+    return config
+
+
+def find_project(config, directory):
+    """The entry of ``config['projects']`` for ``directory`` (compared as real paths), else GateError."""
+    wanted = os.path.realpath(directory)
+    for project in config.get('projects') or []:
+        if os.path.realpath(project['path']) == wanted:
+            return project
+    listed = ', '.join(p['path'] for p in config.get('projects') or []) or 'none'
+    raise GateError('%s is not a gated project (ci_gates_projects lists: %s): add it to ci_gates_projects and '
+                    'apply codex.offline_ml.ci_gates' % (wanted, listed))
+
+
+def gate_argv(project, config, posargs=()):
+    """The command line of the gate's pytest run for ``project`` (an entry of ``config['projects']``)."""
+    argv = [config.get('python') or sys.executable, '-m', 'codex_gate', 'pytest',
+            '--default', str(config.get('coverage_default', 85)),
+            '--test-venv', project.get('test_venv', config.get('test_venv', '')) or '',
+            '--project', project['path']]
+    for source in project.get('source') or []:
+        argv += ['--source', source]
+    for path in project.get('tests') or ['tests']:
+        argv += ['--tests', path]
+    return argv + ['--'] + list(project.get('pytest_args') or []) + list(posargs)
+
+
+def gate(session, **overrides):
+    """Run the gate from a nox session: ``gate(session)`` in the ``tests`` session of a project's noxfile.
+
+    The project is the noxfile's directory (nox runs sessions there); its settings come from
+    ``ci_gates_projects`` through ``codex_gate.json``. Keyword arguments (source, tests, test_venv,
+    pytest_args) override them for this call. Offline: nothing is installed; pytest runs with the gate
+    venv's interpreter.
+    """
+    try:
+        config = load_config()
+        project = dict(find_project(config, os.getcwd()))
+    except GateError as exc:
+        session.error(str(exc))
+        return None
+    unknown = set(overrides) - set(('source', 'tests', 'test_venv', 'pytest_args'))
+    if unknown:
+        session.error('gate() takes source, tests, test_venv and pytest_args; not %s' % ', '.join(sorted(unknown)))
+    project.update(overrides)
+    return session.run(*gate_argv(project, config, session.posargs), external=True)
+
+
+def write_result(project, result):
+    """Write the run's result to PROJECT/.codex-gate-result.json (atomically, as the user who ran the gate);
+    the audit reads it. A failure to write is reported, never fatal."""
+    if not project:
+        return
+    path = os.path.join(project, RESULT_FILE)
+    try:
+        handle, temp = tempfile.mkstemp(prefix='.codex-gate-', dir=project)
+        with os.fdopen(handle, 'w') as stream:
+            json.dump(result, stream, sort_keys=True)
+            stream.write('\n')
+        os.chmod(temp, 0o644)
+        os.rename(temp, path)
+    except (IOError, OSError) as exc:
+        say('could not record the result in %s: %s' % (path, exc), sys.stderr)
+
+
 # ---------------------------------------------------------------------------------------------- commands
 def _cmd_check_env(args):
     floor = resolve_floor(os.environ, args.default, args.default_name)
@@ -243,6 +338,21 @@ def _cmd_pytest(args, extra):
     torch_required(os.environ)  # validated now, not in the middle of the run
     torch_check_timeout(os.environ)
     say(floor.describe())
+    code, message, total = _run_pytest(args, extra)
+    if code == EXIT_OK:
+        passed, message = compare_message(total, floor)
+        code = EXIT_OK if passed else EXIT_FAILED
+    say(message)
+    result = {'result': 'passed' if code == EXIT_OK else 'failed', 'message': message,
+              'floor': format_decimal(floor.value), 'floor_source': floor.source,
+              'total': format_percent(total.percent) if total else None,
+              'finished': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}
+    write_result(args.project, result)
+    return code
+
+
+def _run_pytest(args, extra):
+    """(EXIT_OK, None, Total) when pytest passed and measured something, else (EXIT_FAILED, message, None)."""
     for site in test_venv_site_dirs(args.test_venv):
         import site as site_module
         site_module.addsitedir(site)
@@ -259,25 +369,20 @@ def _cmd_pytest(args, extra):
         say('pytest %s' % ' '.join(argv))
         status = int(pytest.main(argv))
         if status == PYTEST_NO_TESTS:
-            say('FAILED: pytest collected no tests (exit 5) from %s: a gate that runs no tests cannot pass; '
-                'check the tests paths (ci_gates_projects[].tests) and that test files are named test_*.py'
-                % ' '.join(args.tests or ['.']))
-            return EXIT_FAILED
+            return EXIT_FAILED, ('FAILED: pytest collected no tests (exit 5) from %s: a gate that runs no tests '
+                                 'cannot pass; check the tests paths (ci_gates_projects[].tests) and that test '
+                                 'files are named test_*.py' % ' '.join(args.tests or ['.'])), None
         if status != 0:
-            say('FAILED: %s (pytest exit %d)' % (PYTEST_EXIT_WORDS.get(status, 'pytest failed'), status))
-            return EXIT_FAILED
+            return EXIT_FAILED, 'FAILED: %s (pytest exit %d)' % (
+                PYTEST_EXIT_WORDS.get(status, 'pytest failed'), status), None
         if not os.path.isfile(report):
-            say('FAILED: pytest-cov wrote no coverage report (%s)' % report)
-            return EXIT_FAILED
+            return EXIT_FAILED, 'FAILED: pytest-cov wrote no coverage report (%s)' % report, None
         with open(report) as handle:
             total = coverage_total(json.load(handle))
         if total is None:
-            say('FAILED: coverage measured no statements in %s: check ci_gates_projects[].source'
-                % ', '.join(args.source))
-            return EXIT_FAILED
-        passed, message = compare_message(total, floor)
-        say(message)
-        return EXIT_OK if passed else EXIT_FAILED
+            return EXIT_FAILED, ('FAILED: coverage measured no statements in %s: check ci_gates_projects[].source'
+                                 % ', '.join(args.source)), None
+        return EXIT_OK, None, total
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -317,7 +422,10 @@ def _parser():
     run.add_argument('--source', action='append', required=True, help='package or directory to measure')
     run.add_argument('--tests', action='append', default=[], help='test path (default: pytest finds them)')
     run.add_argument('--test-venv', default='', help='venv whose packages the tests also import')
+    run.add_argument('--project', default='', help='project directory: the result is recorded there')
     sub.add_parser('torch-summary', help='one line about the torch diagnostic JSON on stdin')
+    project = sub.add_parser('project', help='print the name of the gated project at DIR')
+    project.add_argument('directory')
     return parser
 
 
@@ -333,6 +441,12 @@ def main(argv=None):
             return _cmd_check_env(args)
         if args.command == 'pytest':
             return _cmd_pytest(args, extra)
+        if args.command == 'project':
+            config = load_config()
+            project = find_project(config, args.directory)
+            print('%s\t%s' % (project.get('name') or os.path.basename(args.directory),
+                              project.get('test_venv', config.get('test_venv', '')) or ''))
+            return EXIT_OK
         return _cmd_torch_summary(args)
     except GateError as exc:
         say('ERROR: %s' % exc, sys.stderr)

@@ -173,3 +173,16 @@ def test_gates_files_and_venv(manifest):
     assert problems == ['/usr/local/bin/codex-gate is not executable',
                         '/srv/ci/sample/noxfile.py missing (project /srv/ci/sample)',
                         'gate venv /opt/codex/gates lacks nox']
+
+
+def test_gates_name_each_project_and_its_last_result(manifest):
+    rec = record('ci1')
+    rec['gates']['results'] = [
+        {'project': '/srv/ci/sample', 'name': 'sample', 'file': '/srv/ci/sample/.codex-gate-result.json',
+         'last': {'result': 'passed', 'finished': '2026-11-29T16:31:02Z', 'total': '88.8888'}},
+        {'project': '/srv/ci/other', 'name': 'other', 'file': '/srv/ci/other/.codex-gate-result.json', 'last': None}]
+    check = check_of(build([rec], manifest), 'ci1', 'gates')
+    assert check['status'] == 'pass'
+    assert ('(sample: last gate passed 2026-11-29T16:31:02Z; other: the gate has not run yet)'
+            in check['summary']), check['summary']
+    assert check['details']['results'][0]['last']['total'] == '88.8888'

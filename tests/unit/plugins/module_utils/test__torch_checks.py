@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 import ast
 import importlib.util
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -288,3 +289,48 @@ def test_real_torch_facts_are_stable(real_torch_python):
         result.value.pop('elapsed_s')
     assert runs[0].value == runs[1].value
     assert runs[0].value['status'] == 'ok'
+
+
+def _human(python, *args, **kwargs):
+    proc = subprocess.run([str(python), str(CHECKS)] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, timeout=120, check=False, **kwargs)
+    return proc.returncode, proc.stdout
+
+
+def test_human_form_is_one_line_with_the_repair(venvs):
+    rc, out = _human(venvs.torch('stub'), '--format', 'human')
+    assert rc == 3
+    assert out.count('\n') == 1
+    assert out.startswith('torch stub (python %s): from torch.utils.data import Dataset failed' % venvs.torch('stub'))
+    assert out.rstrip().endswith(_torch_checks.REPAIR)
+
+
+def test_human_form_of_a_healthy_torch(venvs):
+    rc, out = _human(venvs.torch('ok'), '--format', 'human')
+    assert rc == 0
+    assert out.startswith('torch ok: torch 2.13.0+cpu at ')
+    assert 'repair' not in out
+
+
+def test_auto_is_json_for_scripts_and_human_on_a_terminal(venvs):
+    rc, out = _human(venvs.torch('stub'))
+    assert json.loads(out)['status'] == 'stub'
+    import pty
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.run([str(venvs.torch('stub')), str(CHECKS)], stdout=slave, stderr=subprocess.DEVNULL,
+                              timeout=120, check=False)
+        os.close(slave)
+        data = b''
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 3
+    assert data.decode().startswith('torch stub (python ')

@@ -226,3 +226,101 @@ def test_check_env_rejects_with_exit_2(monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert out == ''
     assert err.startswith("codex-gate: ERROR: COVERAGE_MIN='eighty' is not a number from 0 to 100")
+
+
+# ------------------------------------------------------------------------------ the session helper: gate()
+def settings(tmp_path, *projects):
+    path = tmp_path / 'codex_gate.json'
+    path.write_text(json.dumps({'python': '/opt/codex/gates/bin/python', 'coverage_default': '85',
+                                'test_venv': '/opt/codex/venv', 'projects': list(projects)}))
+    return str(path)
+
+
+PROJECT = {'path': '/srv/p', 'name': 'p', 'source': ['pkg'], 'tests': ['tests'], 'test_venv': '/opt/codex/venv',
+           'pytest_args': ['-x']}
+
+
+@pytest.mark.parametrize('text', ['85%', '-1', 'nan'])
+def test_bad_floors_of_the_issue_exit_2_naming_the_variable(monkeypatch, capsys, text):
+    monkeypatch.setenv('COVERAGE_MIN', text)
+    assert gate.main(['check-env', '--default', '85', '--quiet']) == 2
+    assert "COVERAGE_MIN=%r is not a number from 0 to 100" % text in capsys.readouterr()[1]
+
+
+def test_find_project_by_real_path(tmp_path):
+    real = tmp_path / 'real'
+    real.mkdir()
+    (tmp_path / 'link').symlink_to(real)
+    config = {'projects': [dict(PROJECT, path=str(real))]}
+    assert gate.find_project(config, str(tmp_path / 'link'))['name'] == 'p'
+    with pytest.raises(gate.GateError, match='is not a gated project .ci_gates_projects lists: %s' % real):
+        gate.find_project(config, str(tmp_path))
+
+
+def test_load_config_errors_name_the_file(tmp_path):
+    with pytest.raises(gate.GateError, match='cannot read the gate settings .*apply codex.offline_ml.ci_gates'):
+        gate.load_config(str(tmp_path / 'missing.json'))
+    (tmp_path / 'bad.json').write_text('{')
+    with pytest.raises(gate.GateError, match='are not JSON'):
+        gate.load_config(str(tmp_path / 'bad.json'))
+
+
+def test_gate_argv():
+    config = {'python': '/g/bin/python', 'coverage_default': '85', 'test_venv': '/t'}
+    assert gate.gate_argv(PROJECT, config, ['-k', 'x']) == [
+        '/g/bin/python', '-m', 'codex_gate', 'pytest', '--default', '85', '--test-venv', '/opt/codex/venv',
+        '--project', '/srv/p', '--source', 'pkg', '--tests', 'tests', '--', '-x', '-k', 'x']
+
+
+class Session(object):
+    """The nox session object gate() receives (its run/error/posargs)."""
+
+    def __init__(self, posargs=()):
+        self.posargs = list(posargs)
+        self.runs = []
+
+    def run(self, *args, **kwargs):
+        self.runs.append((args, kwargs))
+
+    def error(self, message):
+        raise RuntimeError(message)
+
+
+def test_gate_runs_the_project_from_its_directory(tmp_path, monkeypatch):
+    project = tmp_path / 'proj'
+    project.mkdir()
+    monkeypatch.setattr(gate, 'CONFIG_FILE', settings(tmp_path, dict(PROJECT, path=str(project))))
+    monkeypatch.chdir(project)
+    session = Session(['-q'])
+    gate.gate(session, source=['other'])
+    (args, kwargs), = session.runs
+    assert kwargs == {'external': True}
+    assert args[:4] == ('/opt/codex/gates/bin/python', '-m', 'codex_gate', 'pytest')
+    assert '--source' in args and args[args.index('--source') + 1] == 'other'
+    assert args[-2:] == ('-x', '-q')
+
+
+def test_gate_outside_a_gated_project_is_a_session_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(gate, 'CONFIG_FILE', settings(tmp_path, PROJECT))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RuntimeError, match='is not a gated project'):
+        gate.gate(Session())
+    monkeypatch.chdir('/')
+    monkeypatch.setattr(gate, 'CONFIG_FILE', settings(tmp_path, dict(PROJECT, path='/')))
+    with pytest.raises(RuntimeError, match='gate.. takes source, tests, test_venv and pytest_args; not floor'):
+        gate.gate(Session(), floor=3)
+
+
+def test_project_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gate, 'CONFIG_FILE', settings(tmp_path, dict(PROJECT, path=str(tmp_path))))
+    assert gate.main(['project', str(tmp_path)]) == 0
+    assert capsys.readouterr()[0] == 'p\t/opt/codex/venv\n'
+    assert gate.main(['project', '/nowhere']) == 2
+    assert 'ERROR: /nowhere is not a gated project' in capsys.readouterr()[1]
+
+
+def test_write_result(tmp_path):
+    gate.write_result(str(tmp_path), {'result': 'passed'})
+    assert json.loads((tmp_path / gate.RESULT_FILE).read_text()) == {'result': 'passed'}
+    assert [p.name for p in tmp_path.iterdir()] == [gate.RESULT_FILE]
+    gate.write_result(str(tmp_path / 'missing'), {'result': 'passed'})  # reported, not fatal
