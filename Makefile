@@ -110,8 +110,10 @@ molecule: build
 molecule-fleet: build
 	$(NETNS) run codex-fleet -- $(WITH_MIRRORS) molecule test -s fleet
 
+# INTEGRATION: a file or folder of tests/integration (default: all of them).
+INTEGRATION ?= tests/integration
 integration: build
-	$(WITH_MIRRORS) pytest tests/integration -q -p no:cacheprovider -rA
+	$(WITH_MIRRORS) pytest $(INTEGRATION) -q -p no:cacheprovider -rA
 
 test: lint sanity unit molecule molecule-fleet integration
 	@echo "make test: all suites passed"
