@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf
+from ansible_collections.codex.offline_ml.plugins.module_utils._hf_bundle import sha256_file
 from ansible_collections.codex.offline_ml.plugins.modules import hf_bundle
 
 from conftest import load_fixture_module, run_main
@@ -30,7 +30,7 @@ def test_pack_then_nothing_to_do(tmp_path):
     assert not failed and result['changed'] is True and not os.path.exists(dest)
     failed, result = run_module(**args)
     assert not failed and result['changed'] is True
-    assert result['bundle_sha256'] == hf.sha256_file(dest) and result['manifest'] == dest + '.manifest.json'
+    assert result['bundle_sha256'] == sha256_file(dest) and result['manifest'] == dest + '.manifest.json'
     assert result['repos'][0]['commit'] == layout.COMMIT
     with open(dest + '.manifest.json') as handle:
         assert json.load(handle)['bundle_sha256'] == result['bundle_sha256']

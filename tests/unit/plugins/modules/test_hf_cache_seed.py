@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
 from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_seed
 
 from conftest import load_fixture_module, run_main
@@ -33,9 +34,9 @@ def run_module(**args):
 def bundle(tmp_path):
     stage = tmp_path / 'stage'
     layout.make_cache(stage)
-    (spec,) = hf.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    (spec,) = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
     path = str(tmp_path / 'b' / 'hf-bundle.tar')
-    hf.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
+    hf_bundle.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
     return path
 
 
