@@ -327,7 +327,7 @@ def live_differences(cache_dir, manifest):
     if root is None:
         return [e['path'] for e in manifest['files']]
     try:
-        return [e['path'] for e in manifest['files'] if entry_differs(root, e)]
+        return [e['path'] for e in manifest['files'] if entry_differs(root, e, cache_dir)]
     finally:
         os.close(root)
 

@@ -33,10 +33,10 @@ def split(rel):
     return parent, name
 
 
-def read_ref(root_fd, folder, ref):
+def read_ref(root_fd, folder, ref, where=''):
     """The commit refs/REF of FOLDER names (stripped), or None (absent, a symlink, a FIFO, not a file)."""
     parent, name = split('%s/refs/%s' % (folder, ref))
-    fd = safefs.open_dir(root_fd, parent)
+    fd = safefs.open_dir(root_fd, parent, where=where)
     if fd is None:
         return None
     try:
@@ -46,8 +46,8 @@ def read_ref(root_fd, folder, ref):
     return text.strip() if text is not None else None
 
 
-def _snapshot_present(root_fd, folder, commit):
-    fd = safefs.open_dir(root_fd, '%s/snapshots/%s' % (folder, commit))
+def _snapshot_present(root_fd, folder, commit, where):
+    fd = safefs.open_dir(root_fd, '%s/snapshots/%s' % (folder, commit), where=where)
     if fd is None:
         return False
     try:
@@ -64,10 +64,10 @@ def local_commit(cache_dir, spec):
     try:
         folder = repo_folder(spec['repo_type'], spec['repo_id'])
         revision = spec['revision']
-        commit = revision if is_commit(revision) else read_ref(root, folder, revision)
+        commit = revision if is_commit(revision) else read_ref(root, folder, revision, cache_dir)
         if not commit or not is_commit(commit):
             return None
-        return commit if _snapshot_present(root, folder, commit) else None
+        return commit if _snapshot_present(root, folder, commit, cache_dir) else None
     finally:
         os.close(root)
 
@@ -79,7 +79,7 @@ def missing_refs(cache_dir, spec, commit):
         return list(spec['refs'])
     try:
         folder = repo_folder(spec['repo_type'], spec['repo_id'])
-        return [ref for ref in spec['refs'] if read_ref(root, folder, ref) != commit]
+        return [ref for ref in spec['refs'] if read_ref(root, folder, ref, cache_dir) != commit]
     finally:
         os.close(root)
 
@@ -117,13 +117,13 @@ def install_order(path):
     return ({'blobs': 0, 'trees': 0, 'snapshots': 1, 'refs': 2}.get(part, 1), path)
 
 
-def entry_differs(root_fd, entry):
+def entry_differs(root_fd, entry, where=''):
     """Whether the live copy of manifest-style ENTRY ({path, type, target | size, sha256}) is absent or different.
 
     Raises UnsafePath when a directory on the way is a symlink (a member planted it).
     """
     parent, name = split(entry['path'])
-    fd = safefs.open_dir(root_fd, parent)
+    fd = safefs.open_dir(root_fd, parent, where=where)
     if fd is None:
         return True
     try:
@@ -294,7 +294,7 @@ def install_from_cache(src_dir, entries, cache_dir):
                 if got is None:
                     raise HfCacheError('the download left no file %s' % rel, kind='download_failed')
                 entry['size'], entry['sha256'] = got
-            if entry_differs(root, entry):
+            if entry_differs(root, entry, cache_dir):
                 todo.append(entry)
         check_free_space(root, todo, cache_dir)
         for entry in todo:

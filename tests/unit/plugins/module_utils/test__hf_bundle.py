@@ -11,11 +11,8 @@ import json
 import os
 import shutil
 import stat
-import socket
 import tarfile
-import threading
-
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import tempfile
 
 import pytest
 
@@ -177,3 +174,71 @@ def test_sources_stay_put(tmp_path):
     layout.make_cache(tmp_path)
     shutil.rmtree(str(tmp_path))
     assert layout.tree_listing(layout.MODEL) == before
+
+
+# --------------------------------------------------------------------------- what a cache member can plant
+def test_unpack_refuses_a_symlinked_directory(staged, tmp_path):
+    bundle, manifest, _specs = staged
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    live = tmp_path / 'live'
+    (live / layout.FOLDER).mkdir(parents=True)
+    (live / layout.FOLDER / 'blobs').symlink_to(str(outside))
+    with pytest.raises(hf_specs.HfCacheError) as err:
+        hf_bundle.unpack_bundle(bundle, manifest, str(live))
+    assert err.value.kind == 'unsafe_path' and '/blobs is a symlink or not a directory' in err.value.msg
+    assert os.listdir(str(outside)) == []
+    assert sorted(os.listdir(str(live))) == [layout.FOLDER]  # no staging directory left
+
+
+def test_unpack_replaces_planted_links_and_fifos(staged, tmp_path):
+    bundle, manifest, _specs = staged
+    secret = tmp_path / 'secret'
+    secret.write_text('root only')
+    os.chmod(str(secret), 0o600)
+    live = tmp_path / 'live'
+    (live / layout.FOLDER / 'refs').mkdir(parents=True)
+    (live / layout.FOLDER / 'refs' / 'main').symlink_to(str(secret))
+    blob = [e for e in manifest['files'] if e['type'] == 'file' and '/blobs/' in e['path']][0]['path']
+    (live / layout.FOLDER / 'blobs').mkdir()
+    os.mkfifo(str(live / blob))
+    hf_bundle.unpack_bundle(bundle, manifest, str(live))
+    assert secret.read_text() == 'root only' and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert layout.tree_listing(live, modes=False) == layout.tree_listing(tmp_path / 'stage', modes=False)
+
+
+def test_tar_bomb_is_refused_before_anything_is_written(staged, tmp_path, monkeypatch):
+    bundle, manifest, _specs = staged
+    live = tmp_path / 'live'
+    live.mkdir()
+    monkeypatch.setattr(hf_bundle.safefs, 'free_bytes', lambda fd: 1000)
+    with pytest.raises(hf_specs.HfCacheError) as err:
+        hf_bundle.unpack_bundle(bundle, manifest, str(live))
+    assert err.value.kind == 'no_space' and 'bytes free: nothing was written' in err.value.msg
+    assert os.listdir(str(live)) == []
+
+
+def test_a_member_bigger_than_the_manifest_says_is_refused(staged, tmp_path):
+    bundle, manifest, _specs = staged
+    entry = [e for e in manifest['files'] if e['type'] == 'file'][0]
+    entry['size'] -= 1
+    live = tmp_path / 'live'
+    live.mkdir()
+    with pytest.raises(hf_specs.HfCacheError) as err:
+        hf_bundle.unpack_bundle(bundle, manifest, str(live))
+    assert err.value.kind == 'bundle_mismatch' and 'the manifest says %d' % entry['size'] in err.value.msg
+    assert os.listdir(str(live)) == []
+
+
+def test_check_mode_build_writes_nothing(tmp_path, monkeypatch):
+    layout.make_cache(tmp_path / 'cache')
+    (spec,) = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    scratch = tmp_path / 'tmp'
+    scratch.mkdir()
+    monkeypatch.setenv('TMPDIR', str(scratch))
+    monkeypatch.setattr(tempfile, 'tempdir', None)
+    dest = tmp_path / 'out' / 'b.tar'
+    changed, manifest = hf_bundle.build_bundle(str(tmp_path / 'cache'), [(spec, layout.COMMIT)], str(dest),
+                                               check_mode=True)
+    assert changed and os.listdir(str(scratch)) == [] and not (tmp_path / 'out').exists()
+    assert hf_bundle.build_bundle(str(tmp_path / 'cache'), [(spec, layout.COMMIT)], str(dest))[1] == manifest

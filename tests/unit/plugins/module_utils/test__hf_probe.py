@@ -6,13 +6,8 @@
 
 from __future__ import absolute_import, division, print_function
 
-import hashlib
 import json
-import os
-import shutil
-import stat
 import socket
-import tarfile
 import threading
 
 from http.server import BaseHTTPRequestHandler, HTTPServer

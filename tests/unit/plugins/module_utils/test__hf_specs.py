@@ -6,17 +6,6 @@
 
 from __future__ import absolute_import, division, print_function
 
-import hashlib
-import json
-import os
-import shutil
-import stat
-import socket
-import tarfile
-import threading
-
-from http.server import BaseHTTPRequestHandler, HTTPServer
-
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
