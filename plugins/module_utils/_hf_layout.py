@@ -348,7 +348,24 @@ def unsafe_entries(cache_dir):
     return found
 
 
-def _unsafe_refs(root, folder, found):
+def remove_unsafe_refs(cache_dir, folder, check_mode=False):
+    """Remove what cannot be a ref from FOLDER/refs (symlinks, FIFOs, sockets, hard links): huggingface_hub would
+    read them by path as whoever scans the cache. Unlinking a name never follows it. Returns their paths."""
+    found = []
+    root = safefs.open_root(cache_dir)
+    if root is None:
+        return found
+    try:
+        st = safefs.lstat_at(root, folder)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            return found
+        _unsafe_refs(root, folder, found, remove=not check_mode)
+    finally:
+        os.close(root)
+    return found
+
+
+def _unsafe_refs(root, folder, found, remove=False):
     try:
         fd = safefs.open_dir(root, folder + '/refs')
     except safefs.UnsafePath:
@@ -374,5 +391,7 @@ def _unsafe_refs(root, folder, found):
                         stack.append((child, '%s/%s' % (rel, name), depth + 1))
                 elif not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
                     found.append('%s/%s' % (rel, name))
+                    if remove:
+                        os.unlink(name, dir_fd=fd)
         finally:
             os.close(fd)

@@ -172,6 +172,14 @@ permissions_fixed:
   returned: always
   type: int
   sample: 0
+unsafe_removed:
+  description:
+    - Entries under C(refs/) of the seeded repos that cannot be refs (symlinks, FIFOs, hard links: something a
+      cache member planted), removed without following them (would be removed, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["models--codex-test--tiny-bert/refs/main.codex-tmp"]
 bundle_files:
   description: Number of bundle members verified against the manifest (O(method=bundle)).
   returned: always
@@ -348,6 +356,12 @@ def seed(module, params, cache_dir):
         result = run_mirror(module, params, specs, cache_dir, gid)
     else:
         result = run_bundle(module, params, specs, cache_dir)
+    result['unsafe_removed'] = []
+    if not params['validate_only']:
+        folders = sorted(set(_hf_specs.repo_folder(r['repo_type'], r['repo_id']) for r in result['repos']))
+        for folder in folders:
+            result['unsafe_removed'].extend(_hf_layout.remove_unsafe_refs(cache_dir, folder, module.check_mode))
+        result['changed'] = result['changed'] or bool(result['unsafe_removed'])
     if not params['validate_only'] and gid is not None and os.path.isdir(cache_dir):
         result['permissions_fixed'] = _hf_safefs.share_tree([cache_dir], gid, check_mode=module.check_mode)
         result['changed'] = result['changed'] or result['permissions_fixed'] > 0

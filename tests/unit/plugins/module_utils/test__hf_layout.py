@@ -112,3 +112,16 @@ def test_clean_staging_does_not_follow_a_planted_symlink(tmp_path, secret):
     (tmp_path / (hf_layout.STAGING_PREFIX + 'evil')).symlink_to(str(secret.parent))
     assert hf_layout.clean_staging(str(tmp_path)) == []
     assert secret.exists()
+
+
+def test_remove_unsafe_refs_unlinks_without_following(tmp_path, secret):
+    base = layout.make_cache(tmp_path)
+    (base / 'refs' / 'main.codex-tmp').symlink_to(str(secret))
+    os.mkfifo(str(base / 'refs' / 'fifo'))
+    os.link(str(secret), str(base / 'refs' / 'hard'))
+    before = _state(secret)
+    expected = [layout.FOLDER + '/refs/' + n for n in ('fifo', 'hard', 'main.codex-tmp')]
+    assert hf_layout.remove_unsafe_refs(str(tmp_path), layout.FOLDER, check_mode=True) == expected
+    assert len(os.listdir(str(base / 'refs'))) == 4
+    assert hf_layout.remove_unsafe_refs(str(tmp_path), layout.FOLDER) == expected
+    assert os.listdir(str(base / 'refs')) == ['main'] and _state(secret) == before
