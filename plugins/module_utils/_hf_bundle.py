@@ -285,7 +285,7 @@ def verify_bundle(bundle, manifest, extract_to=None, only=None):
             digest = hashlib.sha256()
             out = None
             if extract:
-                out = os.open(_staged_name(index_of[name]), safefs._NEW_FLAGS, 0o600, dir_fd=extract_to)  # pylint: disable=protected-access
+                out = safefs.create_new(extract_to, _staged_name(index_of[name]))
             try:
                 source = tar.extractfile(member)
                 got = 0

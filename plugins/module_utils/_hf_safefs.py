@@ -192,6 +192,11 @@ def new_file(dir_fd, prefix=TEMP_PREFIX):
     raise UnsafePath('cannot create a temporary file: every random name was taken')
 
 
+def create_new(dir_fd, name):
+    """A write descriptor of the new file NAME (mode 0600): fails if anything, a link included, is there."""
+    return os.open(name, _NEW_FLAGS, 0o600, dir_fd=dir_fd)
+
+
 def put_file(dir_fd, name, chunks, mode=0o664, where=''):
     """Make NAME in DIR_FD a regular file holding CHUNKS (an iterable of bytes), with MODE; atomic.
 

@@ -232,8 +232,9 @@ def scan(python, cache_dir, specs, timeout):
     if unsafe:
         raise _hf_specs.HfCacheError(
             'the cache %s holds entries that are symlinks, FIFOs or hard links where huggingface_hub expects plain '
-            'files or directories (a cache member may have planted them): %s; remove them (hf_cache_seed rewrites '
-            'the refs) and run again' % (cache_dir, ', '.join(unsafe[:10])), kind='unsafe_path')
+            'files or directories (a cache member may have planted them): %s; remove them (hf_cache_seed removes '
+            'those under refs/ of the repos it seeds) and run again' % (cache_dir, ', '.join(unsafe[:10])),
+            kind='unsafe_path')
     source = module_source(_hf_child)
     result = run_function(python, source, 'child_scan', {'cache_dir': cache_dir, 'requested': specs},
                           timeout=timeout, env=_hf_specs.child_env(cache_dir, HF_HUB_OFFLINE='1'))

@@ -18,10 +18,17 @@ description:
     Hub-compatible mirror O(endpoint), for every repo of O(repos) that the cache cannot already resolve
     locally; the mirror is asked first (plain HTTP, before anything is written) whether each repo and revision
     is there, so a typo fails with a clear message. Repos already in the cache cause no request at all.
+  - C(snapshot_download) never runs on the shared cache (its members could redirect huggingface_hub's writes): it
+    downloads into a root-only private cache under C(TMPDIR), from which the revision's blobs, snapshot links, tree
+    listing and refs are installed into O(cache_dir) without following any link (see docs/security.md).
   - O(method=bundle) checks every member of the tar O(bundle) against its per-file sha256 manifest before
-    anything reaches the cache, then installs only what differs (blobs, then snapshot links, then refs), through
-    a staging directory inside the cache. A tampered or truncated bundle fails naming the file; the cache is left
-    as it was.
+    anything reaches the cache, and the free space against the manifest's sizes, then installs only what differs
+    (blobs, then snapshot links, then refs), through a root-only staging directory inside the cache. A tampered,
+    truncated or oversized bundle fails naming the file; the cache is left as it was.
+  - Inside O(cache_dir), which members of O(group) can write, every read, write, rename, chmod and chown goes
+    through directory descriptors opened without following links; a symlink where a directory is expected fails
+    the module naming it, and symlinks, FIFOs and hard links under C(refs/) of the seeded repos are removed (see
+    RV(unsafe_removed)).
   - Both methods then make every ref in O(repos[].refs) (default V(main)) name the seeded commit, so a program
     asking for C(main) resolves offline a revision that was seeded by commit, and give the cache's entries the
     group O(group), group read/write, setgid directories, and no write bit for others.

@@ -120,7 +120,8 @@ def root(box, script):
 
 
 def outside_state(box):
-    res = box.python(_STATE, SECRET, OUTSIDE)
+    """Mode, owner, group and content of the secret, of the directories a link could lead to, and what OUTSIDE holds."""
+    res = box.python(_STATE, SECRET, OUTSIDE, "/", "/root", "/etc", "/etc/shadow")
     assert res.rc == 0, res
     return json.loads(res.out)
 
@@ -164,35 +165,51 @@ def test_symlinks_for_the_permission_pass(box, play_file, hub):
         SECRET, blobs, blobs, OUTSIDE, HUB))
     result = converge(box, play_file, good_vars(hub))
     assert result.rc == 0, result
-    mode = root(box, "stat -c %a /").strip()
-    assert mode == "755", mode
     root(box, "rm -f %s/evil-file %s/evil-dir %s/evil-top" % (blobs, blobs, HUB))
 
 
 def test_racing_swaps_during_the_permission_pass(box, play_file, hub):
-    """A member swaps a directory of the cache for a symlink to / and back, as fast as it can, during the pass."""
-    race = ("d=%s/race; mkdir -p $d/sub; touch $d/sub/f; i=0; while [ $i -lt 4000 ]; do "
-            "mv $d/sub $d/held && ln -s / $d/sub && rm $d/sub && mv $d/held $d/sub; i=$((i+1)); done" % HUB)
+    """During the whole converge a member swaps, as fast as it can, a directory of the cache for a symlink to /
+    and a file for a symlink to the secret, and back. Whether or not a swap lands between root's listing and its
+    change, root must not follow it."""
+    race = ("d=%s/race; mkdir -p $d/sub; touch $d/sub/f $d/g; chmod 0600 $d/g; n=0; while [ ! -e $d/stop ]; do "
+            "mv $d/sub $d/held; ln -s / $d/sub; mv $d/g $d/g.held; ln -s %s $d/g; rm -f $d/sub $d/g; "
+            "mv $d/held $d/sub; mv $d/g.held $d/g; n=$((n+1)); done; echo $n" % (HUB, SECRET))
     proc = subprocess.Popen(["podman", "exec", "--user", "mallory", box.name, "sg", "hf-cache", "-c", race],
-                            env=h.tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=h.tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         result = converge(box, play_file, good_vars(hub))
     finally:
-        proc.wait(timeout=300)
+        as_member(box, "touch %s/race/stop" % HUB)
+        rounds = proc.communicate(timeout=120)[0].decode("utf-8", "replace").strip()
+    print("swaps during the converge: %s" % rounds)
     assert result.rc == 0 or "is a symlink or not a directory" in result.out, result
-    assert root(box, "stat -c %a /").strip() == "755"
     root(box, "rm -rf %s/race" % HUB)
 
 
 def test_fifo_as_a_ref_and_as_a_blob(box, play_file, hub):
+    """Mirror method: root neither blocks on the FIFOs nor follows them; the ref is rewritten, and the verify step
+    names the file whose blob is a FIFO (huggingface_hub does not take it as a file). Repairing the blob from the
+    mirror is issue 11's; the bundle method replaces it (next test)."""
     ref = "%s/%s/refs/main" % (HUB, FOLDER)
-    blob = root(box, "ls %s/%s/blobs | head -1" % (HUB, FOLDER)).strip()
-    as_member(box, "rm -f %s && mkfifo %s && mkfifo %s/%s/blobs/fifo-extra" % (ref, ref, HUB, FOLDER))
+    blob = "%s/%s/blobs/%s" % (HUB, FOLDER, root(box, "ls %s/%s/blobs | head -1" % (HUB, FOLDER)).strip())
+    as_member(box, "cp %s %s.keep && rm -f %s %s && mkfifo %s %s" % (blob, blob, ref, blob, ref, blob))
     result = converge(box, play_file, good_vars(hub))
-    assert result.rc == 0, result
+    assert result.rc != 0
+    assert ("not resolvable offline from %s: model %s@%s: IncompleteSnapshotError" % (HUB, REPO, hub["commit"])
+            in result.out), result
+    assert "file(s) are missing (" in result.out, result
     assert root(box, "test -f %s && cat %s" % (ref, ref)) == hub["commit"]
-    assert blob
-    root(box, "rm -f %s/%s/blobs/fifo-extra" % (HUB, FOLDER))
+    root(box, "mv %s.keep %s" % (blob, blob))
+    assert converge(box, play_file, good_vars(hub)).rc == 0
+
+
+def test_fifo_as_a_blob_is_replaced_by_a_bundle(box, play_file, hub, bundles):
+    blob = "%s/%s" % (HUB, bundles["blob"])
+    as_member(box, "mkdir -p %s && rm -f %s && mkfifo %s" % (os.path.dirname(blob), blob, blob))
+    result = converge(box, play_file, bundle_vars(hub, bundles["good"], bundles["commit"]))
+    assert result.rc == 0, result
+    assert root(box, "test -f %s && test ! -p %s && echo regular" % (blob, blob)).strip() == "regular"
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +225,8 @@ def bundles(tmp_path_factory):
     (spec_,) = hf_specs.normalize_repos([{"repo_id": REPO, "revision": layout.COMMIT}])
     good = str(root_dir / "good.tar")
     _changed, manifest = hf_bundle.build_bundle(str(root_dir / "cache"), [(spec_, layout.COMMIT)], good)
-    out = {"good": good, "commit": layout.COMMIT}
+    out = {"good": good, "commit": layout.COMMIT,
+           "blob": [e["path"] for e in manifest["files"] if "/blobs/" in e["path"]][0]}
     # A bundle with an extra member: a symlink that leaves the cache, listed in a forged manifest.
     evil = str(root_dir / "evil.tar")
     with tarfile.open(good) as src, tarfile.open(evil, "w", format=tarfile.GNU_FORMAT) as dst:
