@@ -226,7 +226,6 @@ def _mismatch(bundle, name, why):
                         kind='bundle_mismatch', file=name)
 
 
-
 def _staged_name(index):
     return 'm%06d' % index
 

@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported on targets
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError, is_commit, label
 
+
 def _ssl_context(ca_bundle):
     return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else ssl.create_default_context()
 

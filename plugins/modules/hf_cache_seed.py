@@ -18,7 +18,7 @@ description:
     Hub-compatible mirror O(endpoint), for every repo of O(repos) that the cache cannot already resolve
     locally; the mirror is asked first (plain HTTP, before anything is written) whether each repo and revision
     is there, so a typo fails with a clear message. Repos already in the cache cause no request at all.
-  - C(snapshot_download) never runs on the shared cache (its members could redirect huggingface_hub's writes): it
+  - C(snapshot_download) never runs on the shared cache (its members could redirect huggingface_hub's writes); it
     downloads into a root-only private cache under C(TMPDIR), from which the revision's blobs, snapshot links, tree
     listing and refs are installed into O(cache_dir) without following any link (see docs/security.md).
   - O(method=bundle) checks every member of the tar O(bundle) against its per-file sha256 manifest before
@@ -181,7 +181,7 @@ permissions_fixed:
   sample: 0
 unsafe_removed:
   description:
-    - Entries under C(refs/) of the seeded repos that cannot be refs (symlinks, FIFOs, hard links: something a
+    - Entries under C(refs/) of the seeded repos that cannot be refs (symlinks, FIFOs, hard links, which a
       cache member planted), removed without following them (would be removed, in check mode).
   returned: always
   type: list

@@ -25,7 +25,6 @@ from conftest import load_fixture_module
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
 
-
 @pytest.fixture
 def staged(tmp_path):
     """A staged cache with the tiny BERT and its bundle; returns (bundle path, manifest, specs)."""

@@ -19,7 +19,6 @@ from conftest import load_fixture_module
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
 
-
 def test_local_commit_and_refs(tmp_path):
     layout.make_cache(tmp_path, refs=())
     (by_commit,) = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])

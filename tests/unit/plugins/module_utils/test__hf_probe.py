@@ -22,7 +22,6 @@ from conftest import load_fixture_module
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
 
-
 class _Hub(BaseHTTPRequestHandler):
     """A Hub-compatible mirror that knows one repo with branch main, answering like olah (401 RepoNotFound)."""
     commit = 'f' * 40
@@ -63,8 +62,8 @@ def hub_url():
 
 
 def test_probe_resolves(hub_url):
-    specs = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID}, {'repo_id': layout.REPO_ID, 'revision': _Hub.commit,
-                                                              'refs': []}])
+    specs = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID},
+                                      {'repo_id': layout.REPO_ID, 'revision': _Hub.commit, 'refs': []}])
     assert hf_probe.probe_mirror(hub_url + '/', specs, token='hf_secret') == {0: _Hub.commit, 1: _Hub.commit}
     assert _Hub.seen_auth[-1] == 'Bearer hf_secret'
 

@@ -18,7 +18,6 @@ from conftest import load_fixture_module
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
 
-
 def test_share_tree(tmp_path):
     base = layout.make_cache(tmp_path / 'hub')
     os.chmod(str(base / 'refs' / 'main'), 0o646)
@@ -61,7 +60,6 @@ def test_share_tree_does_not_follow_a_planted_symlink(tmp_path, secret):
     before = _state(secret)
     hf_safefs.share_tree([str(tmp_path / 'hub')], os.getgid())
     assert _state(secret) == before
-
 
 
 def test_share_tree_skips_hard_links_and_fifos(tmp_path, secret):

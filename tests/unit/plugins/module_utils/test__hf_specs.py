@@ -15,7 +15,6 @@ from conftest import load_fixture_module
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
 
-
 def test_normalize_fills_defaults():
     (spec,) = hf_specs.normalize_repos([{'repo_id': 'org/name'}])
     assert spec == {'repo_id': 'org/name', 'repo_type': 'model', 'revision': 'main', 'allow_patterns': None,
