@@ -116,7 +116,23 @@ files:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle, _hf_layout, _hf_specs
+from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError
+
+
+def pack(params, check_mode):
+    """(changed, manifest); raises HfCacheError or OSError."""
+    specs = _hf_specs.normalize_repos(params['repos'])
+    if not specs:
+        raise HfCacheError('repos is empty: name at least one repo to pack', kind='invalid')
+    resolved = []
+    for spec in specs:
+        commit = _hf_layout.local_commit(params['cache_dir'], spec)
+        if commit is None:
+            raise HfCacheError('%s %s@%s is not in the cache %s: seed it first (hf_cache_seed)' % (
+                spec['repo_type'], spec['repo_id'], spec['revision'], params['cache_dir']), kind='not_cached')
+        resolved.append((spec, commit))
+    return _hf_bundle.build_bundle(params['cache_dir'], resolved, params['dest'], check_mode=check_mode)
 
 
 def main():
@@ -124,29 +140,23 @@ def main():
         argument_spec=dict(
             cache_dir=dict(type='path', required=True),
             dest=dict(type='path', required=True),
-            repos=dict(type='list', elements='dict', required=True, options=_hf_cache.REPO_ARGUMENT_SPEC),
+            repos=dict(type='list', elements='dict', required=True, options=_hf_specs.REPO_ARGUMENT_SPEC),
         ),
         supports_check_mode=True,
     )
     params = module.params
     try:
-        specs = _hf_cache.normalize_repos(params['repos'])
-        if not specs:
-            raise _hf_cache.HfCacheError('repos is empty: name at least one repo to pack', kind='invalid')
-        resolved = []
-        for spec in specs:
-            commit = _hf_cache.local_commit(params['cache_dir'], spec)
-            if commit is None:
-                raise _hf_cache.HfCacheError('%s %s@%s is not in the cache %s: seed it first (hf_cache_seed)' % (
-                    spec['repo_type'], spec['repo_id'], spec['revision'], params['cache_dir']), kind='not_cached')
-            resolved.append((spec, commit))
-        changed, manifest = _hf_cache.build_bundle(params['cache_dir'], resolved, params['dest'],
-                                                   check_mode=module.check_mode)
-    except _hf_cache.HfCacheError as exc:
+        changed, manifest = pack(params, module.check_mode)
+    except HfCacheError as exc:
         module.fail_json(msg=exc.msg, kind=exc.kind)
     except (IOError, OSError) as exc:
-        module.fail_json(msg='cannot write the bundle %s: %s' % (params['dest'], exc))
-    module.exit_json(changed=changed, bundle=params['dest'], manifest=_hf_cache.manifest_path_for(params['dest']),
+        module.fail_json(msg='cannot write the bundle %s: %s%s' % (
+            params['dest'], exc.strerror or exc, ' (%s)' % exc.filename if getattr(exc, 'filename', None) else ''),
+            kind='os_error')
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='cannot write the bundle %s: unexpected %s: %s' % (params['dest'], type(exc).__name__, exc),
+                         kind='unexpected')
+    module.exit_json(changed=changed, bundle=params['dest'], manifest=_hf_bundle.manifest_path_for(params['dest']),
                      bundle_sha256=manifest['bundle_sha256'], repos=manifest['repos'],
                      files=len(manifest['files']))
 

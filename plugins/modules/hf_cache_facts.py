@@ -211,7 +211,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_child, _hf_layout, _hf_specs
 from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
     InterpreterError,
     module_source,
@@ -220,7 +220,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
 
 
 def interpreter_problem(python, error):
-    if _hf_cache.lacks_hub(error):
+    if _hf_specs.lacks_hub(error):
         return ('the interpreter %s has no huggingface_hub: give the python of a venv that has it (the '
                 'codex.offline_ml.hf_offline_cache role installs it from the wheel mirror)' % python)
     return 'the cache scan in %s %s' % (python, error)
@@ -228,12 +228,21 @@ def interpreter_problem(python, error):
 
 def scan(python, cache_dir, specs, timeout):
     """The hf_cache facts; raises InterpreterError or RuntimeError (with a message for the operator)."""
-    source = module_source(_hf_cache)
+    unsafe = _hf_layout.unsafe_entries(cache_dir)
+    if unsafe:
+        raise _hf_specs.HfCacheError(
+            'the cache %s holds entries that are symlinks, FIFOs or hard links where huggingface_hub expects plain '
+            'files or directories (a cache member may have planted them): %s; remove them (hf_cache_seed removes '
+            'those under refs/ of the repos it seeds) and run again' % (cache_dir, ', '.join(unsafe[:10])),
+            kind='unsafe_path')
+    source = module_source(_hf_child)
     result = run_function(python, source, 'child_scan', {'cache_dir': cache_dir, 'requested': specs},
-                          timeout=timeout, env=_hf_cache.child_env(cache_dir, HF_HUB_OFFLINE='1'))
+                          timeout=timeout, env=_hf_specs.child_env(cache_dir, HF_HUB_OFFLINE='1'))
     if not result.ok:
         raise RuntimeError(interpreter_problem(python, result.error))
     facts = result.value
+    if not isinstance(facts, dict) or not isinstance(facts.get('requested'), list):
+        raise RuntimeError('the cache scan in %s returned no facts (%r)' % (python, facts))
     facts['python'] = python
     facts['elapsed_s'] = round(result.elapsed_s, 3)
     facts['unresolved'] = ['%s %s@%s' % (r['repo_type'], r['repo_id'], r['revision'])
@@ -246,7 +255,7 @@ def main():
         argument_spec=dict(
             cache_dir=dict(type='path', required=True),
             python=dict(type='path'),
-            repos=dict(type='list', elements='dict', default=[], options=_hf_cache.REPO_ARGUMENT_SPEC),
+            repos=dict(type='list', elements='dict', default=[], options=_hf_specs.REPO_ARGUMENT_SPEC),
             fail_on_unresolved=dict(type='bool', default=False),
             timeout=dict(type='int', default=120),
         ),
@@ -259,14 +268,19 @@ def main():
     if params['timeout'] < 1:
         module.fail_json(msg='timeout must be at least 1 second, got %d' % params['timeout'])
     try:
-        specs = _hf_cache.normalize_repos(params['repos'])
+        specs = _hf_specs.normalize_repos(params['repos'])
         facts = scan(python, params['cache_dir'], specs, params['timeout'])
-    except _hf_cache.HfCacheError as exc:
-        module.fail_json(msg=exc.msg)
+    except _hf_specs.HfCacheError as exc:
+        module.fail_json(msg=exc.msg, kind=exc.kind)
     except InterpreterError as exc:
         module.fail_json(msg='Cannot scan the hub cache: %s (option python)' % exc)
     except RuntimeError as exc:
         module.fail_json(msg='Cannot scan the hub cache: %s' % exc)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='Cannot scan the hub cache %s: %s' % (params['cache_dir'], exc.strerror or exc))
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='Cannot scan the hub cache %s: unexpected %s: %s'
+                         % (params['cache_dir'], type(exc).__name__, exc))
 
     result = dict(changed=False, ansible_facts=dict(hf_cache=facts))
     if params['fail_on_unresolved'] and facts['unresolved']:

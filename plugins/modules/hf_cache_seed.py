@@ -18,10 +18,17 @@ description:
     Hub-compatible mirror O(endpoint), for every repo of O(repos) that the cache cannot already resolve
     locally; the mirror is asked first (plain HTTP, before anything is written) whether each repo and revision
     is there, so a typo fails with a clear message. Repos already in the cache cause no request at all.
+  - C(snapshot_download) never runs on the shared cache (its members could redirect huggingface_hub's writes); it
+    downloads into a root-only private cache under C(TMPDIR), from which the revision's blobs, snapshot links, tree
+    listing and refs are installed into O(cache_dir) without following any link (see docs/security.md).
   - O(method=bundle) checks every member of the tar O(bundle) against its per-file sha256 manifest before
-    anything reaches the cache, then installs only what differs (blobs, then snapshot links, then refs), through
-    a staging directory inside the cache. A tampered or truncated bundle fails naming the file; the cache is left
-    as it was.
+    anything reaches the cache, and the free space against the manifest's sizes, then installs only what differs
+    (blobs, then snapshot links, then refs), through a root-only staging directory inside the cache. A tampered,
+    truncated or oversized bundle fails naming the file; the cache is left as it was.
+  - Inside O(cache_dir), which members of O(group) can write, every read, write, rename, chmod and chown goes
+    through directory descriptors opened without following links; a symlink where a directory is expected fails
+    the module naming it, and symlinks, FIFOs and hard links under C(refs/) of the seeded repos are removed (see
+    RV(unsafe_removed)).
   - Both methods then make every ref in O(repos[].refs) (default V(main)) name the seeded commit, so a program
     asking for C(main) resolves offline a revision that was seeded by commit, and give the cache's entries the
     group O(group), group read/write, setgid directories, and no write bit for others.
@@ -172,6 +179,14 @@ permissions_fixed:
   returned: always
   type: int
   sample: 0
+unsafe_removed:
+  description:
+    - Entries under C(refs/) of the seeded repos that cannot be refs (symlinks, FIFOs, hard links, which a
+      cache member planted), removed without following them (would be removed, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["models--codex-test--tiny-bert/refs/main.codex-tmp"]
 bundle_files:
   description: Number of bundle members verified against the manifest (O(method=bundle)).
   returned: always
@@ -181,15 +196,25 @@ bundle_files:
 
 import grp
 import os
+import shutil
+import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache
+from ansible_collections.codex.offline_ml.plugins.module_utils import (
+    _hf_bundle,
+    _hf_child,
+    _hf_layout,
+    _hf_probe,
+    _hf_safefs,
+    _hf_specs,
+)
 from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
     InterpreterError,
     module_source,
     run_function,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError
 
 
 def resolve_gid(group, check_mode=False):
@@ -203,29 +228,58 @@ def resolve_gid(group, check_mode=False):
     except KeyError:
         if check_mode:
             return None
-        raise _hf_cache.HfCacheError('group %r does not exist on this host' % group, kind='invalid')
+        raise HfCacheError('group %r does not exist on this host' % group, kind='invalid')
 
 
 def seed_env(cache_dir, endpoint, token):
     settings = {'HF_ENDPOINT': endpoint, 'HF_HUB_OFFLINE': '0'}
     if token:
         settings['HF_TOKEN'] = token
-    return _hf_cache.child_env(cache_dir, **settings)
+    return _hf_specs.child_env(cache_dir, **settings)
 
 
 def tag(spec):
     return '%s %s@%s' % (spec['repo_type'], spec['repo_id'], spec['revision'])
 
 
+def download(params, specs, endpoint, token):
+    """snapshot_download SPECS into a new root-only private cache (never the shared one, which members can
+    write: huggingface_hub writes by path and would follow their symlinks); returns (private dir, child items)."""
+    python = params['python']
+    if not python:
+        raise HfCacheError('method=mirror needs python: the interpreter that has huggingface_hub', kind='invalid')
+    private = tempfile.mkdtemp(prefix='codex-hf-seed-')
+    try:
+        run = run_function(python, module_source(_hf_child), 'child_seed', {'cache_dir': private, 'specs': specs},
+                           timeout=params['timeout'], env=seed_env(private, endpoint, token))
+        if not run.ok:
+            detail = run.error or ''
+            if token:
+                detail = detail.replace(token, '********')
+            if _hf_specs.lacks_hub(detail):
+                raise HfCacheError('the interpreter %s has no huggingface_hub (option python)' % python,
+                                   kind='invalid')
+            raise HfCacheError('snapshot_download from %s %s' % (endpoint, detail), kind='download_failed')
+        items = run.value
+        if not isinstance(items, list) or len(items) != len(specs) or not all(
+                isinstance(i, dict) and _hf_specs.is_commit(i.get('commit')) for i in items):
+            raise HfCacheError('snapshot_download from %s returned no commit for every repo (%r): is %s a '
+                               'Hub-compatible mirror?' % (endpoint, items, endpoint), kind='download_failed')
+        return private, items
+    except BaseException:
+        shutil.rmtree(private, ignore_errors=True)
+        raise
+
+
 def run_mirror(module, params, specs, cache_dir, gid):
     token = params['token'] or None
     prefix = params['variable_prefix']
-    endpoint = _hf_cache.check_endpoint(params['endpoint'] or '', prefix)
-    present = [_hf_cache.local_commit(cache_dir, spec) if os.path.isdir(cache_dir) else None for spec in specs]
+    endpoint = _hf_probe.check_endpoint(params['endpoint'] or '', prefix)
+    present = [_hf_layout.local_commit(cache_dir, spec) for spec in specs]
     missing = [i for i, commit in enumerate(present) if commit is None]
     commits = {}
     if missing:
-        probed = _hf_cache.probe_mirror(endpoint, [specs[i] for i in missing], token=token,
+        probed = _hf_probe.probe_mirror(endpoint, [specs[i] for i in missing], token=token,
                                         timeout=params['probe_timeout'], ca_bundle=params['ca_bundle'],
                                         prefix=prefix)
         commits = dict((missing[k], v) for k, v in probed.items())
@@ -234,34 +288,24 @@ def run_mirror(module, params, specs, cache_dir, gid):
     if params['validate_only']:
         return result
     if not os.path.isdir(cache_dir) and not module.check_mode:
-        raise _hf_cache.HfCacheError('cache_dir %s does not exist: create it first' % cache_dir, kind='invalid')
+        raise HfCacheError('cache_dir %s does not exist: create it first' % cache_dir, kind='invalid')
     downloaded = {}
     if missing and not module.check_mode:
-        python = params['python']
-        if not python:
-            raise _hf_cache.HfCacheError('method=mirror needs python: the interpreter that has huggingface_hub',
-                                         kind='invalid')
-        run = run_function(python, module_source(_hf_cache), 'child_seed',
-                           {'cache_dir': cache_dir, 'specs': [specs[i] for i in missing]},
-                           timeout=params['timeout'], env=seed_env(cache_dir, endpoint, token))
-        if not run.ok:
-            detail = run.error or ''
-            if token:
-                detail = detail.replace(token, '********')
-            if _hf_cache.lacks_hub(detail):
-                raise _hf_cache.HfCacheError('the interpreter %s has no huggingface_hub (option python)' % python,
-                                             kind='invalid')
-            raise _hf_cache.HfCacheError('snapshot_download from %s %s' % (endpoint, detail), kind='download_failed')
-        for item in run.value:
-            downloaded[missing[item['index']]] = item
+        private, items = download(params, [specs[i] for i in missing], endpoint, token)
+        try:
+            for k, item in enumerate(items):
+                spec = specs[missing[k]]
+                entries = _hf_layout.collect_entries(private, spec, item['commit'])
+                result['installed'].extend(_hf_layout.install_from_cache(private, entries, cache_dir))
+                downloaded[missing[k]] = item
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
     for index, spec in enumerate(specs):
         commit = present[index] or (downloaded.get(index) or {}).get('commit') or commits.get(index)
         action = 'present' if present[index] else ('downloaded' if index in downloaded else 'would_download')
-        if index in downloaded and not downloaded[index]['downloaded']:
-            action = 'present'
-        refs = _hf_cache.missing_refs(cache_dir, spec, commit) if commit else list(spec['refs'])
+        refs = _hf_layout.missing_refs(cache_dir, spec, commit) if commit else list(spec['refs'])
         if refs and not module.check_mode:
-            refs = _hf_cache.write_refs(cache_dir, spec, commit)
+            refs = _hf_layout.write_refs(cache_dir, spec, commit)
         result['repos'].append(dict(repo_id=spec['repo_id'], repo_type=spec['repo_type'], revision=spec['revision'],
                                     commit=commit, action=action, refs_written=refs))
         if action != 'present' or refs:
@@ -272,31 +316,30 @@ def run_mirror(module, params, specs, cache_dir, gid):
 def run_bundle(module, params, specs, cache_dir):
     bundle = params['bundle']
     if not bundle:
-        raise _hf_cache.HfCacheError('method=bundle needs bundle: the path of the tar written by '
-                                     'playbooks/stage_hf.yml', kind='invalid')
+        raise HfCacheError('method=bundle needs bundle: the path of the tar written by playbooks/stage_hf.yml',
+                           kind='invalid')
     if not os.path.isfile(bundle):
-        raise _hf_cache.HfCacheError('the bundle %s does not exist' % bundle, kind='invalid')
-    manifest = _hf_cache.load_manifest(params['manifest'] or _hf_cache.manifest_path_for(bundle))
+        raise HfCacheError('the bundle %s does not exist' % bundle, kind='invalid')
+    manifest = _hf_bundle.load_manifest(params['manifest'] or _hf_bundle.manifest_path_for(bundle))
     in_bundle = dict(((r['repo_type'], r['repo_id']), r) for r in manifest['repos'])
     for spec in specs:
         found = in_bundle.get((spec['repo_type'], spec['repo_id']))
         if found is None or spec['revision'] not in (found['revision'], found['commit']):
-            raise _hf_cache.HfCacheError('%s is not in the bundle %s (it holds: %s); stage it with '
-                                         'playbooks/stage_hf.yml' % (tag(spec), bundle, ', '.join(
-                                             '%s %s@%s' % (r['repo_type'], r['repo_id'], r['revision'])
+            raise HfCacheError('%s is not in the bundle %s (it holds: %s); stage it with playbooks/stage_hf.yml' % (
+                tag(spec), bundle, ', '.join('%s %s@%s' % (r['repo_type'], r['repo_id'], r['revision'])
                                              for r in manifest['repos']) or 'nothing'), kind='not_in_bundle')
     result = dict(changed=False, repos=[], would_seed=[], installed=[], permissions_fixed=0, bundle_files=0)
     if params['validate_only']:
-        result['bundle_files'] = _hf_cache.verify_bundle(bundle, manifest)
+        result['bundle_files'] = _hf_bundle.verify_bundle(bundle, manifest)
         return result
     if not os.path.isdir(cache_dir):
         if not module.check_mode:
-            raise _hf_cache.HfCacheError('cache_dir %s does not exist: create it first' % cache_dir, kind='invalid')
-        result['bundle_files'] = _hf_cache.verify_bundle(bundle, manifest)
+            raise HfCacheError('cache_dir %s does not exist: create it first' % cache_dir, kind='invalid')
+        result['bundle_files'] = _hf_bundle.verify_bundle(bundle, manifest)
         result['installed'] = [f['path'] for f in manifest['files']]
     else:
-        leftovers = [] if module.check_mode else _hf_cache.clean_staging(cache_dir)
-        result['installed'] = _hf_cache.unpack_bundle(bundle, manifest, cache_dir, check_mode=module.check_mode)
+        leftovers = [] if module.check_mode else _hf_layout.clean_staging(cache_dir)
+        result['installed'] = _hf_bundle.unpack_bundle(bundle, manifest, cache_dir, check_mode=module.check_mode)
         result['bundle_files'] = len(manifest['files'])
         result['changed'] = bool(result['installed'] or leftovers)
     touched = set(p.split('/')[0] for p in result['installed'])
@@ -309,12 +352,35 @@ def run_bundle(module, params, specs, cache_dir):
     return result
 
 
+def seed(module, params, cache_dir):
+    """The module's work; raises HfCacheError, InterpreterError or OSError."""
+    specs = _hf_specs.normalize_repos(params['repos'], params['variable_prefix'] + 'repos')
+    gid = resolve_gid(params['group'], module.check_mode)
+    if params['method'] == 'mirror':
+        if not params['endpoint']:
+            raise HfCacheError('method=mirror needs %sendpoint: the URL of the Hub mirror'
+                               % params['variable_prefix'], kind='invalid')
+        result = run_mirror(module, params, specs, cache_dir, gid)
+    else:
+        result = run_bundle(module, params, specs, cache_dir)
+    result['unsafe_removed'] = []
+    if not params['validate_only']:
+        folders = sorted(set(_hf_specs.repo_folder(r['repo_type'], r['repo_id']) for r in result['repos']))
+        for folder in folders:
+            result['unsafe_removed'].extend(_hf_layout.remove_unsafe_refs(cache_dir, folder, module.check_mode))
+        result['changed'] = result['changed'] or bool(result['unsafe_removed'])
+    if not params['validate_only'] and gid is not None and os.path.isdir(cache_dir):
+        result['permissions_fixed'] = _hf_safefs.share_tree([cache_dir], gid, check_mode=module.check_mode)
+        result['changed'] = result['changed'] or result['permissions_fixed'] > 0
+    return result
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             method=dict(type='str', choices=['mirror', 'bundle'], required=True),
             cache_dir=dict(type='path', required=True),
-            repos=dict(type='list', elements='dict', default=[], options=_hf_cache.REPO_ARGUMENT_SPEC),
+            repos=dict(type='list', elements='dict', default=[], options=_hf_specs.REPO_ARGUMENT_SPEC),
             variable_prefix=dict(type='str', default=''),
             python=dict(type='path'),
             endpoint=dict(type='str'),
@@ -334,22 +400,18 @@ def main():
     if not os.path.isabs(cache_dir):
         module.fail_json(msg='cache_dir must be an absolute path, got %r' % cache_dir)
     try:
-        specs = _hf_cache.normalize_repos(params['repos'], params['variable_prefix'] + 'repos')
-        gid = resolve_gid(params['group'], module.check_mode)
-        if params['method'] == 'mirror':
-            if not params['endpoint']:
-                raise _hf_cache.HfCacheError('method=mirror needs %sendpoint: the URL of the Hub mirror'
-                                             % params['variable_prefix'], kind='invalid')
-            result = run_mirror(module, params, specs, cache_dir, gid)
-        else:
-            result = run_bundle(module, params, specs, cache_dir)
-        if not params['validate_only'] and gid is not None and os.path.isdir(cache_dir):
-            result['permissions_fixed'] = _hf_cache.share_tree([cache_dir], gid, check_mode=module.check_mode)
-            result['changed'] = result['changed'] or result['permissions_fixed'] > 0
-    except _hf_cache.HfCacheError as exc:
+        result = seed(module, params, cache_dir)
+    except HfCacheError as exc:
         module.fail_json(msg=exc.msg, kind=exc.kind)
     except InterpreterError as exc:
         module.fail_json(msg='Cannot seed the hub cache: %s (option python)' % exc, kind='invalid')
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='Cannot seed the hub cache %s: %s%s' % (
+            cache_dir, exc.strerror or exc, ' (%s)' % exc.filename if getattr(exc, 'filename', None) else ''),
+            kind='os_error')
+    except Exception as exc:  # pylint: disable=broad-except
+        module.fail_json(msg='Cannot seed the hub cache %s: unexpected %s: %s' % (cache_dir, type(exc).__name__, exc),
+                         kind='unexpected')
     module.exit_json(**result)
 
 

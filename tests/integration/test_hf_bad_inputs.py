@@ -26,7 +26,8 @@ import integration_helpers as h
 
 sys.path.insert(0, str(h.REPO_ROOT / "build" / "collections"))
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf  # noqa: E402
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle  # noqa: E402
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs  # noqa: E402
 
 REPO = "codex-test/tiny-bert"
 CANARY = "hf_codex_canary_token_0123456789"
@@ -163,9 +164,9 @@ def bad_manifest_bundle(tmp_path_factory):
     spec.loader.exec_module(layout)
     root = tmp_path_factory.mktemp("hf-bundle")
     layout.make_cache(root / "cache")
-    (spec_,) = hf.normalize_repos([{"repo_id": REPO, "revision": layout.COMMIT}])
+    (spec_,) = hf_specs.normalize_repos([{"repo_id": REPO, "revision": layout.COMMIT}])
     bundle = str(root / "hf-bundle.tar")
-    _changed, manifest = hf.build_bundle(str(root / "cache"), [(spec_, layout.COMMIT)], bundle)
+    _changed, manifest = hf_bundle.build_bundle(str(root / "cache"), [(spec_, layout.COMMIT)], bundle)
     victim = [e for e in manifest["files"] if e["type"] == "file" and e["path"].split("/")[1] == "blobs"][0]
     victim["sha256"] = "0" * 64
     with open(bundle + ".manifest.json", "w") as handle:

@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf
+from ansible_collections.codex.offline_ml.plugins.module_utils._hf_bundle import sha256_file
 from ansible_collections.codex.offline_ml.plugins.modules import hf_bundle
 
 from conftest import load_fixture_module, run_main
@@ -30,7 +30,7 @@ def test_pack_then_nothing_to_do(tmp_path):
     assert not failed and result['changed'] is True and not os.path.exists(dest)
     failed, result = run_module(**args)
     assert not failed and result['changed'] is True
-    assert result['bundle_sha256'] == hf.sha256_file(dest) and result['manifest'] == dest + '.manifest.json'
+    assert result['bundle_sha256'] == sha256_file(dest) and result['manifest'] == dest + '.manifest.json'
     assert result['repos'][0]['commit'] == layout.COMMIT
     with open(dest + '.manifest.json') as handle:
         assert json.load(handle)['bundle_sha256'] == result['bundle_sha256']
@@ -44,3 +44,48 @@ def test_repo_not_in_the_cache(tmp_path):
                                 repos=[{'repo_id': layout.REPO_ID, 'revision': 'v1'}])
     assert failed and result['msg'] == ('model %s@v1 is not in the cache %s: seed it first (hf_cache_seed)'
                                         % (layout.REPO_ID, tmp_path / 'cache'))
+
+
+def test_check_mode_writes_nothing_anywhere(tmp_path, monkeypatch):
+    import tempfile
+    layout.make_cache(tmp_path / 'cache')
+    scratch = tmp_path / 'scratch'
+    scratch.mkdir()
+    monkeypatch.setenv('TMPDIR', str(scratch))
+    monkeypatch.setattr(tempfile, 'tempdir', None)
+    failed, result = run_module(_ansible_check_mode=True, cache_dir=str(tmp_path / 'cache'),
+                                dest=str(tmp_path / 'out' / 'b.tar'), repos=[{'repo_id': layout.REPO_ID}])
+    assert not failed and result['changed'] is True and result['bundle_sha256']
+    assert os.listdir(str(scratch)) == [] and not (tmp_path / 'out').exists()
+
+
+def test_dest_that_cannot_be_written(tmp_path):
+    layout.make_cache(tmp_path / 'cache')
+    (tmp_path / 'file').write_text('x')
+    failed, result = run_module(cache_dir=str(tmp_path / 'cache'), dest=str(tmp_path / 'file' / 'b.tar'),
+                                repos=[{'repo_id': layout.REPO_ID}])
+    assert failed and result['kind'] == 'os_error'
+    assert result['msg'].startswith('cannot write the bundle %s: ' % (tmp_path / 'file' / 'b.tar'))
+
+
+def test_unexpected_error_is_a_message(tmp_path, monkeypatch):
+    layout.make_cache(tmp_path / 'cache')
+    monkeypatch.setattr(hf_bundle._hf_bundle, 'build_bundle', lambda *a, **k: 1 / 0)
+    failed, result = run_module(cache_dir=str(tmp_path / 'cache'), dest=str(tmp_path / 'b.tar'),
+                                repos=[{'repo_id': layout.REPO_ID}])
+    assert failed and result['kind'] == 'unexpected'
+    assert result['msg'] == 'cannot write the bundle %s: unexpected ZeroDivisionError: division by zero' % (
+        tmp_path / 'b.tar')
+
+
+def test_snapshot_link_out_of_the_repo_is_not_packed(tmp_path):
+    base = layout.make_cache(tmp_path / 'cache')
+    secret = tmp_path / 'secret'
+    secret.write_text('root only')
+    link = sorted((base / 'snapshots' / layout.COMMIT).iterdir())[0]
+    link.unlink()
+    link.symlink_to(str(secret))
+    failed, result = run_module(cache_dir=str(tmp_path / 'cache'), dest=str(tmp_path / 'b.tar'),
+                                repos=[{'repo_id': layout.REPO_ID}])
+    assert failed and result['kind'] == 'unsafe_path' and 'refusing to read it' in result['msg']
+    assert not (tmp_path / 'b.tar').exists()

@@ -7,6 +7,7 @@ huggingface_hub (scan_cache_dir, snapshot_download(local_files_only=True)) in a 
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
 import sys
 
@@ -175,3 +176,32 @@ def test_default_interpreter_is_the_modules(cache):
     failed, result = run_module(cache_dir=str(cache))
     assert failed
     assert result['msg'].startswith('Cannot scan the hub cache: the interpreter %s has no huggingface_hub' % sys.executable)
+
+
+# --------------------------------------------------------------------------- every way out is fail_json
+def test_planted_ref_is_refused_before_huggingface_hub_reads_it(hub_python, cache, tmp_path):
+    secret = tmp_path / 'secret'
+    secret.write_text('root only')
+    (cache / layout.FOLDER / 'refs' / 'evil').symlink_to(str(secret))
+    failed, result = run_module(python=hub_python, cache_dir=str(cache))
+    assert failed and result['kind'] == 'unsafe_path'
+    assert '%s/refs/evil; remove them' % layout.FOLDER in result['msg'] and 'root only' not in json.dumps(result)
+
+
+def test_child_without_facts_is_a_clear_failure(cache, monkeypatch):
+    from ansible_collections.codex.offline_ml.plugins.module_utils._child import ChildResult
+    monkeypatch.setattr(hf_cache_facts, 'run_function', lambda *a, **k: ChildResult(True, value='nonsense'))
+    failed, result = run_module(python='/usr/bin/python3', cache_dir=str(cache))
+    assert failed and result['msg'] == "Cannot scan the hub cache: the cache scan in /usr/bin/python3 returned no facts " \
+                                       "('nonsense')"
+
+
+def test_os_error_and_unexpected_error_are_messages(cache, monkeypatch):
+    def oserror(*args, **kwargs):
+        raise OSError(5, 'Input/output error')
+    monkeypatch.setattr(hf_cache_facts, 'run_function', oserror)
+    failed, result = run_module(python='/usr/bin/python3', cache_dir=str(cache))
+    assert failed and result['msg'] == 'Cannot scan the hub cache %s: Input/output error' % cache
+    monkeypatch.setattr(hf_cache_facts, 'run_function', lambda *a, **k: {}['x'])
+    failed, result = run_module(python='/usr/bin/python3', cache_dir=str(cache))
+    assert failed and result['msg'] == "Cannot scan the hub cache %s: unexpected KeyError: 'x'" % cache

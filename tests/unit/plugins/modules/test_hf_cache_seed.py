@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_cache as hf
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
 from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_seed
 
 from conftest import load_fixture_module, run_main
@@ -33,9 +34,9 @@ def run_module(**args):
 def bundle(tmp_path):
     stage = tmp_path / 'stage'
     layout.make_cache(stage)
-    (spec,) = hf.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    (spec,) = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
     path = str(tmp_path / 'b' / 'hf-bundle.tar')
-    hf.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
+    hf_bundle.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
     return path
 
 
@@ -174,3 +175,72 @@ def test_mirror_refs_written_for_a_commit(olah_like, tmp_path):
 def test_bad_inputs(args, message):
     failed, result = run_module(**args)
     assert failed and result['msg'].startswith(message)
+
+
+# --------------------------------------------------------------------------- every way out is fail_json
+def test_mirror_without_python_fails_before_downloading(olah_like, tmp_path):
+    cache = tmp_path / 'hub'
+    cache.mkdir()
+    failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like,
+                                repos=[{'repo_id': layout.REPO_ID}])
+    assert failed and result['msg'] == 'method=mirror needs python: the interpreter that has huggingface_hub'
+    assert os.listdir(str(cache)) == []
+
+
+def test_interpreter_that_does_not_exist(olah_like, tmp_path):
+    cache = tmp_path / 'hub'
+    cache.mkdir()
+    failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like, python='/nonexistent/python',
+                                repos=[{'repo_id': layout.REPO_ID}])
+    assert failed and result['kind'] == 'invalid'
+    assert result['msg'].startswith("Cannot seed the hub cache: Python interpreter '/nonexistent/python' does not exist")
+
+
+def test_child_without_a_commit_is_a_clear_failure(olah_like, tmp_path, monkeypatch):
+    cache = tmp_path / 'hub'
+    cache.mkdir()
+    from ansible_collections.codex.offline_ml.plugins.module_utils._child import ChildResult
+    monkeypatch.setattr(hf_cache_seed, 'run_function', lambda *a, **k: ChildResult(True, value=[{'commit': 'x'}]))
+    failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like, python='/usr/bin/python3',
+                                repos=[{'repo_id': layout.REPO_ID}])
+    assert failed and result['kind'] == 'download_failed'
+    assert result['msg'].startswith('snapshot_download from %s returned no commit for every repo' % olah_like)
+    assert os.listdir(str(cache)) == []
+
+
+def test_cache_dir_that_is_a_file(bundle, tmp_path):
+    path = tmp_path / 'file'
+    path.write_text('x')
+    failed, result = run_module(method='mirror', cache_dir=str(path), endpoint='http://127.0.0.1:9',
+                                repos=[{'repo_id': layout.REPO_ID}])
+    assert failed and result['kind'] == 'unsafe_path'
+    assert result['msg'].startswith('cannot open the cache directory %s: Not a directory' % path)
+
+
+def test_os_error_is_a_message(bundle, live, monkeypatch):
+    def boom(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied', '/x/y')
+    monkeypatch.setattr(hf_cache_seed._hf_bundle, 'unpack_bundle', boom)
+    failed, result = run_module(method='bundle', bundle=bundle, cache_dir=str(live))
+    assert failed and result['kind'] == 'os_error'
+    assert result['msg'] == 'Cannot seed the hub cache %s: Permission denied (/x/y)' % live
+
+
+def test_unexpected_error_is_a_message(bundle, live, monkeypatch):
+    def boom(*args, **kwargs):
+        raise ValueError('odd')
+    monkeypatch.setattr(hf_cache_seed._hf_bundle, 'unpack_bundle', boom)
+    failed, result = run_module(method='bundle', bundle=bundle, cache_dir=str(live))
+    assert failed and result['kind'] == 'unexpected'
+    assert result['msg'] == 'Cannot seed the hub cache %s: unexpected ValueError: odd' % live
+
+
+def test_planted_refs_symlink_fails_with_its_path(bundle, live, tmp_path):
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    (live / layout.FOLDER).mkdir()
+    (live / layout.FOLDER / 'refs').symlink_to(str(outside))
+    failed, result = run_module(method='bundle', bundle=bundle, cache_dir=str(live))
+    assert failed and result['kind'] == 'unsafe_path'
+    assert result['msg'].startswith('%s/%s/refs is a symlink or not a directory' % (live, layout.FOLDER))
+    assert os.listdir(str(outside)) == []

@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The only code sent to the venv's interpreter (through ``_child.run_function``): the functions that import
+``huggingface_hub`` there and only there.
+
+Private to the collection. Standard library only and free of collection imports (the source travels alone).
+
+* ``child_seed``: ``snapshot_download`` into the cache it is given. hf_cache_seed gives it a root-only private
+  cache, never the shared one (docs/security.md): huggingface_hub writes by path and would follow a member's
+  symlink; root then installs the result with ``_hf_layout.install_from_cache``.
+* ``child_scan``: ``scan_cache_dir`` plus ``snapshot_download(local_files_only=True)`` for hf_cache_facts.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import time
+
+
+def child_seed(cache_dir, specs, umask=0o002):
+    """Run in the venv's interpreter with HF_ENDPOINT / HF_TOKEN in its environment: snapshot_download
+    every spec that the cache cannot resolve locally. Returns [{index, commit, downloaded}]."""
+    os.umask(umask)
+    os.environ['HF_HUB_OFFLINE'] = '0'
+    os.environ['HF_HUB_DISABLE_PROGRESS_BARS'] = '1'
+    os.environ['HF_HUB_DISABLE_TELEMETRY'] = '1'
+    from huggingface_hub import snapshot_download  # pylint: disable=import-error
+    out = []
+    from huggingface_hub.errors import LocalEntryNotFoundError  # pylint: disable=import-error
+    for index, spec in enumerate(specs):
+        kwargs = dict(repo_id=spec['repo_id'], repo_type=spec['repo_type'], revision=spec['revision'],
+                      cache_dir=cache_dir, allow_patterns=spec['allow_patterns'])
+        downloaded = False
+        try:
+            path = snapshot_download(local_files_only=True, **kwargs)
+        except LocalEntryNotFoundError:  # IncompleteSnapshotError is one too
+            path = snapshot_download(**kwargs)
+            downloaded = True
+        out.append({'index': index, 'commit': os.path.basename(os.path.normpath(path)), 'downloaded': downloaded})
+    return out
+
+
+def _mtime_iso(value):
+    try:
+        return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def child_scan(cache_dir, requested=None):
+    """Run in the venv's interpreter: huggingface_hub.scan_cache_dir of CACHE_DIR, and for each requested
+    spec whether it resolves offline (snapshot_download with local_files_only=True)."""
+    os.environ['HF_HUB_OFFLINE'] = '1'
+    os.environ['HF_HUB_DISABLE_TELEMETRY'] = '1'
+    import huggingface_hub  # pylint: disable=import-error
+    from huggingface_hub import scan_cache_dir, snapshot_download  # pylint: disable=import-error
+    facts = {'cache_dir': cache_dir, 'exists': os.path.isdir(cache_dir), 'huggingface_hub_version':
+             huggingface_hub.__version__, 'size_on_disk': 0, 'repos': [], 'warnings': [], 'incomplete_files': [],
+             'requested': []}
+    if facts['exists']:
+        info = scan_cache_dir(cache_dir)
+        facts['size_on_disk'] = info.size_on_disk
+        facts['warnings'] = sorted(str(w) for w in info.warnings)
+        facts['incomplete_files'] = sorted(str(getattr(f, 'file_path', f))
+                                           for f in getattr(info, 'incomplete_files', None) or [])
+        for repo in sorted(info.repos, key=lambda r: (r.repo_type, r.repo_id)):
+            revisions = []
+            refs = {}
+            for rev in sorted(repo.revisions, key=lambda r: r.commit_hash):
+                for ref in rev.refs:
+                    refs[ref] = rev.commit_hash
+                revisions.append({'commit': rev.commit_hash, 'refs': sorted(rev.refs),
+                                  'size_on_disk': rev.size_on_disk, 'nb_files': rev.nb_files,
+                                  'files': sorted(f.file_name for f in rev.files),
+                                  'snapshot_path': str(rev.snapshot_path)})
+            facts['repos'].append({'repo_id': repo.repo_id, 'repo_type': repo.repo_type,
+                                   'repo_path': str(repo.repo_path), 'size_on_disk': repo.size_on_disk,
+                                   'nb_files': repo.nb_files, 'refs': refs, 'revisions': revisions,
+                                   'last_modified': _mtime_iso(repo.last_modified)})
+    for spec in requested or []:
+        entry = {'repo_id': spec['repo_id'], 'repo_type': spec['repo_type'], 'revision': spec['revision'],
+                 'resolves_offline': False, 'commit': None, 'snapshot_path': None, 'error': None}
+        for ref in spec.get('refs') or []:
+            entry.setdefault('refs', {})[ref] = None
+        try:
+            path = snapshot_download(repo_id=spec['repo_id'], repo_type=spec['repo_type'],
+                                     revision=spec['revision'], cache_dir=cache_dir, local_files_only=True,
+                                     allow_patterns=spec.get('allow_patterns'))
+            if not os.listdir(path):
+                raise IOError('the snapshot %s is empty' % path)
+            entry.update(resolves_offline=True, snapshot_path=str(path), commit=os.path.basename(str(path)))
+        except Exception as exc:  # pylint: disable=broad-except
+            entry['error'] = '%s: %s' % (type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc) else '')
+        for ref in list(entry.get('refs', {})):
+            try:
+                path = snapshot_download(repo_id=spec['repo_id'], repo_type=spec['repo_type'], revision=ref,
+                                         cache_dir=cache_dir, local_files_only=True,
+                                         allow_patterns=spec.get('allow_patterns'))
+                entry['refs'][ref] = os.path.basename(str(path))
+            except Exception:  # pylint: disable=broad-except
+                entry['refs'][ref] = None
+        if entry['resolves_offline'] and any(v != entry['commit'] for v in entry.get('refs', {}).values()):
+            entry['resolves_offline'] = False
+            entry['error'] = 'refs %s do not resolve offline to %s' % (
+                ', '.join(sorted(r for r, v in entry['refs'].items() if v != entry['commit'])), entry['commit'])
+        facts['requested'].append(entry)
+    return facts
+
+
+def child_hub_version():
+    import huggingface_hub  # pylint: disable=import-error
+    return huggingface_hub.__version__
