@@ -33,7 +33,8 @@ SSH_DIR = ROOT / "build" / "ssh"
 SSHD = ROOT / "molecule" / "_shared" / "sshd.sh"
 SSH_PORT = 22231        # host i of a fleet: 127.0.0.1:SSH_PORT+i (fleets are measured one after another)
 # The harness connection, overriding the demo group_vars' SSH settings (extra vars win over inventory).
-PODMAN = ["-e", "ansible_connection=codex_podman", "-e", "ansible_user=root", "-e", "ansible_become=false"]
+PODMAN = ["-e", "ansible_connection=codex_podman", "-e", "ansible_host={{ inventory_hostname }}", "-e",
+          "ansible_user=root", "-e", "ansible_become=false"]
 NEEDED = ("CODEX_IMAGE_DEBIAN12", "CODEX_INDEX_URL", "CODEX_HF_MIRROR_URL", "CODEX_HF_TINY_BERT_COMMIT")
 # The issue's targets.
 SCALE_TARGET = 1.5      # first converge of 4 hosts <= 1.5 x that of 1 host
