@@ -109,18 +109,19 @@ def test_no_module_left_in_the_operators_temp_dirs(host):
     assert left.split() == [], left
 
 
-PREFLIGHT = [("torch_cpu", fh.ML[0], "it builds /opt/codex/venv"),
-             ("hf_offline_cache", fh.CI[0], "it writes /etc/profile.d/hf-offline.sh"),
-             ("ci_gates", fh.CI[0], "it builds /opt/codex/gates")]
+PREFLIGHT = [("torch_cpu", "ml_nodes", fh.ML[0], "it builds /opt/codex/venv"),
+             ("hf_offline_cache", "ci_runners", fh.CI[0], "it writes /etc/profile.d/hf-offline.sh"),
+             ("ci_gates", "ci_runners", fh.CI[0], "it builds /opt/codex/gates")]
 
 
-@pytest.mark.parametrize("role,host,why", PREFLIGHT, ids=[p[0] for p in PREFLIGHT])
-def test_become_off_fails_in_the_roles_preflight(role, host, why):
+@pytest.mark.parametrize("role,group,host,why", PREFLIGHT, ids=[p[0] for p in PREFLIGHT])
+def test_become_off_fails_in_the_roles_preflight(role, group, host, why):
     """become: false -> the role's first preflight task fails on that host, naming the role and why it needs
-    root; the host is left as it was."""
+    root; the host is left as it was. site.yml applies only ROLE (site_role_groups), so each role's own
+    preflight is what stops."""
     before = fh.snapshot(host)
-    result = fh.playbook(fh.PLAYBOOKS / "site.yml", "--limit", host, "--tags", "%s_preflight" % role,
-                         "-e", "ansible_become=false")
+    result = fh.playbook(fh.PLAYBOOKS / "site.yml", "--limit", host, "-e", "ansible_become=false",
+                         "-e", json.dumps({"site_role_groups": {role: [group]}}))
     assert result.rc != 0, repr(result)
     fails = fh.failures(result)
     assert [h for _t, h, _m in fails] == [host], fails
