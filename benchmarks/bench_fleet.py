@@ -1,5 +1,8 @@
 """Benchmark the fleet: playbooks/site.yml over 1, 2 and 4 fresh Debian 12 ML nodes (first converge and the
-idempotent re-run, forks = hosts), and playbooks/audit.yml over the 4.
+idempotent re-run, forks = hosts), and playbooks/audit.yml over the 4. The first converge and the audit use the
+test harness's codex_podman connection (podman exec -i, pipelined, as root); the idempotent re-run is measured
+twice: over codex_podman and over the real lab path, SSH as `ops` with become (sudo), pipelining and
+ControlPersist (the demo inventory's connection settings), so the price of the real path is in the table.
 
 Run through make (images built, mirror staged, wheel index and Hub mirror up):
     make bench-fleet
@@ -26,6 +29,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- BEGIN fleet -->", "<!-- END fleet -->"
 GROUP_VARS = ROOT / "demo" / "inventory" / "group_vars"
+SSH_DIR = ROOT / "build" / "ssh"
+SSHD = ROOT / "molecule" / "_shared" / "sshd.sh"
+SSH_PORT = 22231        # host i of a fleet: 127.0.0.1:SSH_PORT+i (fleets are measured one after another)
+# The harness connection, as host vars of a second inventory of the same hosts (host vars win over the demo
+# group_vars' SSH settings; not extra vars, which would also apply to the audit's tasks delegated to localhost).
+PODMAN = {"ansible_connection": "codex_podman", "ansible_user": "root", "ansible_become": False}
 NEEDED = ("CODEX_IMAGE_DEBIAN12", "CODEX_INDEX_URL", "CODEX_HF_MIRROR_URL", "CODEX_HF_TINY_BERT_COMMIT")
 # The issue's targets.
 SCALE_TARGET = 1.5      # first converge of 4 hosts <= 1.5 x that of 1 host
@@ -40,7 +49,7 @@ def sh(argv, **kw):
 def env():
     e = dict(os.environ)
     e.update({"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "CODEX_MIRROR_DIR": str(ROOT / "build" / "mirror"),
-              "ANSIBLE_PIPELINING": "True"})
+              "ANSIBLE_PIPELINING": "True", "CODEX_SSH_DIR": str(SSH_DIR)})
     return e
 
 
@@ -68,12 +77,20 @@ class Fleet(object):
         self.inventory = workdir / ("fleet%d" % size)
         self.inventory.mkdir()
         (self.inventory / "group_vars").symlink_to(GROUP_VARS)
+        ports = dict((h, SSH_PORT + i) for i, h in enumerate(self.hosts))
         (self.inventory / "hosts.yml").write_text(json.dumps(
-            {"all": {"children": {"ml_nodes": {"hosts": dict((h, None) for h in self.hosts)}}}}))
+            {"all": {"children": {"ml_nodes": {"hosts": dict(
+                (h, {"ansible_host": "127.0.0.1", "ansible_port": ports[h]}) for h in self.hosts)}}}}))
+        self.podman_inventory = workdir / ("fleet%d-podman" % size)
+        self.podman_inventory.mkdir()
+        (self.podman_inventory / "group_vars").symlink_to(GROUP_VARS)
+        (self.podman_inventory / "hosts.yml").write_text(json.dumps(
+            {"all": {"children": {"ml_nodes": {"hosts": dict((h, PODMAN) for h in self.hosts)}}}}))
         self.remove()
         for host in self.hosts:
             sh(["podman", "run", "-d", "--name", host, "--hostname", host, "--network", "host", "--label",
                 "codex.bench=1", os.environ["CODEX_IMAGE_DEBIAN12"]])
+            sh([str(SSHD), "start", host, str(ports[host]), str(SSH_DIR / "known_hosts")])
 
     def remove(self):
         for host in self.hosts:
@@ -120,18 +137,24 @@ def measure(sizes):
             try:
                 start_load = load()
                 print("bench_fleet: %d host(s): first converge (load %s)" % (size, start_load), flush=True)
-                first, counts, _out = playbook(fleet.inventory, "site.yml", size)
+                first, counts, _out = playbook(fleet.podman_inventory, "site.yml", size)
                 host_cpu = fleet.cpu_seconds()
                 changed_first = sum(c["changed"] for c in counts.values())
-                print("bench_fleet: %d host(s): re-run" % size, flush=True)
-                rerun, counts, _out = playbook(fleet.inventory, "site.yml", size)
+                print("bench_fleet: %d host(s): re-run (codex_podman)" % size, flush=True)
+                rerun, counts, _out = playbook(fleet.podman_inventory, "site.yml", size)
                 changed_rerun = sum(c["changed"] for c in counts.values())
+                ssh_load = load()
+                print("bench_fleet: %d host(s): re-run (ssh as ops, become, pipelining; load %s)"
+                      % (size, ssh_load), flush=True)
+                rerun_ssh, counts, _out = playbook(fleet.inventory, "site.yml", size)
+                changed_ssh = sum(c["changed"] for c in counts.values())
                 rows.append({"hosts": size, "first_s": first, "changed_first": changed_first, "rerun_s": rerun,
-                             "changed_rerun": changed_rerun, "load": start_load, "host_cpu_s": host_cpu})
+                             "changed_rerun": changed_rerun, "load": start_load, "host_cpu_s": host_cpu,
+                             "rerun_ssh_s": rerun_ssh, "changed_ssh": changed_ssh, "load_ssh": ssh_load})
                 if size == max(sizes):
                     print("bench_fleet: %d host(s): audit" % size, flush=True)
                     report_dir = work / "audit"
-                    seconds, counts, out = playbook(fleet.inventory, "audit.yml", size,
+                    seconds, counts, out = playbook(fleet.podman_inventory, "audit.yml", size,
                                                     "-e", "audit_report_dir=%s" % report_dir)
                     doc = json.loads((report_dir / "latest" / "fleet.json").read_text())
                     audit = {"hosts": size, "seconds": seconds, "compliant": doc["compliant"],
@@ -163,6 +186,19 @@ def render(rows, audit, started, seconds):
         lines.append("| %d | %.1f s | %s | %d | %.1f s | %.1f s | %d | %s |" % (
             r["hosts"], r["first_s"], cpu, r["changed_first"], r["rerun_s"], r["rerun_s"] / r["hosts"],
             r["changed_rerun"], r["load"]))
+    lines += [
+        "",
+        "Idempotent re-run of `site.yml`, harness connection vs the real lab path (SSH as `ops`, `become` with sudo, "
+        "pipelining, ControlPersist; sshd in each container on 127.0.0.1):",
+        "",
+        "| ML nodes | re-run, codex_podman (root) | re-run, SSH + become + pipelining | SSH / podman | changed (SSH) "
+        "| load at SSH start |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append("| %d | %.1f s | %.1f s | %.2f x | %d | %s |" % (
+            r["hosts"], r["rerun_s"], r["rerun_ssh_s"], r["rerun_ssh_s"] / r["rerun_s"], r["changed_ssh"],
+            r["load_ssh"]))
     if audit:
         lines += ["", "Audit (`playbooks/audit.yml`) of the %d converged hosts: %.1f s, changed %d, compliant: %s, "
                   "verdicts %s." % (audit["hosts"], audit["seconds"], audit["changed"], audit["compliant"],

@@ -6,6 +6,10 @@
 # Expects the environment make sets up (PATH with .venv, CONTAINERS_CONF, ANSIBLE_COLLECTIONS_PATH) and the wheel
 # mirrors up (make runs it under molecule/_shared/with_mirrors.sh); starts the Hub mirror itself when it is not up.
 # make demo-down removes the containers (label codex.demo=1).
+# Ansible reaches the hosts as a lab does: SSH as `ops` with become (sudo), pipelining and ControlPersist
+# (demo/inventory/group_vars/all.yml). Each container runs its own sshd on 127.0.0.1:<ansible_port of its
+# host_vars>; molecule/_shared/sshd.sh starts it and pins its host key in build/ssh/known_hosts (read out through
+# podman exec, never accepted on first use). The operator's key pair is build/ssh/ops_ed25519 (make images).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "${root}"
@@ -16,33 +20,39 @@ if [ -z "${CODEX_HF_MIRROR_URL:-}" ]; then
   exec molecule/_shared/hf_mirror.sh run "${root}/demo/run.sh" "$@"
 fi
 export CODEX_MIRROR_DIR="${root}/build/mirror"
-export ANSIBLE_CONNECTION_PLUGINS="${ANSIBLE_CONNECTION_PLUGINS:-${root}/molecule/_shared/connection_plugins}"
 inventory="${root}/demo/inventory"
 reports="${root}/build/demo/audit"
 mkdir -p "${reports}"
 
+ssh_dir="${root}/build/ssh"
+if [ ! -s "${ssh_dir}/ops_ed25519" ]; then
+  echo "demo: ${ssh_dir}/ops_ed25519 is missing: run 'make images' (it makes the operator's key pair)" >&2
+  exit 1
+fi
 # host -> image (host_vars codex_demo_image: debian12 | debian13 -> build/image-debian12 | build/image-debian13)
+# and its sshd port (host_vars ansible_port)
 hosts_images="$(ansible-inventory -i "${inventory}" --list | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)["_meta"]["hostvars"]
 for host in sorted(meta):
-    print(host, meta[host].get("codex_demo_image", "debian12"))
+    print(host, meta[host].get("codex_demo_image", "debian12"), meta[host]["ansible_port"])
 ')"
-while read -r host flavour; do
+while read -r host flavour port; do
   ref_file="${root}/build/image-${flavour}"
   if [ ! -s "${ref_file}" ]; then
     echo "demo: ${ref_file} is missing: run 'make images' (it builds the Debian 12 and 13 images)" >&2
     exit 1
   fi
   image="$(cat "${ref_file}")"
-  if [ "$(podman inspect -f '{{.State.Running}}' "${host}" 2>/dev/null)" = "true" ] \
-     && [ "$(podman inspect -f '{{.ImageName}}' "${host}")" = "${image}" ]; then
-    continue
+  if [ "$(podman inspect -f '{{.State.Running}}' "${host}" 2>/dev/null)" != "true" ] \
+     || [ "$(podman inspect -f '{{.ImageName}}' "${host}")" != "${image}" ]; then
+    podman rm -f -t 0 "${host}" >/dev/null 2>&1 || true
+    echo "demo: starting ${host} from ${image}"
+    podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 "${image}" >/dev/null
   fi
-  podman rm -f -t 0 "${host}" >/dev/null 2>&1 || true
-  echo "demo: starting ${host} from ${image}"
-  podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 "${image}" >/dev/null
+  molecule/_shared/sshd.sh start "${host}" "${port}" "${ssh_dir}/known_hosts"
 done <<< "${hosts_images}"
+export CODEX_SSH_DIR="${ssh_dir}"
 
 # The CI system's checkout of the project the runner gates (demo/ci_project), before site.yml lists it.
 for host in $(ansible-inventory -i "${inventory}" --list | python3 -c '

@@ -6,9 +6,16 @@
 # bookworm -> localhost/codex-offline-ml/debian12:<tag> (+ :latest)
 # trixie   -> localhost/codex-offline-ml/debian13:<tag> (+ :latest)
 #
-# <tag> is a short hash of this script's content and the suite, so an image
-# is rebuilt only when its recipe changes; when the tagged image already
-# exists the script just prints it. The image reference is always the LAST
+# <tag> is a short hash of this script's content, the suite and the operator's
+# public key, so an image is rebuilt only when its recipe or the key changes;
+# when the tagged image already exists the script just prints it.
+#
+# SSH: the image carries openssh-server and sudo and an operator account `ops`
+# (password locked, password-less sudo, key-only login). Its key pair is made on
+# this machine the first time: build/ssh/ops_ed25519{,.pub} (ed25519, no
+# passphrase, gitignored). The image has NO host keys and runs no sshd by
+# itself: molecule/_shared/sshd.sh makes each container's host keys when it
+# starts sshd on 127.0.0.1:<port>, and pins them in a known_hosts file. The image reference is always the LAST
 # line of stdout; all progress output goes to stderr.
 #
 # Environment:
@@ -35,7 +42,24 @@ case "${suite}" in
 esac
 
 repo="localhost/codex-offline-ml/${name}"
-tag="$( { cat "${BASH_SOURCE[0]}"; printf '\nsuite=%s\n' "${suite}"; } | sha256sum | cut -c1-12)"
+
+# The operator's key pair (made once; serialised so parallel builds of both suites make one pair).
+step="operator key"
+ssh_dir="${repo_root}/build/ssh"
+ops_key="${ssh_dir}/ops_ed25519"
+mkdir -p "${ssh_dir}"
+chmod 700 "${ssh_dir}"
+(
+  flock 8
+  if [[ ! -s "${ops_key}" || ! -s "${ops_key}.pub" ]]; then
+    command -v ssh-keygen >/dev/null || die "'ssh-keygen' not found (apt-get install -y openssh-client)"
+    rm -f "${ops_key}" "${ops_key}.pub"
+    ssh-keygen -q -t ed25519 -N '' -C "ops@codex-offline-ml-tests" -f "${ops_key}" >&2
+  fi
+) 8>"${ssh_dir}/.lock"
+ops_pub="$(cat "${ops_key}.pub")"
+
+tag="$( { cat "${BASH_SOURCE[0]}"; printf '\nsuite=%s\nkey=%s\n' "${suite}" "${ops_pub}"; } | sha256sum | cut -c1-12)"
 ref="${repo}:${tag}"
 
 step="cache check"
@@ -92,7 +116,7 @@ trap cleanup EXIT
 
 # python3 + python3-venv (ensurepip wheels) is all the podman connection and
 # Ansible modules need on the target; the rest is for the roles' checks.
-packages="python3,python3-venv,ca-certificates,procps,iproute2"
+packages="python3,python3-venv,ca-certificates,procps,iproute2,openssh-server,sudo"
 
 step="debootstrap ${suite} from ${mirror}"
 echo "build_image.sh: debootstrap ${suite} (minbase) from ${mirror}" >&2
@@ -102,6 +126,28 @@ debootstrap \
   --cache-dir="${build_dir}/debootstrap-cache/${suite}" \
   "${suite}" "${rootfs}" "${mirror}" >&2 \
   || { [[ -f "${rootfs}/debootstrap/debootstrap.log" ]] && tail -n 30 "${rootfs}/debootstrap/debootstrap.log" >&2; die "debootstrap failed"; }
+
+step="operator account and sshd"
+# ops: key-only login, password locked, password-less sudo (what a lab's Ansible account usually is).
+chroot "${rootfs}" useradd --create-home --shell /bin/bash --user-group ops >&2
+ops_ids=("$(chroot "${rootfs}" id -u ops)" "$(chroot "${rootfs}" id -g ops)")
+install -d -m 0700 -o "${ops_ids[0]}" -g "${ops_ids[1]}" "${rootfs}/home/ops/.ssh"
+install -m 0600 -o "${ops_ids[0]}" -g "${ops_ids[1]}" "${ops_key}.pub" "${rootfs}/home/ops/.ssh/authorized_keys"
+printf 'ops ALL=(ALL:ALL) NOPASSWD: ALL\n' > "${rootfs}/etc/sudoers.d/ops"
+chmod 0440 "${rootfs}/etc/sudoers.d/ops"
+# No host keys in the image (every container would share them): sshd.sh makes them per container.
+rm -f "${rootfs}"/etc/ssh/ssh_host_*
+cat > "${rootfs}/etc/ssh/sshd_config.d/codex.conf" <<'EOF'
+# codex.offline_ml test image: loopback only, keys only, no root login. sshd.sh adds -p <port>.
+ListenAddress 127.0.0.1
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AllowUsers ops
+EOF
+# A container has no audit/loginuid support: pam_loginuid "required" would close every session.
+sed -i 's/^session[[:space:]]\+required[[:space:]]\+pam_loginuid.so/session optional pam_loginuid.so/' \
+  "${rootfs}/etc/pam.d/sshd"
 
 step="trim rootfs"
 chroot "${rootfs}" apt-get clean >&2
