@@ -144,6 +144,47 @@ def differences(state, wanted, base_version, exact):
     return reasons
 
 
+WORKDIR_PREFIX = "codex-venv-"
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphan_workdirs(tmpdir=None):
+    """Remove build directories (they may hold a netrc) left by a build that was killed: our own 0700 directories
+    named codex-venv-<pid>-* whose process is gone. Returns their paths."""
+    tmpdir = tmpdir or tempfile.gettempdir()
+    removed = []
+    try:
+        names = os.listdir(tmpdir)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(WORKDIR_PREFIX):
+            continue
+        pid = name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+        path = os.path.join(tmpdir, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        # Only a real directory of ours (not a link or another user's entry) whose maker is gone.
+        if not pid.isdigit() or not os.path.isdir(path) or os.path.islink(path) or st.st_uid != os.geteuid():
+            continue
+        if _process_alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 def netrc_text(url):
     """A netrc entry for the credentials of URL (None without credentials). A token alone (https://TOKEN@host)
     becomes login TOKEN with an empty password, as pip and uv send it from the URL."""
@@ -302,8 +343,10 @@ class Builder(object):
 
     # ------------------------------------------------------------------ build
     def build(self, release):
-        # 0700: the lock copy, uv and the netrc live here; removed whatever happens.
-        workdir = tempfile.mkdtemp(prefix="codex-venv-")
+        # 0700: the lock copy, uv and the netrc live here; removed whatever happens (and, after a SIGKILL, by the
+        # next build: the directory names the process that made it).
+        remove_orphan_workdirs()
+        workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "%d-" % os.getpid())
         try:
             self._netrc = self._write_netrc(workdir)
             req_args = self._requirement_args(workdir)

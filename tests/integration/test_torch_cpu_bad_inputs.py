@@ -267,6 +267,8 @@ def test_install_killed_midway_keeps_old_venv_and_next_converge_heals(healthy):
 
     assert healthy.venv_target() == release
     assert killed["release"] in healthy.release_dirs(), "the unfinished release should still be there"
+    left = healthy.exec("sh", "-c", "ls -d /tmp/codex-venv-* 2>/dev/null").out.split()
+    assert left, "the killed build should have left its work directory (the case the next build cleans up)"
     check = healthy.exec(h.COMMAND)
     assert check.rc == 0, check
     assert json.loads(check.out)["status"] == "ok"
@@ -281,6 +283,8 @@ def test_install_killed_midway_keeps_old_venv_and_next_converge_heals(healthy):
     assert healthy.exec(h.VENV + "/bin/python", "-c", "import six").rc == 0
     check = healthy.exec(h.COMMAND)
     assert check.rc == 0, check
+    # the killed build's work directory (0700, with the lock copy and any netrc) is gone too
+    assert healthy.exec("sh", "-c", "ls -d /tmp/codex-venv-* 2>/dev/null").out.split() == []
 
 
 # --------------------------------------------------------------------------- 9. repair that cannot succeed

@@ -439,6 +439,23 @@ def test_netrc_is_private_and_gone_after_the_build(tmp_path, mirror, monkeypatch
         assert not os.path.exists(netrc) and not os.path.exists(os.path.dirname(netrc))
 
 
+def test_a_killed_builds_directory_is_removed_by_the_next_build(tmp_path):
+    """A build killed with SIGKILL leaves codex-venv-<pid>-*/netrc; the next build removes it, and only it."""
+    dead = subprocess.Popen(['true'])
+    dead.wait()
+    orphan = tmp_path / ('codex-venv-%d-abc' % dead.pid)
+    orphan.mkdir(mode=0o700)
+    (orphan / 'netrc').write_text('machine m\nlogin a\npassword "s"\n')
+    live = tmp_path / ('codex-venv-%d-def' % os.getpid())
+    live.mkdir(mode=0o700)
+    other = tmp_path / 'codex-venv-notapid'
+    other.mkdir()
+    link = tmp_path / ('codex-venv-%d-lnk' % dead.pid)
+    link.symlink_to(other)
+    assert ov.remove_orphan_workdirs(str(tmp_path)) == [str(orphan)]
+    assert not orphan.exists() and live.exists() and other.exists() and link.is_symlink()
+
+
 # --------------------------------------------------------------------------- every exception path is a VenvError
 def _fake_python(tmp_path, body):
     venv = tmp_path / 'fake'
