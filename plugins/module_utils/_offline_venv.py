@@ -147,8 +147,29 @@ def differences(state, wanted, base_version, exact):
 WORKDIR_PREFIX = "codex-venv-"
 
 
-def _process_alive(pid):
+def _boot_time():
+    with open("/proc/stat") as handle:
+        for line in handle:
+            if line.startswith("btime "):
+                return int(line.split()[1])
+    raise OSError("no btime in /proc/stat")
+
+
+def _process_alive(pid, since):
+    """Whether PID is a live process that may have made a directory last written at SINCE (epoch seconds).
+
+    A zombie is not alive: in a container whose PID 1 never reaps (``sleep infinity``), a build killed with
+    SIGKILL stays one. Nor is a process that started after SINCE: the pid was reused."""
     try:
+        with open("/proc/%d/stat" % pid) as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):
+            return False
+        started = _boot_time() + int(fields[19]) / float(os.sysconf("SC_CLK_TCK"))
+        return started <= since + 1
+    except (IOError, OSError, IndexError, ValueError):
+        pass
+    try:  # no /proc: ask the kernel
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
@@ -178,7 +199,7 @@ def remove_orphan_workdirs(tmpdir=None):
         # Only a real directory of ours (not a link or another user's entry) whose maker is gone.
         if not pid.isdigit() or not os.path.isdir(path) or os.path.islink(path) or st.st_uid != os.geteuid():
             continue
-        if _process_alive(int(pid)):
+        if _process_alive(int(pid), st.st_mtime):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)

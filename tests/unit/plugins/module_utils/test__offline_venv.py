@@ -13,6 +13,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -454,6 +455,31 @@ def test_a_killed_builds_directory_is_removed_by_the_next_build(tmp_path):
     link.symlink_to(other)
     assert ov.remove_orphan_workdirs(str(tmp_path)) == [str(orphan)]
     assert not orphan.exists() and live.exists() and other.exists() and link.is_symlink()
+
+
+def test_a_killed_build_that_is_a_zombie_counts_as_gone(tmp_path):
+    """In a container whose PID 1 never reaps, the killed module stays a zombie: its directory is still removed."""
+    zombie = subprocess.Popen(['true'])
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with open('/proc/%d/stat' % zombie.pid) as handle:
+            if handle.read().rsplit(')', 1)[1].split()[0] == 'Z':
+                break
+        time.sleep(0.05)
+    orphan = tmp_path / ('codex-venv-%d-zzz' % zombie.pid)
+    orphan.mkdir(mode=0o700)
+    try:
+        assert ov.remove_orphan_workdirs(str(tmp_path)) == [str(orphan)]
+    finally:
+        zombie.wait()
+
+
+def test_a_reused_pid_does_not_keep_a_directory(tmp_path):
+    """The pid is alive but the process started after the directory was last written: it is not the builder."""
+    orphan = tmp_path / ('codex-venv-%d-old' % os.getpid())
+    orphan.mkdir(mode=0o700)
+    os.utime(str(orphan), (1000000000, 1000000000))
+    assert ov.remove_orphan_workdirs(str(tmp_path)) == [str(orphan)]
 
 
 # --------------------------------------------------------------------------- every exception path is a VenvError
