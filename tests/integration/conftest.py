@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 import os
 import sys
+import tempfile
 import uuid
 
 import pytest
@@ -70,3 +71,34 @@ def healthy(container, _converged):
     if container.state != "healthy" or container.venv_target() != container.healthy_release:
         _converge_good(container)
     return container
+
+
+# --------------------------------------------------------------------------- the hf_offline_cache tests
+HF_PLAY = """---
+- name: Apply codex.offline_ml.hf_offline_cache
+  hosts: all
+  gather_facts: false
+  roles:
+    - role: codex.offline_ml.hf_offline_cache
+"""
+
+
+@pytest.fixture(scope="module")
+def hub():
+    """The Hub mirror of hf_mirror.sh run: its URL and the tiny BERT's commit."""
+    url = os.environ.get("CODEX_HF_MIRROR_URL")
+    commit = os.environ.get("CODEX_HF_TINY_BERT_COMMIT")
+    if not url or not commit:
+        pytest.fail("CODEX_HF_MIRROR_URL / CODEX_HF_TINY_BERT_COMMIT not set: run through "
+                    "molecule/_shared/hf_mirror.sh run make integration")
+    return {"url": url, "commit": commit}
+
+
+@pytest.fixture(scope="module")
+def play_file():
+    """A playbook applying hf_offline_cache to the container, removed after the module's tests."""
+    fd, path = tempfile.mkstemp(prefix="codex-hf-play-", suffix=".yml")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(HF_PLAY)
+    yield path
+    os.unlink(path)

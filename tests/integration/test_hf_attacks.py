@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import tempfile
 import uuid
 from importlib import util
 
@@ -38,13 +37,6 @@ FOLDER = "models--codex-test--tiny-bert"
 HUB = "/srv/huggingface/hub"
 SECRET = "/root/secret"
 OUTSIDE = "/var/tmp/outside"
-PLAY = """---
-- name: Apply codex.offline_ml.hf_offline_cache
-  hosts: all
-  gather_facts: false
-  roles:
-    - role: codex.offline_ml.hf_offline_cache
-"""
 _STATE = r"""
 import hashlib, json, os, stat, sys
 out = {}
@@ -55,25 +47,6 @@ for p in sys.argv[1:]:
 out['outside'] = sorted(os.listdir(sys.argv[2]))
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(scope="module")
-def hub():
-    url = os.environ.get("CODEX_HF_MIRROR_URL")
-    commit = os.environ.get("CODEX_HF_TINY_BERT_COMMIT")
-    if not url or not commit:
-        pytest.fail("CODEX_HF_MIRROR_URL / CODEX_HF_TINY_BERT_COMMIT not set: run through "
-                    "molecule/_shared/hf_mirror.sh run make integration")
-    return {"url": url, "commit": commit}
-
-
-@pytest.fixture(scope="module")
-def play_file():
-    fd, path = tempfile.mkstemp(prefix="codex-hf-attack-play-", suffix=".yml")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(PLAY)
-    yield path
-    os.unlink(path)
 
 
 def good_vars(hub, **more):

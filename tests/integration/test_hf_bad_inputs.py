@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 import sys
-import tempfile
 from importlib import util
 
 import pytest
@@ -34,32 +33,6 @@ CANARY = "hf_codex_canary_token_0123456789"
 # Everything hf_offline_cache (and the venv it may build) writes on a host.
 HF_PATHS = ("/srv/huggingface", "/etc/profile.d/hf-offline.sh", "/etc/codex", "/etc/ansible/facts.d", "/opt/codex",
             "/var/cache/codex", "/etc/group", "/etc/gshadow")
-PLAY = """---
-- name: Apply codex.offline_ml.hf_offline_cache
-  hosts: all
-  gather_facts: false
-  roles:
-    - role: codex.offline_ml.hf_offline_cache
-"""
-
-
-@pytest.fixture(scope="module")
-def hub():
-    url = os.environ.get("CODEX_HF_MIRROR_URL")
-    commit = os.environ.get("CODEX_HF_TINY_BERT_COMMIT")
-    if not url or not commit:
-        pytest.fail("CODEX_HF_MIRROR_URL / CODEX_HF_TINY_BERT_COMMIT not set: run through "
-                    "molecule/_shared/hf_mirror.sh run make integration")
-    return {"url": url, "commit": commit}
-
-
-@pytest.fixture(scope="module")
-def play_file():
-    fd, path = tempfile.mkstemp(prefix="codex-hf-play-", suffix=".yml")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(PLAY)
-    yield path
-    os.unlink(path)
 
 
 def good_vars(hub, **more):
