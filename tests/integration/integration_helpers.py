@@ -343,10 +343,15 @@ while time.time() < deadline:
         for p, c in cmdlines():
             if p in chain:
                 names[p] = c[:160]
+        killed = []
         for p in chain:
-            os.kill(p, signal.SIGKILL)
+            try:
+                os.kill(p, signal.SIGKILL)
+                killed.append(p)
+            except ProcessLookupError:  # a wrapper in the chain ended on its own meanwhile: not killed by us
+                pass
         files = sum(len(f) for _r, _d, f in os.walk(os.path.join(rdir, new[0])))
-        print(json.dumps({"release": new[0], "killed": [names.get(p, "?") for p in chain], "files": files}))
+        print(json.dumps({"release": new[0], "killed": [names.get(p, "?") for p in killed], "files": files}))
         sys.exit(0)
     time.sleep(0.05)
 print("no installer seen within %ss" % limit)
