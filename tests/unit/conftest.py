@@ -17,6 +17,7 @@ import atexit
 import importlib.util
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -306,3 +307,20 @@ def manifest():
     info, index = load_manifest(str(FIXTURES / 'audit' / 'manifest.json'))
     assert info['error'] is None and index
     return info, index
+
+
+# --------------------------------------------------------------------------- what a cache member can plant
+@pytest.fixture
+def secret(tmp_path):
+    """A root-only file outside the cache, the target of every planted link (the hf layout and safefs tests)."""
+    path = tmp_path / 'outside' / 'secret'
+    path.parent.mkdir()
+    path.write_text('root only\n')
+    os.chmod(str(path), 0o600)
+    return path
+
+
+def file_state(path):
+    """(mode, uid, gid, content) of PATH itself: equal before and after means nothing wrote through a link to it."""
+    st = os.lstat(str(path))
+    return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, path.read_bytes())

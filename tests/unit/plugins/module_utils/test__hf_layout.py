@@ -7,14 +7,13 @@
 from __future__ import absolute_import, division, print_function
 
 import os
-import stat
 
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_layout as hf_layout
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
 
-from conftest import load_fixture_module
+from conftest import file_state as _state, load_fixture_module
 
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
@@ -37,20 +36,6 @@ def test_clean_staging(tmp_path):
 
 
 # --------------------------------------------------------------------------- what a cache member can plant
-@pytest.fixture
-def secret(tmp_path):
-    path = tmp_path / 'outside' / 'secret'
-    path.parent.mkdir()
-    path.write_text('root only\n')
-    os.chmod(str(path), 0o600)
-    return path
-
-
-def _state(path):
-    st = os.lstat(str(path))
-    return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, path.read_bytes())
-
-
 def test_a_ref_planted_as_a_symlink_is_replaced_not_written_through(tmp_path, secret):
     base = layout.make_cache(tmp_path, refs=())
     (base / 'refs').mkdir()

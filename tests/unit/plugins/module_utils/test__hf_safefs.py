@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_safefs as hf_safefs
 
-from conftest import load_fixture_module
+from conftest import file_state as _state, load_fixture_module
 
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
 
@@ -38,21 +38,6 @@ def test_share_tree(tmp_path):
 
 
 # --------------------------------------------------------------------------- what a cache member can plant
-@pytest.fixture
-def secret(tmp_path):
-    """A root-only file outside the cache, the target of every planted link."""
-    path = tmp_path / 'outside' / 'secret'
-    path.parent.mkdir()
-    path.write_text('root only\n')
-    os.chmod(str(path), 0o600)
-    return path
-
-
-def _state(path):
-    st = os.lstat(str(path))
-    return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, path.read_bytes())
-
-
 def test_share_tree_does_not_follow_a_planted_symlink(tmp_path, secret):
     base = layout.make_cache(tmp_path / 'hub')
     (base / 'blobs' / 'evil').symlink_to(str(secret))
