@@ -91,7 +91,7 @@ lint: venv collection
 	yamllint -s .
 	ansible-lint
 	python3 tests/tools/role_docs.py --check
-	python3 tests/tools/check_docs.py
+	$(VENV)/bin/python tests/tools/check_docs.py
 	antsibull-changelog lint
 	tests/tools/check_build.sh
 

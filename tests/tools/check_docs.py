@@ -9,6 +9,9 @@
    when it starts with one of the repository's top-level entries (roles/, plugins/, docs/, ...); paths with
    placeholders (<id>, *, $VAR, {x}) and generated ones (build/, .venv/) are not checked; a path in backticks may
    also be relative to the document's own folder.
+3. galaxy.yml's version agrees with the changelog: it is the latest release of changelogs/changelog.yaml, or newer
+   (the version being made); when it is the latest release, no fragment waits in changelogs/fragments/ (a change
+   after a release needs the next version in galaxy.yml).
 Exit 1 with one line per problem.
 """
 import os
@@ -114,10 +117,33 @@ def check_paths(problems):
                 problems.append("%s:%d names %s, which does not exist" % (md, number, written))
 
 
+def version_tuple(text):
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def check_version(problems):
+    import yaml  # the dev venv's PyYAML (make lint runs in it)
+
+    with open(os.path.join(ROOT, "galaxy.yml"), encoding="utf-8") as fh:
+        version = str(yaml.safe_load(fh)["version"])
+    with open(os.path.join(ROOT, "changelogs", "changelog.yaml"), encoding="utf-8") as fh:
+        releases = sorted((yaml.safe_load(fh) or {}).get("releases") or {}, key=version_tuple)
+    latest = releases[-1] if releases else None
+    pending = [p for p in tracked("changelogs/fragments/*") if p.endswith((".yml", ".yaml"))]
+    if latest is None:
+        problems.append("changelogs/changelog.yaml has no release (antsibull-changelog release)")
+    elif version_tuple(version) < version_tuple(latest):
+        problems.append("galaxy.yml version %s is older than the latest release %s in the changelog" % (version, latest))
+    elif version == latest and pending:
+        problems.append("galaxy.yml version %s is already released, but %d fragment(s) wait in changelogs/fragments: "
+                        "set the next version in galaxy.yml" % (version, len(pending)))
+
+
 def main():
     problems = []
     check_readme_table(problems)
     check_paths(problems)
+    check_version(problems)
     for line in problems:
         print(line)
     if problems:
