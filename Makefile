@@ -25,9 +25,10 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export CODEX_TEST_WHEELHOUSE := $(MIRROR)/wheels
 export CODEX_STUB_WHEELHOUSE := $(STUB_MIRROR)
+export CODEX_FAMILY_WHEELS := $(BUILD)/family-wheels
 
 .PHONY: help test bench bench-fleet demo demo-down lint sanity unit molecule molecule-fleet integration system-deps \
-        venv images mirror hf-mirror collection mirrors-up mirrors-down build clean
+        venv images mirror family-wheels hf-mirror collection mirrors-up mirrors-down build clean
 
 help:
 	@echo "make demo   - the main job: site.yml then audit.yml over the 3-container demo lab; prints the report's path"
@@ -73,11 +74,22 @@ $(STUB_MIRROR)/.stamp: tests/fixtures/stub_torch/build_stub_wheel.py | venv
 	$(VENV)/bin/python tests/fixtures/stub_torch/build_stub_wheel.py $(STUB_MIRROR)
 	@touch $@
 
+# The package registry's torchvision and torchaudio: CUDA builds that break over a CPU torch (the diagnostic's
+# tests). Fetched once at build time (pip isolated: this machine's pip config adds no source), never committed.
+FAMILY_WHEELS := torchvision==0.28.0 torchaudio==2.11.1
+family-wheels: $(BUILD)/family-wheels/.stamp
+$(BUILD)/family-wheels/.stamp: | venv
+	@mkdir -p $(dir $@)
+	PIP_CONFIG_FILE=/dev/null $(VENV)/bin/python -m pip download --isolated --disable-pip-version-check -q \
+	  --no-deps --only-binary=:all: --python-version 311 --implementation cp --abi cp311 \
+	  --platform manylinux_2_28_x86_64 --dest $(dir $@) $(FAMILY_WHEELS)
+	@touch $@
+
 # The Hub mirror of the tests: olah in its own venv (pinned), serving a git repo of the tiny BERT fixture.
 hf-mirror: venv
 	molecule/_shared/hf_mirror.sh build
 
-build: venv collection images mirror hf-mirror
+build: venv collection images mirror family-wheels hf-mirror
 
 mirrors-up: build
 	@molecule/_shared/mirrors.sh start > $(BUILD)/mirrors.env
@@ -98,7 +110,7 @@ lint: venv collection
 sanity: venv
 	tests/tools/ansible_test_sanity.sh
 
-unit: venv collection mirror
+unit: venv collection mirror family-wheels
 	pytest tests/unit -q -p no:cacheprovider
 
 WITH_MIRRORS := molecule/_shared/with_mirrors.sh molecule/_shared/hf_mirror.sh run

@@ -28,6 +28,7 @@ import importlib.util
 import json
 import os
 import platform
+import re
 import sys
 import threading
 import time
@@ -59,6 +60,17 @@ TENSOR_EXPECTED = [3.0, 12.0]
 BUILD_KEYS = ('debug', 'git_version', 'mkldnn', 'num_threads', 'openmp')
 
 _MAX_MESSAGE = 400
+
+# Packages built against one torch: checked when present (an absent one is not a problem).
+COMPANIONS = ('torchvision', 'torchaudio')
+COMPANION_CHECKS = {
+    'torchvision': 'torchvision.ops.nms on two boxes keeps [0]',
+    'torchaudio': 'torchaudio loads its compiled extension (_torchaudio, libtorchaudio)',
+}
+CPU_INDEX_URL = 'https://download.pytorch.org/whl/cpu'
+# What the child prints on stderr before each step that may hang: the module names it after a timeout.
+STEP_MARK = 'codex-torch-checks step: '
+_CURRENT_STEP = [None]
 
 
 def _describe(exc):
@@ -93,6 +105,7 @@ def base_facts(python=None):
         },
         'build': dict((key, None) for key in BUILD_KEYS),
         'nvidia_distributions': [],
+        'companions': {},
         'elapsed_s': 0.0,
     }
 
@@ -111,6 +124,21 @@ def failure_facts(python, problem, elapsed_s=0.0, partial=None):
     facts['status'] = STATUS_BROKEN
     facts['elapsed_s'] = round(float(elapsed_s), 3)
     return facts
+
+
+def timeout_problem(seconds, step=None):
+    """The problem of a diagnostic that ran out of time; ``step`` is what it was doing (see ``STEP_MARK``)."""
+    return 'the diagnostic timed out after %g s (%s hangs)' % (
+        seconds, step or 'import torch or the tensor check')
+
+
+def last_step(text):
+    """The last step a child announced on stderr (``STEP_MARK`` lines), or None."""
+    found = None
+    for line in (text or '').splitlines():
+        if line.startswith(STEP_MARK):
+            found = line[len(STEP_MARK):].strip() or None
+    return found
 
 
 def _distribution(name):
@@ -275,6 +303,7 @@ def diagnose(require_cpu_build=False, _partial=None):
     elif require_cpu_build and facts['nvidia_distributions']:
         problems.append('a CPU-only torch is required but NVIDIA CUDA distributions are installed: %s'
                         % ', '.join(facts['nvidia_distributions']))
+    _check_companions(torch if imported and facts['tensor_check']['ok'] else None, facts)
 
     facts['status'] = _classify(facts, imported)
     facts['elapsed_s'] = round(time.monotonic() - start, 3)
@@ -339,13 +368,260 @@ def _inspect_imported(torch, dist, facts, require_cpu_build):
                             % ', '.join(facts['nvidia_distributions']))
 
 
+# ---------------------------------------------------------------- companions (torchvision, torchaudio)
+_REQ = re.compile(r'^\s*torch(?![\w.-])\s*(?:\[[^\]]*\])?\s*\(?\s*([^;)]*?)\s*\)?\s*(?:;\s*(.*))?$', re.IGNORECASE)
+_MISSING_LIB = re.compile(r'(lib[\w.+-]*?\.so[\w.]*): cannot open shared object file')
+_RELEASE = re.compile(r'^\s*v?(\d+(?:\.\d+)*)(.*)$')
+
+
+def _announce(step):
+    """Say on stderr what is about to run ('' = nothing named), so that whoever kills a hang can name it."""
+    _CURRENT_STEP[0] = step or None
+    try:
+        sys.stderr.write(STEP_MARK + step + '\n')
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def torch_requirement(requires):
+    """The specifier of ``torch`` in a list of Requires-Dist lines (extras ignored): '==2.13.0', '' or None."""
+    for line in requires or ():
+        match = _REQ.match(line or '')
+        if not match or (match.group(2) and 'extra' in match.group(2)):
+            continue
+        return match.group(1).replace(' ', '')
+    return None
+
+
+def _release(version):
+    match = _RELEASE.match(version or '')
+    if not match:
+        return None
+    return tuple(int(part) for part in match.group(1).split('.'))
+
+
+def _padded(release, size):
+    return tuple(release) + (0,) * (size - len(release))
+
+
+def _clause_ok(op, wanted, public, release):
+    if wanted.endswith('.*') and op in ('==', '!='):
+        prefix = _release(wanted[:-2])
+        same = prefix is not None and release[:len(prefix)] == prefix
+        return same if op == '==' else not same
+    if op in ('==', '!=', '==='):
+        target = _release(wanted)
+        size = max(len(release), len(target or ()))
+        same = target is not None and _padded(release, size) == _padded(target, size) and \
+            _RELEASE.match(wanted).group(2) == _RELEASE.match(public).group(2)
+        return same if op != '!=' else not same
+    target = _release(wanted)
+    if target is None:
+        return None
+    size = max(len(release), len(target))
+    have, want = _padded(release, size), _padded(target, size)
+    if op == '~=':
+        return have >= want and release[:len(target) - 1] == target[:-1]
+    return {'>=': have >= want, '<=': have <= want, '>': have > want, '<': have < want}.get(op)
+
+
+def specifier_allows(specifier, version):
+    """Whether ``version`` (e.g. 2.13.0+cpu) satisfies ``specifier`` (e.g. ==2.13.0 or >=2.11,<2.12).
+
+    PEP 440 for the release numbers, which is what a companion's torch pin uses; a local label (+cpu) is ignored
+    unless the specifier names one. None when the specifier cannot be read.
+    """
+    public, _sep, _local = (version or '').partition('+')
+    release = _release(public)
+    if release is None:
+        return None
+    verdict = True
+    for clause in (specifier or '').split(','):
+        clause = clause.strip()
+        if not clause:
+            continue
+        match = re.match(r'^(===|==|!=|~=|>=|<=|>|<)\s*(\S+)$', clause)
+        if not match:
+            return None
+        op, wanted = match.groups()
+        if op in ('==', '!=', '===') and '+' in wanted:
+            ok = (version == wanted) if op != '!=' else (version != wanted)
+        else:
+            ok = _clause_ok(op, wanted, public, release)
+        if ok is None:
+            return None
+        verdict = verdict and ok
+    return verdict
+
+
+def _error_chain(exc):
+    """The exception and its causes, as one line each."""
+    seen = []
+    while exc is not None and exc not in seen and len(seen) < 5:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return [_describe(item) for item in seen]
+
+
+def _shared_objects(location):
+    found = []
+    for root, dirs, files in os.walk(location or ''):
+        dirs[:] = [d for d in dirs if d in ('lib', '_C')] if root != location else [d for d in dirs if d == 'lib']
+        found.extend(os.path.join(root, name) for name in sorted(files) if '.so' in name)
+    return found[:20]
+
+
+def _missing_libraries(texts, location):
+    """Libraries the companion's compiled part needs and cannot find: from the error, else by loading each .so."""
+    missing = []
+    for text in texts:
+        for lib in _MISSING_LIB.findall(text):
+            if lib not in missing:
+                missing.append(lib)
+    if missing:
+        return missing
+    try:
+        import ctypes
+    except ImportError:  # pragma: no cover
+        return missing
+    for path in _shared_objects(location):
+        try:
+            ctypes.CDLL(path, mode=getattr(ctypes, 'RTLD_LOCAL', 0))
+        except OSError as exc:
+            for lib in _MISSING_LIB.findall(str(exc)):
+                if lib not in missing:
+                    missing.append(lib)
+    return missing
+
+
+def _companion_location(name):
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:
+        return None, False
+    if spec is None:
+        return None, False
+    paths = list(spec.submodule_search_locations or [])
+    return (os.path.abspath(paths[0]) if paths else None), True
+
+
+def _exercise(name, module, torch):
+    """Run the companion's check; returns None or an error string."""
+    if name == 'torchvision':
+        ops = importlib.import_module('torchvision.ops')
+        boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 10.0, 10.0]])
+        kept = ops.nms(boxes, torch.tensor([0.9, 0.8]), 0.5).tolist()
+        if kept != [0]:
+            return 'torchvision.ops.nms gave %s, expected [0]' % json.dumps(kept)
+        return None
+    if name == 'torchaudio':
+        extension = importlib.import_module('torchaudio._extension')
+        available = getattr(extension, '_IS_TORCHAUDIO_EXT_AVAILABLE', None)
+        if available is False:
+            return 'torchaudio has no compiled extension (_torchaudio is missing from %s)' % (
+                _module_location(module) or 'its package')
+        return None
+    return None  # pragma: no cover - COMPANIONS and this function agree
+
+
+def _companion_repair(name, torch_version):
+    return ('repair: reinstall %s as the CPU build made for torch %s (from the PyTorch CPU index %s, staged into '
+            'the mirror), e.g. with the torch_cpu role and %s pinned in torch_cpu_companions; or uninstall %s'
+            % (name, torch_version or 'the installed torch', CPU_INDEX_URL, name, name))
+
+
+def _check_companion(name, torch, facts):
+    dist = _distribution(name)
+    location, has_module = _companion_location(name)
+    if dist is None and not has_module:
+        return None
+    info = {
+        'version': None,
+        'dist_version': dist.version if dist is not None else None,
+        'location': location,
+        'requires_torch': None,
+        'torch_requirement_ok': None,
+        'check': COMPANION_CHECKS[name],
+        'check_ok': None,
+        'missing_libraries': [],
+        'status': STATUS_OK,
+        'problems': [],
+    }
+    facts['companions'][name] = info
+    problems = info['problems']
+    torch_version = facts.get('version') or facts.get('dist_version')
+    label = '%s %s' % (name, info['dist_version'] or '(no metadata)')
+    if dist is not None:
+        try:
+            requires = list(dist.requires or [])
+        except Exception:
+            requires = []
+        info['requires_torch'] = torch_requirement(requires)
+        if info['requires_torch'] and torch_version:
+            info['torch_requirement_ok'] = specifier_allows(info['requires_torch'], torch_version)
+            if info['torch_requirement_ok'] is False:
+                problems.append('%s requires torch%s but torch %s is installed (version skew); %s'
+                                % (label, info['requires_torch'], torch_version,
+                                   _companion_repair(name, torch_version)))
+    else:
+        problems.append('the %s module at %s has no distribution metadata (not installed by pip/uv?); %s'
+                        % (name, location, _companion_repair(name, torch_version)))
+    if torch is None:
+        info['status'] = STATUS_BROKEN if problems else 'unchecked'
+        return info
+    error = None
+    texts = []
+    _announce('import %s' % name)
+    try:
+        module = importlib.import_module(name)
+        version = getattr(module, '__version__', None)
+        info['version'] = str(version) if version is not None else None
+        _announce(COMPANION_CHECKS[name])
+        error = _exercise(name, module, torch)
+    except (Exception, SystemExit) as exc:
+        texts = _error_chain(exc)
+        error = ' <- '.join(texts)
+    _announce('')
+    info['check_ok'] = error is None
+    if error is not None:
+        info['missing_libraries'] = _missing_libraries(texts or [error], location)
+        tag = (info['version'] or info['dist_version'] or '').partition('+')[2]
+        cuda_libs = [lib for lib in info['missing_libraries'] if 'cuda' in lib or 'cudnn' in lib or 'cublas' in lib]
+        if cuda_libs or tag.startswith('cu'):
+            cause = ('likely cause: a CUDA build of %s%s over a CPU torch %s%s'
+                     % (name, ' (+%s)' % tag if tag else '', torch_version,
+                        ': it needs %s, which a CPU torch does not have' % ', '.join(cuda_libs) if cuda_libs
+                        else ''))
+        elif info['torch_requirement_ok'] is False:
+            cause = 'likely cause: version skew: %s is built for torch%s, torch %s is installed' % (
+                label, info['requires_torch'], torch_version)
+        elif info['missing_libraries']:
+            cause = 'likely cause: missing libraries %s' % ', '.join(info['missing_libraries'])
+        else:
+            cause = ('likely cause: its compiled part was built for another torch than %s (Requires-Dist: torch%s)'
+                     % (torch_version, info['requires_torch'] or ' unpinned'))
+        problems.append('%s does not work: %s failed: %s; %s; %s' % (
+            label, COMPANION_CHECKS[name], error, cause, _companion_repair(name, torch_version)))
+    info['status'] = STATUS_BROKEN if problems else STATUS_OK
+    return info
+
+
+def _check_companions(torch, facts):
+    """Check each companion that is present; ``torch`` is None when torch itself is unusable."""
+    for name in COMPANIONS:
+        info = _check_companion(name, torch, facts)
+        if info is not None:
+            facts['problems'].extend(info['problems'])
+
+
 def to_json(facts):
     """The command's output format for scripts."""
     return json.dumps(facts, indent=2, sort_keys=True)
 
 
 REPAIR = ('repair: apply the codex.offline_ml.torch_cpu role to this host again (it reinstalls the pinned '
-          'official CPU wheel from the local mirror)')
+          'official CPU wheels of torch and its companions from the local mirror)')
 
 
 def summary(facts):
@@ -430,8 +706,7 @@ def main(argv=None):
         if not once.acquire(False):
             return
         redirect.restore()
-        facts = failure_facts(sys.executable, 'the diagnostic timed out after %g s (import torch or the '
-                              'tensor check hangs)' % args.timeout,
+        facts = failure_facts(sys.executable, timeout_problem(args.timeout, _CURRENT_STEP[0]),
                               time.monotonic() - start, partial=dict(partial))
         sys.stdout.write(_render(facts, args.format) + '\n')
         sys.stdout.flush()

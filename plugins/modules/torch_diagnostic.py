@@ -195,6 +195,8 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._torch_checks imp
     STATUS_OK,
     diagnose,
     failure_facts,
+    last_step,
+    timeout_problem,
 )
 
 
@@ -211,6 +213,8 @@ def run_diagnostic(python, require_cpu_build=False, timeout=120):
         return facts
     if result.ok:
         problem = 'the torch diagnostic returned an unexpected result: %r' % (result.value,)
+    elif result.timed_out and last_step(result.stderr):
+        problem = 'the torch diagnostic %s: %s' % (result.error, timeout_problem(timeout, last_step(result.stderr)))
     else:
         problem = 'the torch diagnostic %s' % result.error
     return failure_facts(python, problem, elapsed)

@@ -274,6 +274,7 @@ def test_real_torch_is_ok(real_torch_python):
     assert facts['cpu_build'] is True and facts['cuda_version'] is None
     assert facts['tensor_check']['result'] == [3.0, 12.0] and facts['tensor_check']['ok'] is True
     assert facts['nvidia_distributions'] == []
+    assert facts['companions'] == {}  # an absent companion is not a problem
     assert isinstance(facts['build']['git_version'], str) and len(facts['build']['git_version']) == 40
     assert facts['build']['debug'] is False
     assert isinstance(facts['build']['mkldnn'], bool) and isinstance(facts['build']['openmp'], bool)
