@@ -72,6 +72,20 @@ options:
     description: Role variable prefix used in error messages to name what to fix (for example V(torch_cpu)).
     type: str
     default: ""
+  check_requires:
+    description:
+      - Distributions (for example V(torchvision)) whose chosen wheel's C(Requires-Dist) is read from the mirror (the
+        wheel file itself) and must be met by the other pins; a C(Requires-Dist) naming another version of a pinned
+        distribution (V(torch==2.11.0) against V(torch==2.13.0+cpu)) fails with kind V(requires_mismatch).
+      - With O(files) (a wheelhouse still on the controller) the files cannot be read here; run the check where the
+        wheelhouse is (O(wheelhouse) and O(any_platform)).
+    type: list
+    elements: str
+    default: []
+  any_platform:
+    description: Accept a wheel of the pinned version whatever its tags (for reading metadata on another machine).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -100,8 +114,13 @@ platform_tag:
   returned: success
   type: str
   sample: manylinux_2_36_x86_64
+requires:
+  description: For each distribution of O(check_requires), the C(Requires-Dist) lines of its chosen wheel.
+  returned: success
+  type: dict
+  sample: {"torchvision": ["numpy", "torch (==2.13.0)", "pillow (!=8.3.*,>=5.3.0)"]}
 kind:
-  description: On failure, what kind of problem (unreachable, missing_package, no_compatible_wheel, lock_for_other_python, hash_mismatch, invalid_pin).
+  description: On failure, what kind of problem (unreachable, missing_package, no_compatible_wheel, lock_for_other_python, hash_mismatch, invalid_pin, requires_mismatch).
   returned: failure
   type: str
   sample: missing_package
@@ -122,6 +141,11 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     url_secrets,
     wanted_set,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheel_requires import (
+    metadata_requires,
+    read_wheel,
+    requirement_conflicts,
+)
 
 _HINTS = {
     "unreachable": "check {p}_mirror_url / {p}_mirror_mode and that the mirror serves on that address",
@@ -133,6 +157,7 @@ _HINTS = {
     "invalid_pin": "fix the pin in {p}_packages",
     "invalid_lock": "fix {p}_lock_file (write it with playbooks/stage_wheels.yml)",
     "lock_mismatch": "make {p}_packages agree with {p}_lock_file",
+    "requires_mismatch": "pin companions built for the pinned torch ({p}_companions) and re-stage the mirror",
     "no_python": "set {p}_python to an existing interpreter",
 }
 
@@ -151,6 +176,8 @@ def main():
             ca_bundle=dict(type="path"),
             timeout=dict(type="int", default=15),
             variable_prefix=dict(type="str", default=""),
+            check_requires=dict(type="list", elements="str", default=[]),
+            any_platform=dict(type="bool", default=False),
         ),
         required_if=[("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"]),
                      ("mirror_mode", "wheelhouse", ["wheelhouse", "files"], True)],
@@ -173,7 +200,11 @@ def main():
         else:
             listing = list_mirror(p["mirror_mode"], p["mirror_url"], p["wheelhouse"], sorted(wanted), p["timeout"],
                                   p["ca_bundle"], p["trusted_host"])
-        chosen = check_availability(wanted, listing, tags_for(info), info, label, lock)
+        tags = tags_for(info)
+        if p["any_platform"]:
+            tags = set(tag for files in listing.values() for entry in files for tag in entry["tags"])
+        chosen = check_availability(wanted, listing, tags, info, label, lock)
+        requires = _check_requires(p, wanted, listing, chosen, mirror_url)
     except MirrorError as exc:
         msg = exc.msg
         hint = _HINTS.get(exc.kind)
@@ -186,7 +217,30 @@ def main():
         # Last net: a message naming the mirror (redacted), never a traceback, never a secret.
         module.fail_json(msg="reading mirror %s failed unexpectedly: %s: %s" % (
             label, type(exc).__name__, scrub(str(exc), url_secrets(mirror_url))), kind="error")
-    module.exit_json(changed=False, wheels=chosen, python_tag=info["python_tag"], platform_tag=info["platform_tag"])
+    module.exit_json(changed=False, wheels=chosen, python_tag=info["python_tag"], platform_tag=info["platform_tag"],
+                     requires=requires)
+
+
+def _check_requires(p, wanted, listing, chosen, mirror_url):
+    """Read the Requires-Dist of each wheel of check_requires; MirrorError when one needs another pinned version."""
+    requires, problems = {}, []
+    for raw in p["check_requires"]:
+        name = raw.strip().lower().replace("_", "-").replace(".", "-")
+        if name not in chosen:
+            raise MirrorError("check_requires names %s, which is not pinned" % raw, kind="invalid_pin")
+        if p["mirror_mode"] == "wheelhouse" and p["files"] is not None:
+            raise MirrorError("check_requires needs the wheel files: give wheelhouse, not files", kind="invalid")
+        entry = [f for f in listing[name] if f["filename"] == chosen[name]][0]
+        try:
+            requires[name] = metadata_requires(read_wheel(entry, max(p["timeout"], 60), p["ca_bundle"],
+                                                          p["trusted_host"], auth_from=mirror_url))
+        except MirrorError as exc:
+            raise MirrorError("reading the metadata of %s from the mirror failed: %s" % (chosen[name], exc.msg),
+                              kind=exc.kind)
+        problems += requirement_conflicts(name, wanted[name], requires[name], wanted)
+    if problems:
+        raise MirrorError("; ".join(problems), kind="requires_mismatch")
+    return requires
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ def test_documentation_matches_argument_spec(monkeypatch):
         assert option.get('default') == spec[name].get('default'), name
         assert option.get('choices') == spec[name].get('choices'), name
     returned = yaml.safe_load(wheel_mirror_info.RETURN)
-    assert set(returned) == {'wheels', 'python_tag', 'platform_tag', 'kind'}
+    assert set(returned) == {'wheels', 'python_tag', 'platform_tag', 'requires', 'kind'}
     assert set(wheel_mirror_info._HINTS) == set(returned['kind']['description'].split('(', 1)[1].rstrip(').').split(
         ', ')) | {'invalid_lock', 'lock_mismatch', 'no_python'}
     yaml.safe_load(wheel_mirror_info.EXAMPLES)
