@@ -16,10 +16,17 @@ import subprocess
 import tempfile
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    expand_platforms,
+    MirrorError,
+    _files_from_html,
+    _strip_userinfo,
+    http_get,
+    normalize_name,
     parse_pin,
     parse_wheel_filename,
+    redact_url,
     render_lock,
+    expand_platforms,
+    url_credentials,
 )
 
 MANIFEST_SCHEMA = 1
@@ -33,34 +40,163 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=(), timeout=3600):
-    """pip download the binary-only closure of PINS for the target; returns the wheel file names."""
+def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=(), timeout=3600, indexes=None,
+                 no_deps=False, env=None):
+    """pip download the binary-only closure of PINS for the target; returns the wheel file names.
+
+    INDEXES (a list: the index, then extra indexes; URLs without credentials, see netrc_env) makes pip run isolated:
+    the staging machine's pip configuration and PIP_* variables add no source.
+    """
     pyver = python_version.replace(".", "")
     argv = list(pip_argv) + ["download", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
                              "--dest", workdir, "--only-binary=:all:", "--python-version", pyver,
                              "--implementation", "cp", "--abi", "cp%s" % pyver]
+    if indexes:
+        argv[len(pip_argv) + 1:len(pip_argv) + 1] = ["--isolated"]
+        argv += ["--index-url", indexes[0]]
+        for extra in indexes[1:]:
+            argv += ["--extra-index-url", extra]
+    if no_deps:
+        argv.append("--no-deps")
     for plat in expand_platforms(platforms):
         argv += ["--platform", plat]
     for link in find_links:
         argv += ["--find-links", link]
     argv += list(pins)
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False,
+                              env=env)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError("pip download of %s could not run with pip command %s: %s" % (
             " ".join(pins), " ".join(pip_argv), exc))
     out = proc.stdout.decode("utf-8", "replace")
     if proc.returncode != 0:
-        raise RuntimeError("pip download of %s failed (exit %s):\n%s" % (" ".join(pins), proc.returncode, out[-4000:]))
+        pins_text = " ".join(os.path.basename(pin) for pin in pins)
+        raise RuntimeError("pip download of %s failed (exit %s):\n%s" % (pins_text, proc.returncode, out[-4000:]))
     files = sorted(f for f in os.listdir(workdir) if f.endswith(".whl"))
     return files, out
 
 
-def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeout=3600, set_python_versions=None):
+def index_plan(sets, index_url=None, extra_index_urls=(), set_indexes=None, package_indexes=None):
+    """Where each set comes from: {set: {"indexes": [url, ...], "packages": {name: url}}}, or None when no index is
+    given (pip's own configuration decides, as before). Checks the input; raises RuntimeError naming the option."""
+    set_indexes = dict(set_indexes or {})
+    package_indexes = dict((normalize_name(k), v) for k, v in (package_indexes or {}).items())
+    if not (index_url or extra_index_urls or set_indexes or package_indexes):
+        return None
+    unknown = sorted(set(set_indexes) - set(sets))
+    if unknown:
+        raise RuntimeError("set_indexes names sets that are not in sets: %s" % ", ".join(unknown))
+    pinned = set(parse_pin(pin)[0] for pins in sets.values() for pin in pins)
+    stray = sorted(set(package_indexes) - pinned)
+    if stray:
+        raise RuntimeError("package_indexes names packages that no set pins: %s (an index per package applies to "
+                           "pinned packages; pin them in a set)" % ", ".join(stray))
+    plan = {}
+    for name in sets:
+        override = set_indexes.get(name) or {}
+        if isinstance(override, str):
+            override = {"index_url": override}
+        unknown_keys = sorted(set(override) - {"index_url", "extra_index_urls"})
+        if unknown_keys:
+            raise RuntimeError("set_indexes[%s] takes index_url and extra_index_urls, not %s"
+                               % (name, ", ".join(unknown_keys)))
+        main = override.get("index_url") or index_url
+        extras = list(override.get("extra_index_urls", extra_index_urls) or [])
+        if not main:
+            raise RuntimeError("set %s has extra indexes or per-package indexes but no index_url: give index_url "
+                               "(for example https://pypi.org/simple/)" % name)
+        urls = [main] + [u for u in extras if u != main]
+        for url in urls + list(package_indexes.values()):
+            if not str(url).startswith(("http://", "https://", "file://")):
+                raise RuntimeError("index %s is not an http(s):// or file:// URL" % redact_url(str(url)))
+        plan[name] = {"indexes": urls, "packages": package_indexes}
+    return plan
+
+
+def netrc_env(urls, workdir):
+    """Environment for pip with the URLs' credentials in a 0600 netrc (never in argv): (env, clean urls)."""
+    env = dict(os.environ)
+    env["PIP_CONFIG_FILE"] = os.devnull
+    lines, clean = [], {}
+    for url in urls:
+        stripped, parts = _strip_userinfo(url)
+        clean[url] = stripped
+        creds = url_credentials(url)
+        if creds and parts.hostname:
+            lines.append('machine %s\nlogin %s\npassword "%s"\n' % (parts.hostname, creds[0], creds[1]))
+    if lines:
+        path = os.path.join(workdir, "netrc")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("".join(lines))
+        env["NETRC"] = path
+    return env, clean
+
+
+def _listed_on(index, name, filename, cache):
+    """Whether the project page of NAME on INDEX lists FILENAME (the record of where a wheel came from)."""
+    key = (index, name)
+    if key not in cache:
+        if index.startswith("file://"):
+            page = os.path.join(index[len("file://"):], name)
+            cache[key] = set(os.listdir(page)) if os.path.isdir(page) else set()
+        else:
+            base = index if index.endswith("/") else index + "/"
+            try:
+                status, html = http_get(base + name + "/", 30)
+            except MirrorError:
+                status, html = 0, ""
+            cache[key] = set(f["filename"] for f in _files_from_html(base, html)) if status == 200 else set()
+    return filename in cache[key]
+
+
+def _download_planned(pip_argv, pins, work, python_version, platforms, plan, timeout):
+    """Download a set as PLAN says; returns ({filename: index it came from}, pip output)."""
+    pinned_dir = os.path.join(work, "pinned")
+    files_dir = os.path.join(work, "files")
+    os.makedirs(pinned_dir)
+    os.makedirs(files_dir)
+    urls = plan["indexes"] + sorted(set(plan["packages"].values()))
+    env, clean = netrc_env(urls, work)
+    sources, outputs = {}, []
+    requirements = []
+    for pin in pins:
+        name = parse_pin(pin)[0]
+        index = plan["packages"].get(name)
+        if not index:
+            requirements.append(pin)
+            continue
+        # the package alone from its own index; its dependencies come with the rest of the set below
+        before = set(os.listdir(pinned_dir))
+        got, out = download_set(pip_argv, [pin], pinned_dir, python_version, platforms, (), timeout,
+                                indexes=[clean[index]], no_deps=True, env=env)
+        outputs.append(out)
+        for fname in set(got) - before:
+            sources[fname] = redact_url(index)
+            requirements.append(os.path.join(pinned_dir, fname))
+    names, out = download_set(pip_argv, requirements, files_dir, python_version, platforms, (), timeout,
+                              indexes=[clean[u] for u in plan["indexes"]], env=env)
+    outputs.append(out)
+    cache = {}
+    for fname in names:
+        if fname in sources:
+            continue
+        info = parse_wheel_filename(fname)
+        found = [u for u in plan["indexes"] if len(plan["indexes"]) == 1 or
+                 _listed_on(clean[u], info["name"], fname, cache)]
+        sources[fname] = redact_url(found[0]) if found else None
+    return names, sources, files_dir, "\n".join(outputs)
+
+
+def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeout=3600, set_python_versions=None,
+          indexes=None):
     """Fill DEST/wheels, write DEST/locks/<set>.txt, DEST/SHA256SUMS and DEST/manifest.json.
 
     SET_PYTHON_VERSIONS ({set: "3.13"}) stages those sets for another Python than PYTHON_VERSION, in the same
     run: one mirror, one manifest and one SHA256SUMS cover the wheels of every Python.
+    INDEXES (index_plan's result, None = pip's own configuration) names where each set and pinned package comes
+    from; then the lock and the manifest record the index of each wheel.
     Returns (changed, manifest).
     """
     set_python_versions = dict(set_python_versions or {})
@@ -81,10 +217,16 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
         set_python = set_python_versions.get(set_name, python_version)
         work = tempfile.mkdtemp(prefix="stage-%s-" % set_name)
         try:
-            names, _out = download_set(pip_argv, pins, work, set_python, platforms, [wheels_dir], timeout)
+            sources = {}
+            if indexes:
+                names, sources, got_dir, _out = _download_planned(pip_argv, pins, work, set_python, platforms,
+                                                                  indexes[set_name], timeout)
+            else:
+                names, _out = download_set(pip_argv, pins, work, set_python, platforms, [wheels_dir], timeout)
+                got_dir = work
             entries = {}
             for fname in names:
-                src = os.path.join(work, fname)
+                src = os.path.join(got_dir, fname)
                 digest = sha256_file(src)
                 info = parse_wheel_filename(fname)
                 target = os.path.join(wheels_dir, fname)
@@ -93,18 +235,28 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
                     changed = True
                 files[fname] = {"filename": fname, "name": info["name"], "version": info["version"],
                                 "sha256": digest, "size": os.path.getsize(target)}
+                if indexes:
+                    files[fname]["index"] = sources.get(fname)
                 entries.setdefault(info["name"], {"version": info["version"], "hashes": []})
                 entries[info["name"]]["hashes"].append(digest)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        lock_texts[set_name] = render_lock(entries, header=[
+        header = [
             "Hash-pinned lock for set %r, written by playbooks/stage_wheels.yml; do not edit." % set_name,
-            "Python %s, platforms %s. Pins: %s" % (set_python, ", ".join(platforms), ", ".join(pins))])
+            "Python %s, platforms %s. Pins: %s" % (set_python, ", ".join(platforms), ", ".join(pins))]
+        if indexes:
+            header += ["from %s: %s" % (sources.get(f) or "an unknown index", f) for f in sorted(names)]
+        lock_texts[set_name] = render_lock(entries, header=header)
     for set_name, text in lock_texts.items():
         changed |= _write_if_changed(os.path.join(locks_dir, "%s.txt" % set_name), text)
     manifest = {"schema": MANIFEST_SCHEMA, "python_version": python_version, "platforms": list(platforms),
                 "sets": dict((k, list(v)) for k, v in sorted(sets.items())), "installer": list(installer_pins),
                 "files": [files[k] for k in sorted(files)]}
+    if indexes:
+        # only present when indexes were given (else pip's configuration chose, which nobody recorded)
+        manifest["indexes"] = dict((k, {"indexes": [redact_url(u) for u in v["indexes"]],
+                                        "packages": dict((n, redact_url(u)) for n, u in sorted(v["packages"].items()))})
+                                   for k, v in sorted(indexes.items()))
     if set_python_versions:
         # only present when a set is staged for another Python than python_version
         manifest["set_python_versions"] = dict(sorted(set_python_versions.items()))

@@ -65,6 +65,32 @@ options:
     type: list
     elements: str
     default: [python3, -m, pip]
+  index_url:
+    description:
+      - Default index every set is staged from (for example V(https://pypi.org/simple/)). When this or any of
+        O(extra_index_urls), O(set_indexes), O(package_indexes) is given, pip runs isolated (C(--isolated),
+        C(PIP_CONFIG_FILE=/dev/null)), so the staging machine's pip configuration adds no source. Credentials in a URL
+        go to a 0600 netrc, never into pip's argv, the lock or the manifest.
+      - Empty (and no other index option) means pip's own configuration decides, as before; nothing records the index.
+    type: str
+    default: ""
+  extra_index_urls:
+    description: More indexes searched besides O(index_url).
+    type: list
+    elements: str
+    default: []
+  set_indexes:
+    description: Set name to a dict with C(index_url) and C(extra_index_urls) (or a bare index URL) replacing the defaults for that set.
+    type: dict
+    default: {}
+  package_indexes:
+    description:
+      - Pinned package name to the index it alone comes from, for example
+        C(torch) and C(torchvision) mapped to U(https://download.pytorch.org/whl/cpu) (the seed's CPU index); its
+        dependencies come from the set's indexes. Names no set pins are an error.
+      - The lock's header and the manifest's C(files[].index) record the index of every wheel.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -82,6 +108,16 @@ EXAMPLES = r"""
       ci_gates_py313: ["pytest==9.2.0"]
     set_python_versions:
       ci_gates_py313: "3.13"
+
+- name: The seed's torch family from the PyTorch CPU index, everything else from PyPI
+  codex.offline_ml.wheel_stage:
+    dest: /srv/mirror
+    sets:
+      torch_cpu: ["torch==2.13.0+cpu", "torchvision==0.29.0+cpu"]
+    index_url: https://pypi.org/simple/
+    package_indexes:
+      torch: https://download.pytorch.org/whl/cpu
+      torchvision: https://download.pytorch.org/whl/cpu
 """
 
 RETURN = r"""
@@ -95,14 +131,29 @@ locks:
   returned: always
   type: dict
   sample: {"torch_cpu": "/srv/mirror/locks/torch_cpu.txt"}
+indexes:
+  description: Per set, the indexes it was staged from and the per-package ones (credentials removed); V({}) without indexes.
+  returned: always
+  type: dict
+  sample: {"torch_cpu": {"indexes": ["https://pypi.org/simple/"], "packages": {"torch": "https://download.pytorch.org/whl/cpu"}}}
 """
 
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import MirrorError
-from ansible_collections.codex.offline_ml.plugins.module_utils._stage import stage
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import MirrorError, long_secrets, scrub, url_secrets
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage import index_plan, stage
+
+
+def _urls(params):
+    urls = [params["index_url"]] + list(params["extra_index_urls"]) + list(params["package_indexes"].values())
+    for value in params["set_indexes"].values():
+        if isinstance(value, dict):
+            urls += [value.get("index_url") or ""] + list(value.get("extra_index_urls") or [])
+        else:
+            urls.append(value)
+    return [str(u) for u in urls if u]
 
 
 def main():
@@ -115,17 +166,26 @@ def main():
             set_python_versions=dict(type="dict", default={}),
             platforms=dict(type="list", elements="str", default=["manylinux_2_28_x86_64"]),
             pip=dict(type="list", elements="str", default=["python3", "-m", "pip"]),
+            index_url=dict(type="str", default=""),
+            extra_index_urls=dict(type="list", elements="str", default=[]),
+            set_indexes=dict(type="dict", default={}),
+            package_indexes=dict(type="dict", default={}),
         ),
         supports_check_mode=False,
     )
     p = module.params
+    secrets = []
+    for url in _urls(p):
+        secrets += url_secrets(url)
+        module.no_log_values.update(long_secrets(url))
     try:
         set_python = dict((k, str(v)) for k, v in p["set_python_versions"].items())
+        plan = index_plan(p["sets"], p["index_url"], p["extra_index_urls"], p["set_indexes"], p["package_indexes"])
         changed, manifest = stage(p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"],
-                                  set_python_versions=set_python)
+                                  set_python_versions=set_python, indexes=plan)
     except (MirrorError, RuntimeError) as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=changed, files=len(manifest["files"]),
+        module.fail_json(msg=scrub(str(exc), secrets))
+    module.exit_json(changed=changed, files=len(manifest["files"]), indexes=manifest.get("indexes", {}),
                      locks=dict((s, os.path.join(p["dest"], "locks", "%s.txt" % s)) for s in p["sets"]))
 
 

@@ -110,5 +110,5 @@ def test_documentation_matches_argument_spec(monkeypatch):
         assert option['type'] == spec[name]['type'], name
         assert option.get('default') == spec[name].get('default'), name
     assert doc['attributes']['check_mode']['support'] == 'none' and captured['supports_check_mode'] is False
-    assert set(yaml.safe_load(wheel_stage.RETURN)) == {'files', 'locks'}
+    assert set(yaml.safe_load(wheel_stage.RETURN)) == {'files', 'locks', 'indexes'}
     yaml.safe_load(wheel_stage.EXAMPLES)
