@@ -28,7 +28,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._report_common im
     plural,
     result,
 )
-from ansible_collections.codex.offline_ml.plugins.module_utils._report_normalize import normalize_record
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_normalize import normalize_record, roles_of
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_rules import (
     CHECK_ROLES,
     check_exports,
@@ -62,12 +62,38 @@ def _venv_check_name(venv):
     return "wheels:%s" % venv.get("name")
 
 
+def _venv_entries_for(entries, roles):
+    """The audit_venvs entries that name what this host's venv at each path holds.
+
+    Entries sharing a path become one column named after them all ('torch+hf'); a name whose roles are not on this
+    host does not go into it (the CI runner's hf venv at the torch venv's default path is 'wheels:hf', not
+    'wheels:torch+hf': it holds huggingface_hub alone). A path none of whose entries apply keeps them all.
+    """
+    if not isinstance(entries, list):
+        return entries
+    groups = {}
+    for entry in entries:
+        path = (entry.get("path") or "").rstrip("/") or "/" if isinstance(entry, dict) else None
+        groups.setdefault(path, []).append(entry)
+    kept = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not entry.get("path"):
+            kept.append(entry)
+            continue
+        group = groups[(entry.get("path") or "").rstrip("/") or "/"]
+        applying = [e for e in group if set(roles_of(e)) & roles]
+        if not applying or entry in applying:
+            kept.append(entry)
+    return kept
+
+
 def evaluate_host(record, index=None, manifest_error=None, require_lock_hashes=True):
     """(host entry of the report, {check: comparables}) for one raw host record."""
     if not isinstance(record, dict) or not record.get("host"):
         raise ReportError("every host record needs a 'host' name; got %r" % (record,))
-    record = normalize_record(record)
     roles = set(record.get("roles") or [])
+    record = dict(record, venvs=_venv_entries_for(record.get("venvs"), roles))
+    record = normalize_record(record)
     venvs = record["venvs"]
     record["_venv_roles"] = dict((_venv_check_name(v), v["roles"]) for v in venvs)
     unreachable = bool(record.get("unreachable"))
@@ -118,10 +144,24 @@ def check_order(names):
     return fixed[:1] + wheels + fixed[1:] + others
 
 
+def _same_lock_groups(check, hosts_here, comparables):
+    """Hosts to compare the distributions of a wheels:* check among: those that installed the same lock.
+
+    The lock itself is compared across all of them (one 'lock' row when they differ); two hosts built from different
+    locks are expected to hold different distributions, which would only bury real drift.
+    """
+    groups = {}
+    for host in hosts_here:
+        lock = ((comparables.get(host) or {}).get(check) or {}).get("lock")
+        groups.setdefault(json.dumps(lock), []).append(host)
+    return [sorted(g) for _k, g in sorted(groups.items())]
+
+
 def compute_drift(hosts, comparables):
     """Values that differ among the hosts where their check applies, hosts grouped by value.
 
-    A value a host lacks (a distribution not installed there) counts as null.
+    A value a host lacks (a distribution not installed there) counts as null. The distributions of a venv
+    (wheels:*) are compared only among hosts that installed the same lock.
     """
     by_key = {}
     applicable = {}
@@ -137,17 +177,28 @@ def compute_drift(hosts, comparables):
     drift = []
     for (check, key), values in sorted(by_key.items(), key=lambda kv: kv[0][1]):
         hosts_here = sorted(applicable.get(check, ()))
-        if len(hosts_here) < 2:
-            continue
-        groups = {}
-        for host in hosts_here:
-            value = values.get(host)
-            groups.setdefault(json.dumps(value, sort_keys=True), (value, []))[1].append(host)
-        if len(groups) < 2:
-            continue
-        drift.append({"key": key, "check": check,
-                      "values": [{"value": v, "hosts": sorted(h)} for _k, (v, h) in sorted(groups.items())]})
+        if check.startswith("wheels:") and key != "%s.lock" % check:
+            cohorts = _same_lock_groups(check, hosts_here, comparables)
+        else:
+            cohorts = [hosts_here]
+        for cohort in cohorts:
+            row = _drift_row(check, key, values, cohort)
+            if row:
+                drift.append(row)
     return drift
+
+
+def _drift_row(check, key, values, hosts_here):
+    if len(hosts_here) < 2:
+        return None
+    groups = {}
+    for host in hosts_here:
+        value = values.get(host)
+        groups.setdefault(json.dumps(value, sort_keys=True), (value, []))[1].append(host)
+    if len(groups) < 2:
+        return None
+    return {"key": key, "check": check,
+            "values": [{"value": v, "hosts": sorted(h)} for _k, (v, h) in sorted(groups.items())]}
 
 
 def build_report(records, manifest_info=None, index=None, require_lock_hashes=True, generated_at=None,

@@ -35,7 +35,7 @@ def parse_env_file(text):
     return values
 
 
-def _roles_of(entry):
+def roles_of(entry):
     roles = entry.get("roles")
     if roles is None:
         roles = [entry["role"]] if entry.get("role") else []
@@ -57,13 +57,13 @@ def merge_venvs(entries, states=None, error=None):
             raise ReportError("every audit_venvs entry needs a name and a path; got %r" % (entry,))
         path = entry["path"].rstrip("/") or "/"
         if path not in by_path:
-            by_path[path] = dict(entry, path=path, names=[entry["name"]], roles=_roles_of(entry))
+            by_path[path] = dict(entry, path=path, names=[entry["name"]], roles=roles_of(entry))
             order.append(path)
         else:
             merged = by_path[path]
             if entry["name"] not in merged["names"]:
                 merged["names"].append(entry["name"])
-            merged["roles"] = sorted(set(merged["roles"]) | set(_roles_of(entry)))
+            merged["roles"] = sorted(set(merged["roles"]) | set(roles_of(entry)))
     found = {}
     if states is not None:
         for state in states:

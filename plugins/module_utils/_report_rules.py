@@ -89,6 +89,9 @@ def check_torch(record, venvs_by_path=None):
                 if not (name in live and name in fdists and same_version(live[name], fdists[name])):
                     problems.append("facts file lists %s=%s, the venv holds %s" % (
                         name, fdists.get(name, "(absent)"), live.get(name, "(absent)")))
+        if "companions" in fdiag and _companion_verdicts(fdiag) != _companion_verdicts(diag):
+            problems.append("facts file says companions %s, the live diagnostic says %s" % (
+                _companion_text(fdiag) or "none", _companion_text(diag) or "none"))
     build = diag.get("build") or {}
     variant = "cpu" if diag.get("cpu_build") else ("cuda %s" % diag["cuda_version"] if diag.get("cuda_version")
                                                    else "unknown build")
@@ -97,6 +100,8 @@ def check_torch(record, venvs_by_path=None):
         "torch.build": "%s (%s)" % (short(build.get("git_version")) or "?", variant) if diag.get("version") else None,
         "torch.lock_sha256": (facts or {}).get("lock_sha256"),
     }
+    for name, (version, verdict) in _companion_verdicts(diag).items():
+        comparables["torch.companion.%s" % name] = "%s (%s)" % (version, verdict)
     details = {
         "python": python,
         "diagnostic_status": status,
@@ -107,11 +112,31 @@ def check_torch(record, venvs_by_path=None):
         "git_version": build.get("git_version"),
         "facts_status": ((facts or {}).get("diagnostic") or {}).get("status"),
         "lock_sha256": (facts or {}).get("lock_sha256"),
+        "companions": dict((n, {"version": v, "status": st}) for n, (v, st) in _companion_verdicts(diag).items()),
     }
+    companions = _companion_text(diag)
     if problems:
         summary = ("torch is %s" % status) if status != "ok" else problems[0]
+        broken = [n for n, (v, st) in _companion_verdicts(diag).items() if st != "ok"]
+        if broken and status != "ok":
+            summary += " (%s: %s)" % ("companion" if len(broken) == 1 else "companions", companions)
         return result(FAIL, summary, problems, **details), comparables
-    return result(PASS, "torch %s ok (%s), facts file agrees" % (diag.get("version"), variant), **details), comparables
+    return result(PASS, "torch %s ok (%s)%s, facts file agrees" % (
+        diag.get("version"), variant, ("; " + companions) if companions else ""), **details), comparables
+
+
+def _companion_verdicts(diag):
+    """{name: (version, verdict)} of the companions (torchvision, torchaudio) the diagnostic found."""
+    out = {}
+    for name, info in sorted((diag.get("companions") or {}).items()):
+        info = info if isinstance(info, dict) else {}
+        out[name] = (info.get("version") or info.get("dist_version") or "?", info.get("status") or "unknown")
+    return out
+
+
+def _companion_text(diag):
+    """'torchvision 0.28.0 broken, torchaudio 2.13.0+cpu ok' ('' without companions)."""
+    return ", ".join("%s %s %s" % (n, v, st) for n, (v, st) in _companion_verdicts(diag).items())
 
 
 def check_venv(venv, index, manifest_error, require_lock_hashes):

@@ -32,7 +32,8 @@ def test_schema_and_shape(manifest):
     assert set(doc) == {'schema', 'generator', 'generated_at', 'manifest', 'role_groups', 'checks', 'hosts', 'drift',
                         'summary', 'compliant'}
     assert [h['host'] for h in doc['hosts']] == ['ci1', 'ml1', 'ml2']
-    assert doc['checks'] == ['torch', 'wheels:gates', 'wheels:torch+hf', 'exports', 'hf_cache', 'gates']
+    # ci1's /opt/codex/venv holds the hf set alone: its column is wheels:hf, not the ML nodes' wheels:torch+hf
+    assert doc['checks'] == ['torch', 'wheels:gates', 'wheels:hf', 'wheels:torch+hf', 'exports', 'hf_cache', 'gates']
     for host in doc['hosts']:
         assert set(host) == {'host', 'groups', 'roles', 'roles_source', 'os', 'python', 'reachable', 'checks',
                              'failed_checks', 'compliant'}
@@ -50,12 +51,12 @@ def test_schema_and_shape(manifest):
 def test_fixture_verdicts(manifest):
     doc = build(load_records(), manifest)
     assert statuses(doc) == {
-        'ci1': {'torch': 'n/a', 'wheels:gates': 'pass', 'wheels:torch+hf': 'pass', 'exports': 'pass',
-                'hf_cache': 'pass', 'gates': 'pass'},
-        'ml1': {'torch': 'pass', 'wheels:gates': 'n/a', 'wheels:torch+hf': 'pass', 'exports': 'pass',
-                'hf_cache': 'pass', 'gates': 'n/a'},
-        'ml2': {'torch': 'fail', 'wheels:gates': 'n/a', 'wheels:torch+hf': 'fail', 'exports': 'pass',
-                'hf_cache': 'pass', 'gates': 'n/a'},
+        'ci1': {'torch': 'n/a', 'wheels:gates': 'pass', 'wheels:hf': 'pass', 'wheels:torch+hf': 'n/a',
+                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'pass'},
+        'ml1': {'torch': 'pass', 'wheels:gates': 'n/a', 'wheels:hf': 'n/a', 'wheels:torch+hf': 'pass',
+                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'n/a'},
+        'ml2': {'torch': 'fail', 'wheels:gates': 'n/a', 'wheels:hf': 'n/a', 'wheels:torch+hf': 'fail',
+                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'n/a'},
     }
     assert doc['compliant'] is False
     assert doc['summary']['noncompliant_hosts'] == ['ml2']
@@ -95,6 +96,7 @@ def test_audit_host_roles_override(manifest):
     assert check_of(doc, 'ci1', 'exports')['summary'] == "hf_offline_cache is not in this host's audit_host_roles"
     # the /opt/codex/venv check applies through torch_cpu or hf_offline_cache: neither is expected now
     assert check_of(doc, 'ci1', 'wheels:torch+hf')['status'] == 'n/a'
+    assert 'wheels:hf' not in doc['checks']
     assert check_of(doc, 'ci1', 'wheels:gates')['status'] == 'pass'
 
 
@@ -150,6 +152,69 @@ def test_drift_exports_and_absent_distributions(manifest):
     assert drift['exports.HF_HOME'] == [{'value': '/data/hf', 'hosts': ['b']},
                                         {'value': '/srv/huggingface', 'hosts': ['a']}]
     assert drift['wheels:torch+hf.dist.mpmath'] == [{'value': '1.3.0', 'hosts': ['a']}, {'value': None, 'hosts': ['b']}]
+
+
+def test_demo_fleet_drift_has_no_runner_noise(manifest):
+    """The CI runner's venv holds another lock: it is not compared with the ML nodes' venvs at all."""
+    doc = build(load_records(), manifest)
+    for row in doc['drift']:
+        if row['check'].startswith('wheels:'):
+            assert 'ci1' not in [h for v in row['values'] for h in v['hosts']], row
+    assert not [d for d in doc['drift'] if d['key'].startswith('wheels:torch+hf.dist.')]
+
+
+def test_distributions_are_compared_only_among_hosts_of_the_same_lock(manifest):
+    a, b, c = torch_host('a', '2.13.0+cpu'), torch_host('b', '2.13.0+cpu'), torch_host('c', '2.13.0+cpu')
+    marker = venv_of(c)['marker']
+    marker['hashes'] = dict(marker['hashes'], six=['0' * 64])      # c installed another lock (one more pin)
+    venv_of(c)['dists']['six'] = '1.17.0'
+    del venv_of(b)['dists']['mpmath']                               # b drifted inside the same lock as a
+    drift = dict((d['key'], d['values']) for d in build([a, b, c], manifest)['drift'])
+    assert [v['hosts'] for v in drift['wheels:torch+hf.lock']] in ([['a', 'b'], ['c']], [['c'], ['a', 'b']])
+    assert drift['wheels:torch+hf.dist.mpmath'] == [{'value': '1.3.0', 'hosts': ['a']}, {'value': None, 'hosts': ['b']}]
+    assert 'wheels:torch+hf.dist.six' not in drift                  # c's extra pin is its lock's, not drift
+
+
+def test_venv_column_names_the_roles_that_apply():
+    from ansible_collections.codex.offline_ml.plugins.module_utils._report_fleet import _venv_entries_for
+    entries = [{'name': 'torch', 'path': '/opt/codex/venv', 'roles': ['torch_cpu']},
+               {'name': 'hf', 'path': '/opt/codex/venv/', 'roles': ['hf_offline_cache']},
+               {'name': 'gates', 'path': '/opt/codex/gates', 'roles': ['ci_gates']}]
+    assert [e['name'] for e in _venv_entries_for(entries, {'hf_offline_cache', 'ci_gates'})] == ['hf', 'gates']
+    assert [e['name'] for e in _venv_entries_for(entries, {'torch_cpu', 'hf_offline_cache'})] == \
+        ['torch', 'hf', 'gates']
+    assert [e['name'] for e in _venv_entries_for(entries, set())] == ['torch', 'hf', 'gates']
+
+
+def _with_companions(rec, **companions):
+    for diag in (rec['torch']['diagnostic'], rec['torch']['facts']['diagnostic']):
+        diag['companions'] = dict((name, {'version': version, 'status': status})
+                                  for name, (version, status) in companions.items())
+    return rec
+
+
+def test_torch_column_names_the_companions_and_their_verdicts(manifest):
+    ok = _with_companions(torch_host('a', '2.13.0+cpu'), torchvision=('0.29.0+cpu', 'ok'))
+    broken = _with_companions(torch_host('b', '2.13.0+cpu', status='broken'), torchvision=('0.28.0', 'broken'))
+    broken['torch']['diagnostic']['problems'] = ['torchvision 0.28.0 does not work: ...']
+    doc = build([ok, broken], manifest)
+    assert check_of(doc, 'a', 'torch')['summary'] == \
+        'torch 2.13.0+cpu ok (cpu); torchvision 0.29.0+cpu ok, facts file agrees'
+    assert check_of(doc, 'a', 'torch')['details']['companions'] == {'torchvision': {'version': '0.29.0+cpu',
+                                                                                    'status': 'ok'}}
+    assert check_of(doc, 'b', 'torch')['summary'] == 'torch is broken (companion: torchvision 0.28.0 broken)'
+    drift = dict((d['key'], d['values']) for d in doc['drift'])
+    assert drift['torch.companion.torchvision'] == [{'value': '0.28.0 (broken)', 'hosts': ['b']},
+                                                    {'value': '0.29.0+cpu (ok)', 'hosts': ['a']}]
+
+
+def test_facts_file_companions_must_agree(manifest):
+    rec = _with_companions(torch_host('a', '2.13.0+cpu'), torchvision=('0.29.0+cpu', 'ok'))
+    rec['torch']['facts']['diagnostic']['companions'] = {}
+    torch = check_of(build([rec], manifest), 'a', 'torch')
+    assert torch['status'] == 'fail'
+    assert 'facts file says companions none, the live diagnostic says torchvision 0.29.0+cpu ok' in \
+        torch['details']['problems']
 
 
 # --------------------------------------------------------------------------- determinism
