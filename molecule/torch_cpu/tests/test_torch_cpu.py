@@ -90,3 +90,18 @@ def test_pip_conf_only_where_asked(host):
 def test_no_stale_releases(host):
     releases = tc.fast(host).run("ls -A /opt/codex/.venv.releases").stdout.split()
     assert len([r for r in releases if not r.startswith(".")]) == 1
+
+
+def test_broken_family_was_reported_and_repaired(host):
+    """torch-cpu-index started with the registry's CUDA torchvision over the CPU torch (prepare.yml)."""
+    if host.backend.get_hostname() != "torch-cpu-index":
+        return
+    before = json.loads(tc.fast(host).file("/root/family-diagnostic.json").content_string)
+    assert before["status"] == "broken"
+    assert before["companions"]["torchvision"]["status"] == "broken"
+    assert "libc10_cuda.so" in before["companions"]["torchvision"]["missing_libraries"]
+    assert [p for p in before["problems"] if p.startswith("torchvision ")]
+    # rebuilt from the lock, which has no torchvision (no CPU build of it for torch 2.13 can be had here)
+    after = tc.command_facts(host)
+    assert after["status"] == "ok" and after["companions"] == {}
+    assert tc.venv_python(host, "import importlib.util; print(importlib.util.find_spec('torchvision'))") == "None"
