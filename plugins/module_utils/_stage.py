@@ -19,13 +19,13 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
     _files_from_html,
     _strip_userinfo,
+    expand_platforms,
     http_get,
     normalize_name,
     parse_pin,
     parse_wheel_filename,
     redact_url,
     render_lock,
-    expand_platforms,
     url_credentials,
 )
 

@@ -19,7 +19,8 @@ description:
   - The status is V(ok), V(missing) (no torch module and no torch distribution), V(stub) (C(import torch)
     works but C(from torch.utils.data import Dataset) does not, as with placeholder packages) or V(broken)
     (import fails, no compiled C(torch._C), metadata and module disagree, the tiny tensor check fails,
-    the diagnostic hangs or crashes, or a CUDA build where O(require_cpu_build) asks for a CPU-only one).
+    the diagnostic hangs or crashes, a CUDA build where O(require_cpu_build) asks for a CPU-only one, or a
+    torchvision / torchaudio that is present does not work with this torch).
   - The same check runs without Ansible as C(python -m codex_ml.utils.torch_checks).
   - Never changes anything.
 author:
@@ -170,6 +171,16 @@ ansible_facts:
           elements: str
           returned: always
           sample: []
+        companions:
+          description:
+            - torchvision / torchaudio found in the interpreter (an absent one is not listed and not a problem), each
+              with C(version), C(dist_version), C(location), C(requires_torch) (its Requires-Dist specifier),
+              C(torch_requirement_ok), C(check), C(check_ok), C(missing_libraries), C(status) (V(ok), V(broken), or
+              V(unchecked) when torch itself is unusable) and C(problems) (also listed in the top-level C(problems)).
+          type: dict
+          returned: always
+          sample: {"torchvision": {"version": null, "dist_version": "0.28.0", "status": "broken", "check_ok": false,
+                   "missing_libraries": ["libc10_cuda.so"], "requires_torch": "==2.13.0", "torch_requirement_ok": true}}
         elapsed_s:
           description: Seconds the diagnostic took, interpreter start included. The only field that changes between runs.
           type: float
