@@ -120,7 +120,8 @@ requires:
   type: dict
   sample: {"torchvision": ["numpy", "torch (==2.13.0)", "pillow (!=8.3.*,>=5.3.0)"]}
 kind:
-  description: On failure, what kind of problem (unreachable, missing_package, no_compatible_wheel, lock_for_other_python, hash_mismatch, invalid_pin, requires_mismatch).
+  description: On failure, what kind of problem (unreachable, missing_package, no_compatible_wheel, lock_for_other_python,
+    hash_mismatch, invalid_pin, requires_mismatch).
   returned: failure
   type: str
   sample: missing_package

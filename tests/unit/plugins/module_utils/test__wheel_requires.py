@@ -54,8 +54,8 @@ def test_real_torchvision_metadata(family_mirror):
 
 
 def test_conflict_names_both_versions_and_the_fix():
-    problems = requirement_conflicts('torchaudio', '2.11.0', ['torch==2.11.0'], {'torch': '2.13.0+cpu',
-                                                                                  'torchaudio': '2.11.0'})
+    wanted = {'torch': '2.13.0+cpu', 'torchaudio': '2.11.0'}
+    problems = requirement_conflicts('torchaudio', '2.11.0', ['torch==2.11.0'], wanted)
     assert problems == ['torchaudio==2.11.0 requires torch==2.11.0, but torch==2.13.0+cpu is pinned: pin the '
                         'torchaudio built for torch 2.13.0+cpu (from the same index as torch), or pin the torch it '
                         'requires']
@@ -77,8 +77,10 @@ def test_index_reads_the_real_wheel(run_module, family_index):
 
 @pytest.mark.parametrize('mode', ['index', 'wheelhouse'])
 def test_requires_another_torch_fails(run_module, family_index, family_mirror, mode):
-    where = dict(mirror_url=family_index) if mode == 'index' else dict(mirror_mode='wheelhouse',
-                                                                         wheelhouse=str(family_mirror))
+    if mode == 'index':
+        where = dict(mirror_url=family_index)
+    else:
+        where = dict(mirror_mode='wheelhouse', wheelhouse=str(family_mirror))
     failed, result = run(run_module, requirements=[TORCH, 'torchaudio==2.11.0'], check_requires=['torchaudio'],
                          **where)
     assert failed and result['kind'] == 'requires_mismatch'
