@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 
 try:
     from html.parser import HTMLParser
@@ -55,14 +56,8 @@ DUMMY_PASSWORDS = frozenset(["", "x-oauth-basic", "x-access-token", "x", "token"
 MIN_LITERAL_SECRET = 4
 
 
-class MirrorError(Exception):
+class MirrorError(OperatorError):
     """A problem with the mirror or the inputs, with a message meant for the operator."""
-
-    def __init__(self, msg, kind="error", **details):
-        super(MirrorError, self).__init__(msg)
-        self.msg = msg
-        self.kind = kind
-        self.details = details
 
 
 # --------------------------------------------------------------------------- names, pins, locks
