@@ -130,6 +130,16 @@ def _differs_at(fd, name, entry):
     return safefs.sha256_at(fd, name) != (entry['size'], entry['sha256'])
 
 
+def _top_entries(root, prefixes):
+    """(name, lstat) of each entry of the open cache directory ROOT whose name starts with PREFIXES, by name; an
+    entry that vanishes meanwhile is left out."""
+    for name in sorted(os.listdir(root)):
+        if name.startswith(prefixes):
+            st = safefs.lstat_at(root, name)
+            if st is not None:
+                yield name, st
+
+
 def clean_staging(cache_dir):
     """Remove staging directories left by an interrupted unpack; returns their paths.
 
@@ -140,14 +150,10 @@ def clean_staging(cache_dir):
     if root is None:
         return removed
     try:
-        for name in sorted(os.listdir(root)):
-            if not name.startswith(STAGING_PREFIX):
-                continue
-            st = safefs.lstat_at(root, name)
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                continue
-            shutil.rmtree(name, dir_fd=root, ignore_errors=True)
-            removed.append(os.path.join(cache_dir, name))
+        for name, st in _top_entries(root, STAGING_PREFIX):
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(name, dir_fd=root, ignore_errors=True)
+                removed.append(os.path.join(cache_dir, name))
     finally:
         os.close(root)
     return removed
@@ -312,16 +318,11 @@ def unsafe_entries(cache_dir):
     if root is None:
         return found
     try:
-        for name in sorted(os.listdir(root)):
-            if not name.startswith(('models--', 'datasets--', 'spaces--')):
-                continue
-            st = safefs.lstat_at(root, name)
-            if st is None:
-                continue
-            if not stat.S_ISDIR(st.st_mode):
+        for name, st in _top_entries(root, ('models--', 'datasets--', 'spaces--')):
+            if stat.S_ISDIR(st.st_mode):
+                _unsafe_refs(root, name, found)
+            else:
                 found.append(name)
-                continue
-            _unsafe_refs(root, name, found)
     finally:
         os.close(root)
     return found
