@@ -43,6 +43,14 @@ MIRROR_ARGUMENT_SPEC = dict(
     trusted_host=dict(type="str"),
     ca_bundle=dict(type="path"),
 )
+
+
+def mirror_spec(*names):
+    """The specs of MIRROR_ARGUMENT_SPEC's options NAMES, in that order (a module keeps its options' order, which
+    decides the order of validation and so which error it reports first)."""
+    return dict((name, MIRROR_ARGUMENT_SPEC[name]) for name in names)
+
+
 MIRROR_URL_REQUIRED_IF = [("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"])]
 
 _PIN_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)\s*$")

@@ -214,10 +214,11 @@ def scan(python, cache_dir, specs, timeout):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            INTERPRETER_ARGUMENT_SPEC,
             cache_dir=dict(type='path', required=True),
+            python=INTERPRETER_ARGUMENT_SPEC['python'],
             repos=dict(type='list', elements='dict', default=[], options=_hf_specs.REPO_ARGUMENT_SPEC),
             fail_on_unresolved=dict(type='bool', default=False),
+            timeout=INTERPRETER_ARGUMENT_SPEC['timeout'],
         ),
         supports_check_mode=True,
     )

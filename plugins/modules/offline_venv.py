@@ -154,10 +154,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MIRROR_ARGUMENT_SPEC,
     MIRROR_URL_REQUIRED_IF,
     MirrorError,
     hide_mirror_url,
+    mirror_spec,
     probe_interpreter,
     redact_url,
     scrub,
@@ -286,9 +286,10 @@ def _rollback(module, path, p):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            MIRROR_ARGUMENT_SPEC,
             path=dict(type="path", required=True),
+            **mirror_spec("python", "requirements", "lock"),
             installer=dict(type="str", choices=["uv", "pip"], default="uv"),
+            **mirror_spec("mirror_mode", "mirror_url", "wheelhouse", "trusted_host", "ca_bundle"),
             verify_command=dict(type="list", elements="str", default=[]),
             extra_paths=dict(type="list", elements="path", default=[]),
             force=dict(type="bool", default=False),

@@ -203,9 +203,10 @@ def run_diagnostic(python, require_cpu_build=False, timeout=120):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            INTERPRETER_ARGUMENT_SPEC,
+            python=INTERPRETER_ARGUMENT_SPEC['python'],
             require_cpu_build=dict(type='bool', default=False),
             fail_on_unhealthy=dict(type='bool', default=False),
+            timeout=INTERPRETER_ARGUMENT_SPEC['timeout'],
         ),
         supports_check_mode=True,
     )

@@ -77,13 +77,13 @@ kind:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MIRROR_ARGUMENT_SPEC,
     MIRROR_URL_REQUIRED_IF,
     MirrorError,
     check_availability,
     hide_mirror_url,
     list_mirror,
     listing_from_names,
+    mirror_spec,
     probe_interpreter,
     redact_url,
     scrub,
@@ -109,8 +109,9 @@ _HINTS = {
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            MIRROR_ARGUMENT_SPEC,
+            **mirror_spec("python", "requirements", "lock", "mirror_mode", "mirror_url", "wheelhouse"),
             files=dict(type="list", elements="str"),
+            **mirror_spec("trusted_host", "ca_bundle"),
             timeout=dict(type="int", default=15),
             variable_prefix=dict(type="str", default=""),
         ),
