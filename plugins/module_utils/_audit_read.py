@@ -77,7 +77,7 @@ def collect(args, environ=None):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    print(json.dumps(collect(json.loads(argv[0]))))
+    sys.stdout.write(json.dumps(collect(json.loads(argv[0]))) + "\n")
     return 0
 
 
