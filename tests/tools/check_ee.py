@@ -15,7 +15,6 @@ The image build itself (`ansible-builder build`) needs a container registry for 
 """
 
 import filecmp
-import os
 import subprocess
 import sys
 import tarfile
