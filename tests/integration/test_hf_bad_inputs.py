@@ -54,6 +54,14 @@ def fails_unchanged(box, play_file, extra_vars, *needles, **kwargs):
     return result
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _pristine_host(container):
+    """Start from a host without anything the roles write: the session's container is shared with the other test
+    files, in whatever order pytest (or pytest-xdist) hands them out. Every test below fails before any change,
+    so the host stays pristine for the next one."""
+    container.reset()
+
+
 def test_hub_mirror_unreachable(container, play_file, hub):
     url = "http://127.0.0.1:%d" % h.free_port()
     fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_endpoint=url),
