@@ -117,7 +117,7 @@ molecule-fleet: build
 INTEGRATION ?= tests/integration
 INTEGRATION_JOBS ?= -n 2 --dist loadfile
 integration: build
-	$(WITH_MIRRORS) pytest $(INTEGRATION) -q -p no:cacheprovider -rA
+	$(WITH_MIRRORS) pytest $(INTEGRATION) -q -p no:cacheprovider -rA $(INTEGRATION_JOBS)
 
 test: lint sanity unit molecule molecule-fleet integration
 	@echo "make test: all suites passed"
