@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The AWX execution environment's build context, as `ansible-builder create` writes it from the tree.
 
 Usage: check_ee.py TARBALL
@@ -56,8 +55,9 @@ def same_tree(left, right):
     names = set()
     for top in (left, right):
         names.update(str(p.relative_to(top)) for p in top.rglob("*") if p.is_file())
-    return sorted(n for n in names if not ((left / n).is_file() and (right / n).is_file()
-                                          and filecmp.cmp(str(left / n), str(right / n), shallow=False)))
+    same = [n for n in names if (left / n).is_file() and (right / n).is_file()
+            and filecmp.cmp(str(left / n), str(right / n), shallow=False)]
+    return sorted(names - set(same))
 
 
 def check(tarball, context):
@@ -108,9 +108,9 @@ def check(tarball, context):
         if line not in containerfile:
             fail("the Containerfile has no line with %r" % line)
     locks = sorted(p.name for p in (built / "mirror" / "locks").iterdir())
-    return "check_ee: ansible-builder create wrote a context with %s, %d locks, manifest.json and SHA256SUMS " \
-           "(the staged ones), ansible-core %s, ansible-runner %s" % (name, len(locks), pin["ansible-core"],
-                                                                       pin["ansible-runner"])
+    return ("check_ee: ansible-builder create wrote a context with %s, %d locks, manifest.json and SHA256SUMS "
+            "(the staged ones), ansible-core %s, ansible-runner %s"
+            % (name, len(locks), pin["ansible-core"], pin["ansible-runner"]))
 
 
 def main(argv):
