@@ -124,9 +124,12 @@ molecule-fleet: build
 	$(NETNS) run codex-fleet -- $(WITH_MIRRORS) molecule test -s fleet
 
 # INTEGRATION: a file or folder of tests/integration (default: all of them).
+# INTEGRATION_JOBS: pytest-xdist workers, a file per worker (each file's containers and ports are its own; the
+# session container is one per worker). `make integration INTEGRATION_JOBS=` runs them one after the other.
 INTEGRATION ?= tests/integration
+INTEGRATION_JOBS ?= -n 2 --dist loadfile
 integration: build
-	$(WITH_MIRRORS) pytest $(INTEGRATION) -q -p no:cacheprovider -rA
+	$(WITH_MIRRORS) pytest $(INTEGRATION) -q -p no:cacheprovider -rA $(INTEGRATION_JOBS)
 
 test: lint sanity unit molecule molecule-fleet integration
 	@echo "make test: all suites passed"

@@ -17,13 +17,14 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+from bench_common import machine, sh
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -40,10 +41,6 @@ NEEDED = ("CODEX_IMAGE_DEBIAN12", "CODEX_INDEX_URL", "CODEX_HF_MIRROR_URL", "COD
 SCALE_TARGET = 1.5      # first converge of 4 hosts <= 1.5 x that of 1 host
 RERUN_TARGET = 10.0     # idempotent re-run <= 10 s per host
 AUDIT_TARGET = 30.0     # audit of 4 hosts <= 30 s
-
-
-def sh(argv, **kw):
-    return subprocess.run(argv, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw).stdout
 
 
 def env():
@@ -113,14 +110,6 @@ class Fleet(object):
             else:
                 return None
         return total
-
-
-def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    mem = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
-    return "%s, %s cores (%s), %.0f GiB RAM, Python %s, podman %s" % (
-        platform.platform(), os.cpu_count(), cpu, int(mem) / 1024 / 1024, platform.python_version(),
-        sh(["podman", "--version"]).split()[-1])
 
 
 def load():

@@ -8,13 +8,14 @@ Nothing here asserts a time: targets are compared and reported, not tested.
 import json
 import os
 import pathlib
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+
+from bench_common import machine, sh
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -23,10 +24,6 @@ INDEX = os.environ["CODEX_INDEX_URL"]
 WHEELS = ROOT / "build" / "mirror" / "wheels"
 LOCK = ROOT / "build" / "mirror" / "locks" / "torch_cpu.txt"
 BEGIN, END = "<!-- BEGIN torch_cpu -->", "<!-- END torch_cpu -->"
-
-
-def sh(cmd, **kw):
-    return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kw).stdout
 
 
 def timed(cmd, **kw):
@@ -62,14 +59,6 @@ def converge(name, installer, workdir):
     seconds, out = timed(["ansible-playbook", "-i", str(inv), str(play)])
     changed = int(re.search(r"changed=(\d+)", out.split("PLAY RECAP", 1)[1]).group(1))
     return seconds, changed
-
-
-def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    mem = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
-    return "%s, %s cores (%s), %.0f GiB RAM, %s, podman %s" % (
-        platform.platform(), os.cpu_count(), cpu, int(mem) / 1024 / 1024, platform.python_version(),
-        sh(["podman", "--version"]).split()[-1])
 
 
 def main():

@@ -13,10 +13,8 @@
 #   hf_mirror.sh build          only build the olah venv and the git repos (no server)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "${here}/../.." && pwd)"
 # shellcheck source=proc.sh
-. "${here}/proc.sh"
-run="${CODEX_RUN_DIR:-${root}/build/run}"  # netns.sh gives each network namespace its own
+. "${here}/proc.sh"  # also sets root and run (the servers' pid and log files), and makes run
 base="${root}/build/hf-mirror"
 venv="${root}/build/olah-venv"
 reqs="${here}/requirements-olah.txt"
@@ -24,7 +22,7 @@ fixture="${root}/tests/fixtures/tiny_bert/model"
 PORT="${CODEX_HF_MIRROR_PORT:-18150}"
 URL="http://127.0.0.1:${PORT}"
 REPO="codex-test/tiny-bert"
-mkdir -p "${run}" "${base}"
+mkdir -p "${base}"
 
 build_venv() {
   local stamp

@@ -6,15 +6,12 @@
 # Usage: mirrors.sh start|stop|status   (prints the URLs as KEY=VALUE on start)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "${here}/../.." && pwd)"
 # shellcheck source=proc.sh
-. "${here}/proc.sh"
-run="${CODEX_RUN_DIR:-${root}/build/run}"  # netns.sh gives each network namespace its own
+. "${here}/proc.sh"  # also sets root and run (the servers' pid and log files), and makes run
 py="${root}/.venv/bin/python"
 INDEX_PORT="${CODEX_INDEX_PORT:-18141}"
 FINDLINKS_PORT="${CODEX_FINDLINKS_PORT:-18142}"
 STUB_PORT="${CODEX_STUB_PORT:-18143}"
-mkdir -p "${run}"
 
 wait_port() {
   local port=$1 name=$2

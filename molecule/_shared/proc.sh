@@ -1,5 +1,10 @@
 # shellcheck shell=bash
-# Process helpers shared by mirrors.sh and hf_mirror.sh (sourced, not run).
+# Process helpers shared by mirrors.sh and hf_mirror.sh (sourced, not run, after they set `here`).
+
+# root: the repository; run: the servers' pid and log files (netns.sh gives each network namespace its own).
+root="$(cd "${here}/../.." && pwd)"
+run="${CODEX_RUN_DIR:-${root}/build/run}"
+mkdir -p "${run}"
 
 # port_in_use PORT: something accepts connections on 127.0.0.1:PORT.
 port_in_use() {

@@ -102,6 +102,19 @@ class ChildResult(object):
             self.ok, self.kind, self.error, self.returncode)
 
 
+# The options of a module that runs its check in a child interpreter (doc fragment codex.offline_ml.interpreter).
+INTERPRETER_ARGUMENT_SPEC = dict(
+    python=dict(type='path'),
+    timeout=dict(type='int', default=120),
+)
+
+
+def require_timeout(module):
+    """Fail the module unless its ``timeout`` parameter is at least one second."""
+    if module.params['timeout'] < 1:
+        module.fail_json(msg='timeout must be at least 1 second, got %d' % module.params['timeout'])
+
+
 def signal_name(number):
     """``SIGABRT`` for 6; ``signal 77`` for numbers without a name."""
     try:

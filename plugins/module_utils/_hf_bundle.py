@@ -89,11 +89,7 @@ class _HashWriter(object):
 
 def _open_member(root, rel):
     """A read descriptor of the regular cache file REL, or an HfCacheError naming it."""
-    parent, name = split(rel)
-    fd = safefs.open_dir(root, parent)
-    handle = safefs.open_regular(fd, name) if fd is not None else None
-    if fd is not None:
-        os.close(fd)
+    handle = safefs.at(root, rel, safefs.open_regular)
     if handle is None:
         raise HfCacheError('%s is not a regular file in the cache (removed, or replaced by a symlink or FIFO): '
                            'refusing to pack it' % rel, kind='corrupt')

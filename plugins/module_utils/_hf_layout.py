@@ -35,14 +35,7 @@ def split(rel):
 
 def read_ref(root_fd, folder, ref, where=''):
     """The commit refs/REF of FOLDER names (stripped), or None (absent, a symlink, a FIFO, not a file)."""
-    parent, name = split('%s/refs/%s' % (folder, ref))
-    fd = safefs.open_dir(root_fd, parent, where=where)
-    if fd is None:
-        return None
-    try:
-        text = safefs.read_text(fd, name)
-    finally:
-        os.close(fd)
+    text = safefs.at(root_fd, '%s/refs/%s' % (folder, ref), safefs.read_text, where=where)
     return text.strip() if text is not None else None
 
 
@@ -122,22 +115,29 @@ def entry_differs(root_fd, entry, where=''):
 
     Raises UnsafePath when a directory on the way is a symlink (a member planted it).
     """
-    parent, name = split(entry['path'])
-    fd = safefs.open_dir(root_fd, parent, where=where)
-    if fd is None:
+    differs = safefs.at(root_fd, entry['path'], lambda fd, name: _differs_at(fd, name, entry), where=where)
+    return True if differs is None else differs
+
+
+def _differs_at(fd, name, entry):
+    if safefs.lstat_at(fd, name) is None:
         return True
-    try:
-        st = safefs.lstat_at(fd, name)
-        if st is None:
+    if entry['type'] == 'symlink':
+        try:
+            return os.readlink(name, dir_fd=fd) != entry['target']
+        except OSError:
             return True
-        if entry['type'] == 'symlink':
-            try:
-                return os.readlink(name, dir_fd=fd) != entry['target']
-            except OSError:
-                return True
-        return safefs.sha256_at(fd, name) != (entry['size'], entry['sha256'])
-    finally:
-        os.close(fd)
+    return safefs.sha256_at(fd, name) != (entry['size'], entry['sha256'])
+
+
+def _top_entries(root, prefixes):
+    """(name, lstat) of each entry of the open cache directory ROOT whose name starts with PREFIXES, by name; an
+    entry that vanishes meanwhile is left out."""
+    for name in sorted(os.listdir(root)):
+        if name.startswith(prefixes):
+            st = safefs.lstat_at(root, name)
+            if st is not None:
+                yield name, st
 
 
 def clean_staging(cache_dir):
@@ -150,14 +150,10 @@ def clean_staging(cache_dir):
     if root is None:
         return removed
     try:
-        for name in sorted(os.listdir(root)):
-            if not name.startswith(STAGING_PREFIX):
-                continue
-            st = safefs.lstat_at(root, name)
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                continue
-            shutil.rmtree(name, dir_fd=root, ignore_errors=True)
-            removed.append(os.path.join(cache_dir, name))
+        for name, st in _top_entries(root, STAGING_PREFIX):
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(name, dir_fd=root, ignore_errors=True)
+                removed.append(os.path.join(cache_dir, name))
     finally:
         os.close(root)
     return removed
@@ -173,18 +169,11 @@ def link_inside(name, target):
 
 
 def _is_regular(root_fd, rel):
-    parent, name = split(rel)
-    fd = safefs.open_dir(root_fd, parent)
-    if fd is None:
+    handle = safefs.at(root_fd, rel, safefs.open_regular)
+    if handle is None:
         return False
-    try:
-        handle = safefs.open_regular(fd, name)
-        if handle is None:
-            return False
-        os.close(handle)
-        return True
-    finally:
-        os.close(fd)
+    os.close(handle)
+    return True
 
 
 def collect_entries(cache_dir, spec, commit):
@@ -286,11 +275,7 @@ def install_from_cache(src_dir, entries, cache_dir):
         for rel in sorted(entries, key=install_order):
             entry = dict(entries[rel], path=rel)
             if entry['type'] == 'file':
-                parent, name = split(rel)
-                fd = safefs.open_dir(src_root, parent)
-                got = safefs.sha256_at(fd, name) if fd is not None else None
-                if fd is not None:
-                    os.close(fd)
+                got = safefs.at(src_root, rel, safefs.sha256_at)
                 if got is None:
                     raise HfCacheError('the download left no file %s' % rel, kind='download_failed')
                 entry['size'], entry['sha256'] = got
@@ -333,16 +318,11 @@ def unsafe_entries(cache_dir):
     if root is None:
         return found
     try:
-        for name in sorted(os.listdir(root)):
-            if not name.startswith(('models--', 'datasets--', 'spaces--')):
-                continue
-            st = safefs.lstat_at(root, name)
-            if st is None:
-                continue
-            if not stat.S_ISDIR(st.st_mode):
+        for name, st in _top_entries(root, ('models--', 'datasets--', 'spaces--')):
+            if stat.S_ISDIR(st.st_mode):
+                _unsafe_refs(root, name, found)
+            else:
                 found.append(name)
-                continue
-            _unsafe_refs(root, name, found)
     finally:
         os.close(root)
     return found

@@ -120,6 +120,19 @@ def open_dir(root_fd, rel, create=False, where=''):
             os.close(fd)
 
 
+def at(root_fd, rel, function, where=''):
+    """FUNCTION(dir_fd, name) for the entry REL under ROOT_FD, its directory opened as open_dir does (no symlink
+    followed) and closed afterwards; None when that directory does not exist."""
+    parent, _sep, name = rel.rpartition('/')
+    fd = open_dir(root_fd, parent, where=where)
+    if fd is None:
+        return None
+    try:
+        return function(fd, name)
+    finally:
+        os.close(fd)
+
+
 def lstat_at(dir_fd, name):
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)

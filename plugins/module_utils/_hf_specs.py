@@ -15,6 +15,8 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
+
 REPO_TYPES = ('model', 'dataset')
 REPO_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$')
 REVISION_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._/-]*$')
@@ -47,14 +49,8 @@ def lacks_hub(error):
     return 'huggingface_hub' in error and ('ModuleNotFoundError' in error or 'ImportError' in error)
 
 
-class HfCacheError(Exception):
+class HfCacheError(OperatorError):
     """A problem with the inputs, the mirror, the bundle or the cache, with a message for the operator."""
-
-    def __init__(self, msg, kind='error', **details):
-        super(HfCacheError, self).__init__(msg)
-        self.msg = msg
-        self.kind = kind
-        self.details = details
 
 
 # --------------------------------------------------------------------------- repo specs

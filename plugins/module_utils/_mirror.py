@@ -22,6 +22,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 
 try:
     from html.parser import HTMLParser
@@ -29,6 +30,28 @@ except ImportError:  # pragma: no cover
     HTMLParser = object
 
 MIRROR_MODES = ("index", "find_links", "wheelhouse")
+
+# The options of offline_venv and wheel_mirror_info that say what is wanted and where the mirror is
+# (doc fragment codex.offline_ml.wheel_mirror), and the requirement both put on the URL.
+MIRROR_ARGUMENT_SPEC = dict(
+    python=dict(type="path", default="/usr/bin/python3"),
+    requirements=dict(type="list", elements="str", default=[]),
+    lock=dict(type="str"),
+    mirror_mode=dict(type="str", choices=list(MIRROR_MODES), default="index"),
+    mirror_url=dict(type="str", no_log=True),
+    wheelhouse=dict(type="path"),
+    trusted_host=dict(type="str"),
+    ca_bundle=dict(type="path"),
+)
+
+
+def mirror_spec(*names):
+    """The specs of MIRROR_ARGUMENT_SPEC's options NAMES, in that order (a module keeps its options' order, which
+    decides the order of validation and so which error it reports first)."""
+    return dict((name, MIRROR_ARGUMENT_SPEC[name]) for name in names)
+
+
+MIRROR_URL_REQUIRED_IF = [("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"])]
 
 _PIN_RE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9.+!_-]+)\s*$")
 _HASH_RE = re.compile(r"--hash[= ]sha256:([0-9a-fA-F]{64})")
@@ -41,14 +64,8 @@ DUMMY_PASSWORDS = frozenset(["", "x-oauth-basic", "x-access-token", "x", "token"
 MIN_LITERAL_SECRET = 4
 
 
-class MirrorError(Exception):
+class MirrorError(OperatorError):
     """A problem with the mirror or the inputs, with a message meant for the operator."""
-
-    def __init__(self, msg, kind="error", **details):
-        super(MirrorError, self).__init__(msg)
-        self.msg = msg
-        self.kind = kind
-        self.details = details
 
 
 # --------------------------------------------------------------------------- names, pins, locks
@@ -322,6 +339,19 @@ def url_secrets(url):
 def long_secrets(url):
     """url_secrets safe to mask as literals anywhere (ansible's no_log_values, scrub)."""
     return [s for s in url_secrets(url) if len(s) >= MIN_LITERAL_SECRET]
+
+
+def hide_mirror_url(module):
+    """The module's params with the real mirror_url; the module itself keeps only the redacted one.
+
+    no_log keeps the URL out of the target's log. The result (invocation included) holds only the redacted URL,
+    so errors still name the mirror (user:***@host or ***@host); long secrets are masked anywhere as well.
+    """
+    mirror_url = module.params["mirror_url"]
+    module.no_log_values.discard(mirror_url)
+    module.no_log_values.update(long_secrets(mirror_url))
+    module.params["mirror_url"] = redact_url(mirror_url)
+    return dict(module.params, mirror_url=mirror_url)
 
 
 def strip_userinfo(url):

@@ -25,13 +25,15 @@ description:
   - C(changed) is always V(false), because the report is the audit's output, not a change to a managed host.
 author:
   - codex.offline_ml maintainers (@codex)
+extends_documentation_fragment:
+  - codex.offline_ml.attributes
 attributes:
   check_mode:
     support: full
-    description: In check mode the verdicts are computed and returned but no file is written.
+    details: In check mode the verdicts are computed and returned but no file is written.
   diff_mode:
     support: none
-    description: Writes a new report folder each run; there is nothing to diff.
+    details: Writes a new report folder each run; there is nothing to diff.
 options:
   records:
     description: One host record per audited host, as C(playbooks/audit.yml) builds them (key C(host) required).

@@ -24,14 +24,8 @@ description:
 author:
   - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - codex.offline_ml.attributes
+  - codex.offline_ml.attributes.read_only
 options:
   paths:
     description: Absolute project directories.

@@ -24,51 +24,23 @@ description:
 author:
   - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - codex.offline_ml.attributes
+  - codex.offline_ml.hf_cache
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   cache_dir:
     description: The hub cache the repos were seeded into (absolute path).
-    type: path
-    required: true
   dest:
     description: Path of the tar to write; the manifest is written beside it.
     type: path
     required: true
   repos:
-    description: Repos to pack; each must resolve in O(cache_dir) (seed them first).
-    type: list
-    elements: dict
+    description: Repos to pack; each must resolve in O(cache_dir) (seed them first). Their refs are packed as refs files.
     required: true
-    suboptions:
-      repo_id:
-        description: Hub repo id.
-        type: str
-        required: true
-      repo_type:
-        description: Kind of repo.
-        type: str
-        choices: [model, dataset]
-        default: model
-      revision:
-        description: Branch, tag or commit that was seeded.
-        type: str
-        default: main
-      allow_patterns:
-        description: The patterns the revision was seeded with.
-        type: list
-        elements: str
-      refs:
-        description: Branches that name the seeded commit (packed as refs files).
-        type: list
-        elements: str
-        default: [main]
 seealso:
   - module: codex.offline_ml.hf_cache_seed
 """

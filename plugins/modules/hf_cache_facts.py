@@ -24,68 +24,27 @@ description:
 author:
   - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - codex.offline_ml.attributes
+  - codex.offline_ml.attributes.read_only
+  - codex.offline_ml.attributes.facts
+  - codex.offline_ml.hf_cache
+  - codex.offline_ml.interpreter
 options:
   cache_dir:
     description:
       - The hub cache (C(HF_HUB_CACHE)), an absolute path. A directory that does not exist is reported with
         RV(ansible_facts.hf_cache.exists=false) and no repos.
-    type: path
-    required: true
-  python:
-    description:
-      - Interpreter that has C(huggingface_hub). Defaults to the interpreter that runs the module.
-      - A path that does not exist, or an interpreter without C(huggingface_hub), makes the module fail.
-    type: path
   repos:
     description:
-      - Repos whose revision must resolve offline.
-    type: list
-    elements: dict
+      - Repos whose revision must resolve offline (the completeness check honours their C(allow_patterns)).
     default: []
-    suboptions:
-      repo_id:
-        description: Hub repo id, V(name) or V(org/name).
-        type: str
-        required: true
-      repo_type:
-        description: Kind of repo.
-        type: str
-        choices: [model, dataset]
-        default: model
-      revision:
-        description: Branch, tag or commit that must resolve.
-        type: str
-        default: main
-      allow_patterns:
-        description: The patterns the revision was seeded with (the completeness check honours them).
-        type: list
-        elements: str
-      refs:
-        description: Branches that must resolve offline to the same commit as O(repos[].revision).
-        type: list
-        elements: str
-        default: [main]
   fail_on_unresolved:
     description: Fail, naming them, when some of O(repos) do not resolve offline. The facts are returned all the same.
     type: bool
     default: false
-  timeout:
-    description: Seconds the scan may take before its process group is killed.
-    type: int
-    default: 120
 notes:
-  - The interpreter runs in isolated mode (C(-I)) with C(HF_HUB_OFFLINE=1), so nothing is fetched from anywhere.
+  - O(python) must have C(huggingface_hub); an interpreter without it makes the module fail.
+  - The child runs with C(HF_HUB_OFFLINE=1), so nothing is fetched from anywhere.
 seealso:
   - module: codex.offline_ml.hf_cache_seed
 """
@@ -213,8 +172,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_child, _hf_layout, _hf_specs
 from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
+    INTERPRETER_ARGUMENT_SPEC,
     InterpreterError,
     module_source,
+    require_timeout,
     run_function,
 )
 
@@ -254,10 +215,10 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             cache_dir=dict(type='path', required=True),
-            python=dict(type='path'),
+            python=INTERPRETER_ARGUMENT_SPEC['python'],
             repos=dict(type='list', elements='dict', default=[], options=_hf_specs.REPO_ARGUMENT_SPEC),
             fail_on_unresolved=dict(type='bool', default=False),
-            timeout=dict(type='int', default=120),
+            timeout=INTERPRETER_ARGUMENT_SPEC['timeout'],
         ),
         supports_check_mode=True,
     )
@@ -265,8 +226,7 @@ def main():
     python = params['python'] or sys.executable
     if not os.path.isabs(params['cache_dir']):
         module.fail_json(msg='cache_dir must be an absolute path, got %r' % params['cache_dir'])
-    if params['timeout'] < 1:
-        module.fail_json(msg='timeout must be at least 1 second, got %d' % params['timeout'])
+    require_timeout(module)
     try:
         specs = _hf_specs.normalize_repos(params['repos'])
         facts = scan(python, params['cache_dir'], specs, params['timeout'])

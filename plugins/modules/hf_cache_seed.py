@@ -36,14 +36,14 @@ description:
 author:
   - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - codex.offline_ml.attributes
+  - codex.offline_ml.hf_cache
+  - codex.offline_ml.interpreter
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   method:
     description: Where the cache content comes from.
@@ -52,44 +52,19 @@ options:
     required: true
   cache_dir:
     description: The hub cache (C(HF_HUB_CACHE)), an existing directory given as an absolute path.
-    type: path
-    required: true
   repos:
     description:
       - Repos to seed (O(method=mirror)) or that the bundle must hold (O(method=bundle)).
-    type: list
-    elements: dict
     default: []
-    suboptions:
-      repo_id:
-        description: Hub repo id, V(name) or V(org/name).
-        type: str
-        required: true
-      repo_type:
-        description: Kind of repo.
-        type: str
-        choices: [model, dataset]
-        default: model
-      revision:
-        description: Branch, tag or commit to seed. A commit is the reproducible choice.
-        type: str
-        default: main
-      allow_patterns:
-        description: Only files matching these globs are downloaded.
-        type: list
-        elements: str
-      refs:
-        description: Branches written to name the seeded commit.
-        type: list
-        elements: str
-        default: [main]
   variable_prefix:
     description: Prefix put before option names in error messages (the role passes V(hf_offline_cache_)).
     type: str
     default: ''
   python:
-    description: Interpreter that has C(huggingface_hub); required for O(method=mirror) unless O(validate_only).
-    type: path
+    description:
+      - Interpreter that has C(huggingface_hub), in which C(snapshot_download) runs; required for O(method=mirror)
+        unless O(validate_only).
+      - A path that does not exist or is not executable makes the module fail.
   endpoint:
     description: URL of the Hub-compatible mirror (C(HF_ENDPOINT)), without credentials.
     type: str
@@ -118,7 +93,6 @@ options:
     default: false
   timeout:
     description: Seconds the downloads of one run may take before the child process group is killed.
-    type: int
     default: 3600
   probe_timeout:
     description: Seconds each mirror probe request may take.

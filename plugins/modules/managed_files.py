@@ -24,14 +24,14 @@ description:
 author:
   - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
+  - codex.offline_ml.attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
-  platform:
-    platforms: posix
+    details: One entry per change, path by path - a directory created, a file's old and new content, a mode or
+      ownership change.
 options:
   directories:
     description:
@@ -49,10 +49,10 @@ options:
         description: Octal mode as a quoted string, for example V("0755").
         type: str
         required: true
-      owner:
+      owner: &owner
         description: Owner; left as it is when omitted.
         type: str
-      group:
+      group: &group
         description: Group; left as it is when omitted.
         type: str
   files:
@@ -74,12 +74,8 @@ options:
         description: Octal mode as a quoted string, for example V("0644").
         type: str
         required: true
-      owner:
-        description: Owner; left as it is when omitted.
-        type: str
-      group:
-        description: Group; left as it is when omitted.
-        type: str
+      owner: *owner
+      group: *group
 notes:
   - Paths are checked before anything is changed (absolute, listed once, modes octal strings); a failure
     after that leaves the files already handled in their new state and the others untouched.

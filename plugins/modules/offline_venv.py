@@ -28,58 +28,31 @@ description:
     errors and the release marker is redacted.
 author:
   - codex.offline_ml maintainers (@codex)
+extends_documentation_fragment:
+  - codex.offline_ml.attributes
+  - codex.offline_ml.wheel_mirror
 attributes:
   check_mode:
     support: full
-    description: Can run in check_mode and return changed status prediction without modifying target.
   diff_mode:
     support: full
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    details: The diff is the list of distributions (V(name==version)) before and after.
 options:
   path:
     description: Path of the virtual environment. Managed as a symlink to a release directory next to it.
     type: path
     required: true
-  python:
-    description: Base interpreter the venv is created from.
-    type: path
-    default: /usr/bin/python3
-  requirements:
-    description:
-      - Exact pins (V(name==version)). With O(lock) every pin must agree with the lock.
-      - With O(installer=uv) and no O(lock), a V(uv==version) pin must be among them.
-    type: list
-    elements: str
-    default: []
   lock:
     description:
       - Text of a hash-pinned requirements file (as written by C(playbooks/stage_wheels.yml)). When given, the venv must
         hold exactly its entries and the installer runs with C(--require-hashes).
-    type: str
   installer:
-    description: Which installer builds the venv.
+    description:
+      - Which installer builds the venv.
+      - With V(uv) and no O(lock), a V(uv==version) pin must be among O(requirements).
     type: str
     choices: [uv, pip]
     default: uv
-  mirror_mode:
-    description: How the mirror is reached.
-    type: str
-    choices: [index, find_links, wheelhouse]
-    default: index
-  mirror_url:
-    description:
-      - PEP 503 index URL (O(mirror_mode=index)) or URL of a flat wheel directory (O(mirror_mode=find_links)).
-      - May carry credentials; they never appear in the module's output.
-    type: str
-  wheelhouse:
-    description: Directory of wheels on the host, for O(mirror_mode=wheelhouse).
-    type: path
-  trusted_host:
-    description: Host (or host:port) whose TLS certificate is not verified.
-    type: str
-  ca_bundle:
-    description: CA bundle on the host for an HTTPS mirror.
-    type: path
   verify_command:
     description: Arguments given to the new venv's C(bin/python); must exit 0 before the new venv replaces the old one.
     type: list
@@ -181,8 +154,10 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+    MIRROR_URL_REQUIRED_IF,
     MirrorError,
-    long_secrets,
+    hide_mirror_url,
+    mirror_spec,
     probe_interpreter,
     redact_url,
     scrub,
@@ -312,15 +287,9 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            python=dict(type="path", default="/usr/bin/python3"),
-            requirements=dict(type="list", elements="str", default=[]),
-            lock=dict(type="str"),
+            **mirror_spec("python", "requirements", "lock"),
             installer=dict(type="str", choices=["uv", "pip"], default="uv"),
-            mirror_mode=dict(type="str", choices=["index", "find_links", "wheelhouse"], default="index"),
-            mirror_url=dict(type="str", no_log=True),
-            wheelhouse=dict(type="path"),
-            trusted_host=dict(type="str"),
-            ca_bundle=dict(type="path"),
+            **mirror_spec("mirror_mode", "mirror_url", "wheelhouse", "trusted_host", "ca_bundle"),
             verify_command=dict(type="list", elements="str", default=[]),
             extra_paths=dict(type="list", elements="path", default=[]),
             force=dict(type="bool", default=False),
@@ -329,17 +298,11 @@ def main():
             keep_releases=dict(type="int", default=1),
             rollback=dict(type="bool", default=False),
         ),
-        required_if=[("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"]),
-                     ("mirror_mode", "wheelhouse", ["wheelhouse"])],
+        required_if=MIRROR_URL_REQUIRED_IF + [("mirror_mode", "wheelhouse", ["wheelhouse"])],
         supports_check_mode=True,
     )
-    # no_log keeps the URL out of the target's log. The result (invocation included) holds only the redacted URL,
-    # so errors still name the mirror (user:***@host or ***@host); long secrets are masked anywhere as well.
-    mirror_url = module.params["mirror_url"]
-    module.no_log_values.discard(mirror_url)
-    module.no_log_values.update(long_secrets(mirror_url))
-    module.params["mirror_url"] = redact_url(mirror_url)
-    p = dict(module.params, mirror_url=mirror_url)
+    p = hide_mirror_url(module)
+    mirror_url = p["mirror_url"]
     secrets = url_secrets(mirror_url)
     try:
         result = run_module(module, p)

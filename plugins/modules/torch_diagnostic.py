@@ -26,24 +26,11 @@ description:
 author:
   - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment:
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.facts
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
+  - codex.offline_ml.attributes
+  - codex.offline_ml.attributes.read_only
+  - codex.offline_ml.attributes.facts
+  - codex.offline_ml.interpreter
 options:
-  python:
-    description:
-      - Interpreter whose torch is checked, for example the C(bin/python) of a virtual environment.
-      - Defaults to the interpreter that runs the module.
-      - A path that does not exist or is not executable makes the module fail, whatever O(fail_on_unhealthy) says.
-    type: path
   require_cpu_build:
     description:
       - Report V(broken) when torch is a CUDA (or ROCm) build, or when C(nvidia-*) distributions are installed.
@@ -54,15 +41,10 @@ options:
       - Fail when the status is not V(ok), with the problems in the message. The facts are returned all the same.
     type: bool
     default: false
-  timeout:
-    description:
-      - Seconds the diagnostic may take (C(import torch) included) before its process group is killed
-        and the status is V(broken).
-    type: int
-    default: 120
 notes:
-  - The interpreter runs in isolated mode (C(-I)), so C(PYTHONPATH) and a C(torch) directory in the current
-    directory cannot hide what is installed in the environment.
+  - O(python) is the interpreter whose torch is checked. A path that does not exist or is not executable makes the
+    module fail, whatever O(fail_on_unhealthy) says.
+  - A diagnostic that runs past O(timeout) (C(import torch) included) is killed and the status is V(broken).
 """
 
 EXAMPLES = r"""
@@ -198,8 +180,10 @@ import sys
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
+    INTERPRETER_ARGUMENT_SPEC,
     InterpreterError,
     module_source,
+    require_timeout,
     run_function,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._torch_checks import (
@@ -234,16 +218,15 @@ def run_diagnostic(python, require_cpu_build=False, timeout=120):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            python=dict(type='path'),
+            python=INTERPRETER_ARGUMENT_SPEC['python'],
             require_cpu_build=dict(type='bool', default=False),
             fail_on_unhealthy=dict(type='bool', default=False),
-            timeout=dict(type='int', default=120),
+            timeout=INTERPRETER_ARGUMENT_SPEC['timeout'],
         ),
         supports_check_mode=True,
     )
     python = module.params['python'] or sys.executable
-    if module.params['timeout'] < 1:
-        module.fail_json(msg='timeout must be at least 1 second, got %d' % module.params['timeout'])
+    require_timeout(module)
     try:
         facts = run_diagnostic(python, module.params['require_cpu_build'], module.params['timeout'])
     except InterpreterError as exc:

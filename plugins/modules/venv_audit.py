@@ -22,13 +22,9 @@ description:
   - Never changes anything. A venv that does not exist or whose interpreter does not run is reported, not an error.
 author:
   - codex.offline_ml maintainers (@codex)
-attributes:
-  check_mode:
-    support: full
-    description: Can run in check_mode; it only reads, so the result is the same as in a normal run.
-  diff_mode:
-    support: none
-    description: Reads only; there is never a difference to show.
+extends_documentation_fragment:
+  - codex.offline_ml.attributes
+  - codex.offline_ml.attributes.read_only
 options:
   venvs:
     description: Paths of the virtual environments to describe (for example the C(torch_cpu) venv).
@@ -115,6 +111,7 @@ venvs:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.codex.offline_ml.plugins.module_utils._child import require_timeout
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_audit import audit_venv
 
 
@@ -126,8 +123,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if module.params["timeout"] < 1:
-        module.fail_json(msg="timeout must be at least 1 second, got %d" % module.params["timeout"])
+    require_timeout(module)
     relative = [p for p in module.params["venvs"] if not p.startswith("/")]
     if relative:
         module.fail_json(msg="venvs must be absolute paths; not absolute: %s" % ", ".join(relative))

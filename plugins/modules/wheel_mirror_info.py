@@ -20,50 +20,17 @@ description:
   - Fails naming the mirror URL (credentials hidden), the package and the Python tag. Changes nothing.
 author:
   - codex.offline_ml maintainers (@codex)
-extends_documentation_fragment: []
-attributes:
-  check_mode:
-    support: full
-    description: Can run in check_mode and return changed status prediction without modifying target.
-  diff_mode:
-    support: none
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+extends_documentation_fragment:
+  - codex.offline_ml.attributes
+  - codex.offline_ml.attributes.read_only
+  - codex.offline_ml.wheel_mirror
 options:
-  python:
-    description: Interpreter whose tags decide which wheels fit.
-    type: path
-    default: /usr/bin/python3
-  requirements:
-    description: Exact pins (V(name==version)).
-    type: list
-    elements: str
-    default: []
-  lock:
-    description: Text of a hash-pinned requirements file; every entry must be in the mirror.
-    type: str
-  mirror_mode:
-    description: How the mirror is reached.
-    type: str
-    choices: [index, find_links, wheelhouse]
-    default: index
-  mirror_url:
-    description: Index URL or flat directory URL. May carry credentials; they never appear in the output.
-    type: str
-  wheelhouse:
-    description: Directory of wheels on the host, for O(mirror_mode=wheelhouse).
-    type: path
   files:
     description:
       - For O(mirror_mode=wheelhouse), the wheel file names of a wheelhouse that is still on the controller (checked
         before it is pushed). Takes the place of O(wheelhouse).
     type: list
     elements: str
-  trusted_host:
-    description: Host whose TLS certificate is not verified.
-    type: str
-  ca_bundle:
-    description: CA bundle on the host for an HTTPS mirror.
-    type: path
   timeout:
     description: Seconds for each HTTP request.
     type: int
@@ -130,11 +97,13 @@ kind:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+    MIRROR_URL_REQUIRED_IF,
     MirrorError,
     check_availability,
+    hide_mirror_url,
     list_mirror,
     listing_from_names,
-    long_secrets,
+    mirror_spec,
     probe_interpreter,
     redact_url,
     scrub,
@@ -166,31 +135,19 @@ _HINTS = {
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            python=dict(type="path", default="/usr/bin/python3"),
-            requirements=dict(type="list", elements="str", default=[]),
-            lock=dict(type="str"),
-            mirror_mode=dict(type="str", choices=["index", "find_links", "wheelhouse"], default="index"),
-            mirror_url=dict(type="str", no_log=True),
-            wheelhouse=dict(type="path"),
+            **mirror_spec("python", "requirements", "lock", "mirror_mode", "mirror_url", "wheelhouse"),
             files=dict(type="list", elements="str"),
-            trusted_host=dict(type="str"),
-            ca_bundle=dict(type="path"),
+            **mirror_spec("trusted_host", "ca_bundle"),
             timeout=dict(type="int", default=15),
             variable_prefix=dict(type="str", default=""),
             check_requires=dict(type="list", elements="str", default=[]),
             any_platform=dict(type="bool", default=False),
         ),
-        required_if=[("mirror_mode", "index", ["mirror_url"]), ("mirror_mode", "find_links", ["mirror_url"]),
-                     ("mirror_mode", "wheelhouse", ["wheelhouse", "files"], True)],
+        required_if=MIRROR_URL_REQUIRED_IF + [("mirror_mode", "wheelhouse", ["wheelhouse", "files"], True)],
         supports_check_mode=True,
     )
-    # no_log keeps the URL out of the target's log. The result (invocation included) holds only the redacted URL,
-    # so errors still name the mirror (user:***@host or ***@host); long secrets are masked anywhere as well.
-    mirror_url = module.params["mirror_url"]
-    module.no_log_values.discard(mirror_url)
-    module.no_log_values.update(long_secrets(mirror_url))
-    module.params["mirror_url"] = redact_url(mirror_url)
-    p = dict(module.params, mirror_url=mirror_url)
+    p = hide_mirror_url(module)
+    mirror_url = p["mirror_url"]
     label = redact_url(p["mirror_url"]) if p["mirror_mode"] != "wheelhouse" else p["wheelhouse"]
     try:
         wanted, lock = wanted_set(p["requirements"], p["lock"])

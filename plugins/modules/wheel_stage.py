@@ -22,13 +22,15 @@ description:
     index (for example pypiserver) or a flat directory.
 author:
   - codex.offline_ml maintainers (@codex)
+extends_documentation_fragment:
+  - codex.offline_ml.attributes
 attributes:
   check_mode:
     support: none
-    description: Can run in check_mode and return changed status prediction without modifying target.
+    details: Staging downloads from an upstream index; in check mode the task is skipped.
   diff_mode:
     support: none
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    details: No diff is returned; RV(files) and RV(locks) say what the mirror holds.
 options:
   dest:
     description: Mirror directory to fill.

@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import uuid
+from importlib import util
 
 import pytest
 
@@ -102,3 +103,26 @@ def play_file():
         handle.write(HF_PLAY)
     yield path
     os.unlink(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_bundle(tmp_path_factory):
+    """build(NAME) -> (path, manifest, commit): a real bundle (hf_bundle.build_bundle) of the tiny BERT cache layout
+    (tests/fixtures/tiny_bert/hf_cache_layout.py), written as NAME in a folder of its own each call."""
+    sys.path.insert(0, str(h.REPO_ROOT / "build" / "collections"))
+    from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle
+    from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
+
+    spec = util.spec_from_file_location("codex_hf_cache_layout",
+                                        str(h.REPO_ROOT / "tests" / "fixtures" / "tiny_bert" / "hf_cache_layout.py"))
+    layout = util.module_from_spec(spec)
+    spec.loader.exec_module(layout)
+
+    def build(name):
+        root = tmp_path_factory.mktemp("hf-bundle")
+        layout.make_cache(root / "cache")
+        (spec_,) = hf_specs.normalize_repos([{"repo_id": "codex-test/tiny-bert", "revision": layout.COMMIT}])
+        bundle = str(root / name)
+        _changed, manifest = hf_bundle.build_bundle(str(root / "cache"), [(spec_, layout.COMMIT)], bundle)
+        return bundle, manifest, layout.COMMIT
+    return build

@@ -18,19 +18,13 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 import subprocess
-import sys
 import tarfile
 import uuid
-from importlib import util
+from pathlib import Path
 
 import pytest
 
 import integration_helpers as h
-
-sys.path.insert(0, str(h.REPO_ROOT / "build" / "collections"))
-
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle  # noqa: E402
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs  # noqa: E402
 
 REPO = "codex-test/tiny-bert"
 FOLDER = "models--codex-test--tiny-bert"
@@ -186,26 +180,19 @@ def test_fifo_as_a_blob_is_replaced_by_a_bundle(box, play_file, hub, bundles):
 
 
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
+def bundles(tiny_bert_bundle):
     """Real bundles of the tiny BERT layout: a good one, one holding a symlink out of the cache, one whose
     manifest claims more bytes than any disk has (a tar bomb as the manifest tells it)."""
-    spec = util.spec_from_file_location("codex_hf_cache_layout",
-                                        str(h.REPO_ROOT / "tests" / "fixtures" / "tiny_bert" / "hf_cache_layout.py"))
-    layout = util.module_from_spec(spec)
-    spec.loader.exec_module(layout)
-    root_dir = tmp_path_factory.mktemp("hf-attack-bundles")
-    layout.make_cache(root_dir / "cache")
-    (spec_,) = hf_specs.normalize_repos([{"repo_id": REPO, "revision": layout.COMMIT}])
-    good = str(root_dir / "good.tar")
-    _changed, manifest = hf_bundle.build_bundle(str(root_dir / "cache"), [(spec_, layout.COMMIT)], good)
-    out = {"good": good, "commit": layout.COMMIT,
+    good, manifest, commit = tiny_bert_bundle("good.tar")
+    root_dir = Path(good).parent
+    out = {"good": good, "commit": commit,
            "blob": [e["path"] for e in manifest["files"] if "/blobs/" in e["path"]][0]}
     # A bundle with an extra member: a symlink that leaves the cache, listed in a forged manifest.
     evil = str(root_dir / "evil.tar")
     with tarfile.open(good) as src, tarfile.open(evil, "w", format=tarfile.GNU_FORMAT) as dst:
         for member in src.getmembers():
             dst.addfile(member, src.extractfile(member) if member.isreg() else None)
-        link = tarfile.TarInfo(FOLDER + "/snapshots/%s/evil" % layout.COMMIT)
+        link = tarfile.TarInfo(FOLDER + "/snapshots/%s/evil" % commit)
         link.type, link.linkname = tarfile.SYMTYPE, "../../../../../../root/secret"
         dst.addfile(link)
     forged = dict(manifest, files=manifest["files"] + [{"path": link.name, "type": "symlink",

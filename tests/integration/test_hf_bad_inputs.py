@@ -16,17 +16,10 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import sys
-from importlib import util
 
 import pytest
 
 import integration_helpers as h
-
-sys.path.insert(0, str(h.REPO_ROOT / "build" / "collections"))
-
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle  # noqa: E402
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs  # noqa: E402
 
 REPO = "codex-test/tiny-bert"
 CANARY = "hf_codex_canary_token_0123456789"
@@ -59,6 +52,14 @@ def fails_unchanged(box, play_file, extra_vars, *needles, **kwargs):
     print("\n".join(h.failure_messages(result.out)))  # what the operator saw (shown with -rA)
     h.assert_unchanged(before, snapshot(box))
     return result
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pristine_host(container):
+    """Start from a host without anything the roles write: the session's container is shared with the other test
+    files, in whatever order pytest (or pytest-xdist) hands them out. Every test below fails before any change,
+    so the host stays pristine for the next one."""
+    container.reset()
 
 
 def test_hub_mirror_unreachable(container, play_file, hub):
@@ -129,22 +130,14 @@ def test_token_is_never_printed(container, play_file, hub):
 
 
 @pytest.fixture(scope="module")
-def bad_manifest_bundle(tmp_path_factory):
+def bad_manifest_bundle(tiny_bert_bundle):
     """A real bundle of the tiny BERT cache layout whose manifest disagrees with one file."""
-    spec = util.spec_from_file_location("codex_hf_cache_layout",
-                                        str(h.REPO_ROOT / "tests" / "fixtures" / "tiny_bert" / "hf_cache_layout.py"))
-    layout = util.module_from_spec(spec)
-    spec.loader.exec_module(layout)
-    root = tmp_path_factory.mktemp("hf-bundle")
-    layout.make_cache(root / "cache")
-    (spec_,) = hf_specs.normalize_repos([{"repo_id": REPO, "revision": layout.COMMIT}])
-    bundle = str(root / "hf-bundle.tar")
-    _changed, manifest = hf_bundle.build_bundle(str(root / "cache"), [(spec_, layout.COMMIT)], bundle)
+    bundle, manifest, commit = tiny_bert_bundle("hf-bundle.tar")
     victim = [e for e in manifest["files"] if e["type"] == "file" and e["path"].split("/")[1] == "blobs"][0]
     victim["sha256"] = "0" * 64
     with open(bundle + ".manifest.json", "w") as handle:
         json.dump(manifest, handle, indent=2, sort_keys=True)
-    return {"bundle": bundle, "file": victim["path"], "commit": layout.COMMIT}
+    return {"bundle": bundle, "file": victim["path"], "commit": commit}
 
 
 def test_bundle_manifest_mismatch(container, play_file, hub, bad_manifest_bundle):

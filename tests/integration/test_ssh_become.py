@@ -167,35 +167,37 @@ def test_sudo_that_asks_for_a_password_fails_naming_host_and_variable(ssh_host):
     h.assert_unchanged(before, box.snapshot())
 
 
-def test_wrong_key_is_unreachable_naming_the_host(ssh_host, tmp_path):
+def _keygen(path):
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+def _unreachable(ssh_host, known_hosts, why, *extra):
+    """The good play over SSH with host keys checked against KNOWN_HOSTS (and EXTRA -e options): rc 4, the host
+    named UNREACHABLE, WHY in the output, the host unchanged. ControlPath=none first (ssh takes the first value):
+    an earlier run's ControlPersist master, logged in with the right key, would otherwise carry this run and the
+    key would never be offered."""
     box = ssh_host.box
     box.reset()
     before = box.snapshot()
-    key = tmp_path / "not_ops"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    # ControlPath=none first (ssh takes the first value): an earlier run's ControlPersist master, logged in with
-    # the right key, would otherwise carry this run and the key would never be offered.
-    args = "-o ControlPath=none -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % (SSH_DIR / "known_hosts")
-    result = ssh_host.play(h.good_vars(), "-e", "ansible_ssh_private_key_file=%s" % key,
-                           "-e", "ansible_ssh_common_args='%s'" % args)
+    args = "-o ControlPath=none -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % known_hosts
+    result = ssh_host.play(h.good_vars(), *(list(extra) + ["-e", "ansible_ssh_common_args='%s'" % args]))
     assert result.rc == 4, repr(result)
     assert _failed_hosts_line(result, box.name, "UNREACHABLE!"), repr(result)
-    assert "Permission denied (publickey)" in result.out, repr(result)
+    assert why in result.out, repr(result)
     h.assert_unchanged(before, box.snapshot())
+
+
+def test_wrong_key_is_unreachable_naming_the_host(ssh_host, tmp_path):
+    key = tmp_path / "not_ops"
+    _keygen(key)
+    _unreachable(ssh_host, SSH_DIR / "known_hosts", "Permission denied (publickey)",
+                 "-e", "ansible_ssh_private_key_file=%s" % key)
 
 
 def test_host_key_other_than_the_pinned_one_is_refused(ssh_host, tmp_path):
-    box = ssh_host.box
-    box.reset()
-    before = box.snapshot()
     other = tmp_path / "other_host_key"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    _keygen(other)
     known = tmp_path / "known_hosts"
     known.write_text("[127.0.0.1]:%d %s\n" % (ssh_host.port, " ".join(
         (tmp_path / "other_host_key.pub").read_text().split()[:2])))
-    args = "-o ControlPath=none -o StrictHostKeyChecking=yes -o UserKnownHostsFile=%s" % known
-    result = ssh_host.play(h.good_vars(), "-e", "ansible_ssh_common_args='%s'" % args)
-    assert result.rc == 4, repr(result)
-    assert _failed_hosts_line(result, box.name, "UNREACHABLE!"), repr(result)
-    assert "Host key verification failed" in result.out, repr(result)
-    h.assert_unchanged(before, box.snapshot())
+    _unreachable(ssh_host, known, "Host key verification failed")

@@ -1,6 +1,7 @@
 """Keep role docs and defaults in step with meta/argument_specs.yml (the single source).
 
-  role_docs.py          rewrite the variable table in every roles/*/README.md
+  role_docs.py          rewrite the variable tables in every roles/*/README.md (main's, and another entry
+                        point's, e.g. audit, where the README has markers naming it)
   role_docs.py --check  fail if a table is out of date, or defaults/main.yml and the spec disagree
 """
 
@@ -58,6 +59,27 @@ def check_defaults(role, options, problems):
             problems.append("%s: %s has no description in meta/argument_specs.yml" % (role.name, name))
 
 
+def markers(entry):
+    """The README markers around entry point ENTRY's table (main: BEGIN/END; others name the entry point)."""
+    if entry == "main":
+        return BEGIN, END
+    return (BEGIN.replace("VARIABLES (", "VARIABLES OF ENTRY POINT %s (" % entry),
+            END.replace("VARIABLES", "VARIABLES OF ENTRY POINT %s" % entry))
+
+
+def check_entry_defaults(role, entry, options, main_options, problems):
+    """Another entry point (tasks_from) shares the role's variables: same spec as main, or its own with no default."""
+    for name, opt in sorted(options.items()):
+        if name in main_options:
+            if opt != main_options[name]:
+                problems.append("%s: %s differs between entry points main and %s" % (role.name, name, entry))
+        elif "default" in opt:
+            problems.append("%s: %s (entry point %s only) has a default; only main's variables have defaults" % (
+                role.name, name, entry))
+        if not opt.get("description"):
+            problems.append("%s: %s has no description in entry point %s" % (role.name, name, entry))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--check", action="store_true")
@@ -65,16 +87,26 @@ def main():
     problems = []
     for spec_file in sorted(ROOT.glob("roles/*/meta/argument_specs.yml")):
         role = spec_file.parents[1]
-        options = yaml.safe_load(spec_file.read_text())["argument_specs"]["main"].get("options", {})
+        specs = yaml.safe_load(spec_file.read_text())["argument_specs"]
+        options = specs["main"].get("options", {})
         check_defaults(role, options, problems)
         readme = role / "README.md"
         text = readme.read_text() if readme.exists() else "# %s\n\n## Variables\n\n%s\n%s\n" % (role.name, BEGIN, END)
-        if BEGIN not in text or END not in text:
-            problems.append("%s: README.md lacks the generated-variables markers" % role.name)
-            continue
-        head, rest = text.split(BEGIN, 1)
-        _old, tail = rest.split(END, 1)
-        new = head + BEGIN + "\n" + "\n".join(table(options)) + "\n" + END + tail
+        new = text
+        for entry in ["main"] + sorted(set(specs) - {"main"}):
+            entry_options = specs[entry].get("options", {})
+            if entry != "main":
+                check_entry_defaults(role, entry, entry_options, options, problems)
+            begin, end = markers(entry)
+            if entry != "main" and begin not in new and end not in new:
+                continue  # a README shows another entry point's table where it has that entry point's markers
+            if begin not in new or end not in new:
+                problems.append("%s: README.md lacks the generated-variables markers%s" % (
+                    role.name, "" if entry == "main" else " of entry point %s" % entry))
+                continue
+            head, rest = new.split(begin, 1)
+            _old, tail = rest.split(end, 1)
+            new = head + begin + "\n" + "\n".join(table(entry_options)) + "\n" + end + tail
         if new != text:
             if args.check:
                 problems.append("%s: README.md variable table is out of date; run tests/tools/role_docs.py" % role.name)

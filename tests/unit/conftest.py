@@ -250,6 +250,26 @@ def servers(tmp_path_factory):
     factory.stop()
 
 
+@pytest.fixture(scope='module')
+def serve_handler():
+    """serve_handler(HANDLER) -> base URL of an in-process HTTP server on 127.0.0.1 (a free port) answering with
+    the http.server request handler class HANDLER (a stand-in Hub or olah); stopped after the test module."""
+    from http.server import HTTPServer
+    import threading
+    started = []
+
+    def start(handler):
+        server = HTTPServer(('127.0.0.1', 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        started.append(server)
+        return 'http://127.0.0.1:%d' % server.server_address[1]
+
+    yield start
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
 class ModuleExit(Exception):
     pass
 

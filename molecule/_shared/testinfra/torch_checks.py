@@ -33,6 +33,17 @@ def venv_python(host, code):
     return result.stdout.strip()
 
 
+TORCH_BUILD = ("import json, torch, torch._C; from torch.utils.data import Dataset; "
+               "print(json.dumps({'version': torch.__version__, 'cuda': torch.version.cuda, "
+               "'compiled': torch._C.__file__.endswith('.so'), 'dataset': Dataset.__name__}))")
+
+
+def torch_build(host):
+    """The venv's torch as a program imports it: version, CUDA version (None on a CPU build), whether torch._C
+    is a compiled extension, and torch.utils.data.Dataset's name (a stub torch has no Dataset)."""
+    return json.loads(venv_python(host, TORCH_BUILD))
+
+
 def module_facts(host):
     result = host.ansible("codex.offline_ml.torch_diagnostic",
                           "python=%s/bin/python require_cpu_build=true" % VENV, check=False)

@@ -54,6 +54,17 @@ def nox(host, project=PROJECT, **env):
     return run(host, "%s/bin/nox -s tests" % GATE_VENV, cwd=project, **env)
 
 
+def expect(result, rc, present=(), absent=()):
+    """(rc, output) of run/gate/nox: the exit code, the texts the output holds and those it must not hold."""
+    code, out = result
+    assert code == rc, out
+    for text in present:
+        assert text in out, (text, out)
+    for text in absent:
+        assert text not in out, (text, out)
+    return out
+
+
 # ------------------------------------------------------------------------------------------- the role's work
 def test_gate_venv_holds_exactly_the_lock(host):
     out = tc.fast(host).check_output(
@@ -95,21 +106,17 @@ def test_managed_files(host):
 
 
 def test_nox_lists_the_tests_session(host):
-    rc, out = run(host, "%s/bin/nox --list" % GATE_VENV, cwd=PROJECT)
-    assert rc == 0, out
-    assert "* tests -> pytest with coverage" in out
+    expect(run(host, "%s/bin/nox --list" % GATE_VENV, cwd=PROJECT), 0, ["* tests -> pytest with coverage"])
 
 
 def test_plain_pytest_of_the_gate_venv_loads_the_guard_by_its_entry_point(host):
-    rc, out = run(host, "%s/bin/python -c \"from importlib.metadata import entry_points; "
-                        "print(sorted(e.name for e in entry_points(group='pytest11')))\"" % GATE_VENV)
-    assert rc == 0, out
-    assert "codex_torch_guard" in out
+    expect(run(host, "%s/bin/python -c \"from importlib.metadata import entry_points; "
+                     "print(sorted(e.name for e in entry_points(group='pytest11')))\"" % GATE_VENV),
+           0, ["codex_torch_guard"])
     # no -p flag, no conftest: the header line comes from the guard
     # (python -m pytest puts the project directory on sys.path, as the gate does)
-    rc, out = run(host, "%s/bin/python -m pytest --co -p no:cacheprovider tests/test_stats.py" % GATE_VENV, cwd=PROJECT)
-    assert rc == 0, out
-    assert "codex torch guard: when torch is not usable, import torch raises ModuleNotFoundError" in out
+    expect(run(host, "%s/bin/python -m pytest --co -p no:cacheprovider tests/test_stats.py" % GATE_VENV, cwd=PROJECT),
+           0, ["codex torch guard: when torch is not usable, import torch raises ModuleNotFoundError"])
 
 
 def test_the_seeds_nox_command_in_a_login_shell(host):
@@ -126,128 +133,135 @@ def test_the_seeds_nox_command_in_a_login_shell(host):
 
 
 def test_last_result_is_recorded_in_the_project(host):
-    rc, out = run(host, "cat %s/.codex-gate-result.json" % PROJECT)
-    assert rc == 0, out
+    out = expect(run(host, "cat %s/.codex-gate-result.json" % PROJECT), 0)
     assert json.loads(out)["result"] in ("passed", "failed")
 
 
 # ------------------------------------------------------------------------ ci-gates: torch required and ok
 @pytest.mark.runner("ci-gates")
 def test_passes_at_the_default_floor(host):
-    rc, out = gate(host)
-    assert rc == 0, out
-    # no hf_offline_cache on this runner: the gate exports the seven variables itself, with its values
-    assert "offline exports from ci_gates (no /etc/profile.d/hf-offline.sh): HF_HOME=/srv/huggingface " \
-           "HF_HUB_CACHE=/srv/huggingface/hub TRANSFORMERS_CACHE=/srv/huggingface/hub " \
-           "HF_DATASETS_CACHE=/srv/huggingface/datasets HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " \
-           "HF_DATASETS_OFFLINE=1" in out
-    assert "torch diagnostic: torch ok: torch 2.13.0+cpu" in out
-    assert "coverage floor 85% from the default ci_gates_coverage_default (COVERAGE_MIN is unset; " \
-           "COV_FAIL_UNDER is unset)" in out
-    assert "9 passed" in out
-    assert "codex torch guard: torch 2.13.0+cpu is usable" in out
-    assert "total coverage 87.5000% (35 of 40 statements and branches) meets the coverage floor 85%" in out
-    assert "codex-gate: PASSED: /srv/gate_project (project gate_project)" in out
+    expect(gate(host), 0, [
+        # no hf_offline_cache on this runner: the gate exports the seven variables itself, with its values
+        "offline exports from ci_gates (no /etc/profile.d/hf-offline.sh): HF_HOME=/srv/huggingface "
+        "HF_HUB_CACHE=/srv/huggingface/hub TRANSFORMERS_CACHE=/srv/huggingface/hub "
+        "HF_DATASETS_CACHE=/srv/huggingface/datasets HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "
+        "HF_DATASETS_OFFLINE=1",
+        "torch diagnostic: torch ok: torch 2.13.0+cpu",
+        "coverage floor 85% from the default ci_gates_coverage_default (COVERAGE_MIN is unset; "
+        "COV_FAIL_UNDER is unset)",
+        "9 passed",
+        "codex torch guard: torch 2.13.0+cpu is usable",
+        "total coverage 87.5000% (35 of 40 statements and branches) meets the coverage floor 85%",
+        "codex-gate: PASSED: /srv/gate_project (project gate_project)"])
     # offline: no venv was created
     assert not tc.fast(host).file(PROJECT + "/.nox").exists
 
 
-@pytest.mark.runner("ci-gates")
-def test_fails_when_coverage_min_is_above_the_total(host):
-    rc, out = gate(host, COVERAGE_MIN="88")
-    assert rc == 1, out
-    assert "9 passed" in out
-    assert "FAILED: total coverage 87.5000% (35 of 40 statements and branches) is below the coverage floor 88% " \
-           "from COVERAGE_MIN; the report above rounds it to 88%, the gate compares the exact value" in out
+def case(name, runner, command, env, rc, present=(), absent=()):
+    """One row of GATE_CASES: NAME, the host it runs on, gate or nox with ENV (project= picks the project)."""
+    return pytest.param(command, env, rc, present, absent, id=name, marks=pytest.mark.runner(runner))
 
 
-@pytest.mark.runner("ci-gates")
-def test_non_numeric_floor_is_rejected_with_the_variable_name(host):
-    rc, out = gate(host, COVERAGE_MIN="eighty")
-    assert rc == 2, out
-    assert "COVERAGE_MIN='eighty' is not a number from 0 to 100" in out
-    assert "nox -s tests" not in out  # rejected before anything ran
+STUB = "ci-gates-stub"
+BELOW_77_5 = "is below the coverage floor 77.5001% from COVERAGE_MIN; the report above rounds it to 78%, " \
+             "the gate compares the exact value"
+# One run of the gate (codex-gate PROJECT) or of `nox -s tests` in the project per row: the exit code, the texts
+# the output holds, the texts it must not hold.
+GATE_CASES = [
+    # ci-gates: the real torch, 87.5 % coverage
+    case("fails_when_coverage_min_is_above_the_total", "ci-gates", gate, {"COVERAGE_MIN": "88"}, 1, [
+        "9 passed",
+        "FAILED: total coverage 87.5000% (35 of 40 statements and branches) is below the coverage floor 88% "
+        "from COVERAGE_MIN; the report above rounds it to 88%, the gate compares the exact value"]),
+    case("non_numeric_floor_is_rejected_with_the_variable_name", "ci-gates", gate, {"COVERAGE_MIN": "eighty"}, 2,
+         ["COVERAGE_MIN='eighty' is not a number from 0 to 100"],
+         ["nox -s tests"]),  # rejected before anything ran
+    case("empty_coverage_min_counts_as_unset", "ci-gates", gate, {"COVERAGE_MIN": "", "COV_FAIL_UNDER": "85%"}, 2,
+         ["COV_FAIL_UNDER='85%' is not a number from 0 to 100"]),
+    case("out_of_range_floor_is_rejected", "ci-gates", gate, {"COVERAGE_MIN": "100.5"}, 2,
+         ["COVERAGE_MIN='100.5' is out of range: a coverage floor is a number from 0 to 100"]),
+    case("no_collected_tests_fails", "ci-gates", gate, {"project": EMPTY}, 1,
+         ["no tests ran", "FAILED: pytest collected no tests (exit 5) from tests"]),
+    case("invalid_require_torch_value_is_rejected", "ci-gates", gate, {"CODEX_REQUIRE_TORCH": "maybe"}, 2,
+         ["CODEX_REQUIRE_TORCH='maybe' is not a yes/no value"]),
+    case("a_directory_without_the_gate_is_refused", "ci-gates", gate, {"project": "/srv"}, 2,
+         ["ERROR: /srv is not a gated project (ci_gates_projects lists: /srv/gate_project, "]),
+] + [
+    case("bad_floors_exit_2_naming_the_variable-%s" % bad, "ci-gates", gate, {"COVERAGE_MIN": bad}, 2,
+         ["COVERAGE_MIN=%r is not a number from 0 to 100" % bad]) for bad in ["85%", "-1", "nan"]
+] + [
+    # ci-gates-stub: a stub torch, 77.5 % coverage (the torch tests skipped)
+    case("skipped_torch_tests_cost_coverage_at_the_default_floor", STUB, gate, {}, 1,
+         ["is below the coverage floor 85% from the default ci_gates_coverage_default"]),
+    case("require_torch_makes_the_gate_fail_on_the_diagnostic", STUB, gate,
+         {"CODEX_REQUIRE_TORCH": "1", "COVERAGE_MIN": "70"}, 3,
+         ["torch diagnostic unhealthy (exit 3: 2 missing, 3 stub, 4 broken) and torch is required: torch stub"],
+         ["nox -s tests in"]),
+    case("require_torch_turns_the_skips_into_failures", STUB, nox, {"CODEX_REQUIRE_TORCH": "1", "COVERAGE_MIN": "70"},
+         1, ["4 failed, 5 passed",
+             "torch is required (CODEX_REQUIRE_TORCH=1 or ci_gates_torch_required) but torch is stub",
+             "FAILED: tests failed (pytest exit 1)"]),
+    case("floor_equal_to_the_total_passes", STUB, gate, {"COVERAGE_MIN": "77.5"}, 0,
+         ["total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 77.5% "
+          "from COVERAGE_MIN"]),
+    case("a_hair_above_the_total_fails", STUB, gate, {"COVERAGE_MIN": "77.5001"}, 1, [BELOW_77_5]),
+    case("cov_fail_under_is_honoured_when_coverage_min_is_unset-fails", STUB, gate, {"COV_FAIL_UNDER": "78"}, 1,
+         ["FAILED: total coverage 77.5000% (31 of 40 statements and branches) is below the coverage floor 78% "
+          "from COV_FAIL_UNDER (COVERAGE_MIN is unset)"]),
+    case("cov_fail_under_is_honoured_when_coverage_min_is_unset-passes", STUB, gate, {"COV_FAIL_UNDER": "77"}, 0,
+         ["meets the coverage floor 77% from COV_FAIL_UNDER (COVERAGE_MIN is unset)"]),
+    case("coverage_min_wins_when_both_are_set-passes", STUB, gate, {"COVERAGE_MIN": "70", "COV_FAIL_UNDER": "99"}, 0,
+         ["meets the coverage floor 70% from COVERAGE_MIN (COV_FAIL_UNDER=99 is ignored: COVERAGE_MIN wins)"]),
+    case("coverage_min_wins_when_both_are_set-fails", STUB, gate, {"COVERAGE_MIN": "99", "COV_FAIL_UNDER": "70"}, 1,
+         ["is below the coverage floor 99% from COVERAGE_MIN (COV_FAIL_UNDER=70 is ignored: COVERAGE_MIN wins)"]),
+    # ci-gates-stub: a project's own noxfile, its own tests session
+    case("own_noxfile_passes_through_its_own_tests_session-nox", STUB, nox, {"project": OWN, "COVERAGE_MIN": "70"},
+         0, ["total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 70% "
+             "from COVERAGE_MIN",
+             "Session tests was successful"]),
+    case("own_noxfile_passes_through_its_own_tests_session-gate", STUB, gate, {"project": OWN, "COVERAGE_MIN": "70"},
+         0, ["codex-gate: PASSED: /srv/own_project (project own-project)"]),
+    case("own_noxfile_fails_below_the_floor", STUB, nox, {"project": OWN, "COVERAGE_MIN": "80"}, 1, [
+        "FAILED: total coverage 77.5000% (31 of 40 statements and branches) is below the coverage floor 80% "
+        "from COVERAGE_MIN",
+        "Session tests failed"]),
+]
 
 
-@pytest.mark.runner("ci-gates")
-def test_empty_coverage_min_counts_as_unset(host):
-    rc, out = gate(host, COVERAGE_MIN="", COV_FAIL_UNDER="85%")
-    assert rc == 2, out
-    assert "COV_FAIL_UNDER='85%' is not a number from 0 to 100" in out
-
-
-@pytest.mark.runner("ci-gates")
-def test_out_of_range_floor_is_rejected(host):
-    rc, out = gate(host, COVERAGE_MIN="100.5")
-    assert rc == 2, out
-    assert "COVERAGE_MIN='100.5' is out of range: a coverage floor is a number from 0 to 100" in out
-
-
-@pytest.mark.runner("ci-gates")
-def test_no_collected_tests_fails(host):
-    rc, out = gate(host, project=EMPTY)
-    assert rc == 1, out
-    assert "no tests ran" in out
-    assert "FAILED: pytest collected no tests (exit 5) from tests" in out
-
-
-@pytest.mark.runner("ci-gates")
-def test_invalid_require_torch_value_is_rejected(host):
-    rc, out = gate(host, CODEX_REQUIRE_TORCH="maybe")
-    assert rc == 2, out
-    assert "CODEX_REQUIRE_TORCH='maybe' is not a yes/no value" in out
-
-
-@pytest.mark.runner("ci-gates")
-def test_a_directory_without_the_gate_is_refused(host):
-    rc, out = gate(host, project="/srv")
-    assert rc == 2, out
-    assert "ERROR: /srv is not a gated project (ci_gates_projects lists: /srv/gate_project, " in out
-
-
-@pytest.mark.runner("ci-gates")
-@pytest.mark.parametrize("bad", ["85%", "-1", "nan"])
-def test_bad_floors_exit_2_naming_the_variable(host, bad):
-    rc, out = gate(host, COVERAGE_MIN=bad)
-    assert rc == 2, out
-    assert "COVERAGE_MIN=%r is not a number from 0 to 100" % bad in out
+@pytest.mark.parametrize("command,env,rc,present,absent", GATE_CASES)
+def test_gate_case(host, command, env, rc, present, absent):
+    expect(command(host, **env), rc, present, absent)
 
 
 @pytest.mark.runner("ci-gates")
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_an_unusable_torch_in_the_test_venv_skips_the_importorskip_tests(host, shape):
-    rc, out = gate(host, project="/srv/gate_%s" % shape, COVERAGE_MIN="70")
-    assert rc == 0, out
-    assert "5 passed, 4 skipped" in out
-    assert "the tests of gate_%s import the packages of /opt/test-venvs/%s: the pytest guard diagnoses" % (
-        shape, shape) in out
+    out = expect(gate(host, project="/srv/gate_%s" % shape, COVERAGE_MIN="70"), 0, [
+        "5 passed, 4 skipped",
+        "the tests of gate_%s import the packages of /opt/test-venvs/%s: the pytest guard diagnoses" % (shape, shape),
+        "SKIPPED [1] tests/test_tensors.py:7: could not import 'torch'",
+        "SKIPPED [1] tests/test_inside.py:13: could not import 'torch'",
+        "codex torch guard: 4 test(s) or module(s) skipped: %s" % SHAPES[shape],
+        "total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 70%"])
     # module level and inside a test: importorskip skipped with the diagnostic's reason
     assert out.count("could not import 'torch': codex torch guard: %s" % SHAPES[shape]) == 2, out
-    assert "SKIPPED [1] tests/test_tensors.py:7: could not import 'torch'" in out
-    assert "SKIPPED [1] tests/test_inside.py:13: could not import 'torch'" in out
-    assert "codex torch guard: 4 test(s) or module(s) skipped: %s" % SHAPES[shape] in out
-    assert "total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 70%" in out
 
 
 @pytest.mark.runner("ci-gates")
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_require_torch_turns_each_shape_into_failures(host, shape):
-    rc, out = run(host, "%s/bin/nox -s tests" % GATE_VENV, cwd="/srv/gate_%s" % shape,
-                  CODEX_REQUIRE_TORCH="1", COVERAGE_MIN="70")
-    assert rc == 1, out
-    assert "4 failed, 5 passed" in out
-    assert "FAILED tests/test_tensors.py::torch_required" in out
-    assert "FAILED tests/test_inside.py::test_total" in out
-    assert "codex torch guard: 4 test(s) failed: torch is required (CODEX_REQUIRE_TORCH=1 or " \
-           "ci_gates_torch_required) but %s" % SHAPES[shape] in out
+    expect(nox(host, project="/srv/gate_%s" % shape, CODEX_REQUIRE_TORCH="1", COVERAGE_MIN="70"), 1, [
+        "4 failed, 5 passed",
+        "FAILED tests/test_tensors.py::torch_required",
+        "FAILED tests/test_inside.py::test_total",
+        "codex torch guard: 4 test(s) failed: torch is required (CODEX_REQUIRE_TORCH=1 or "
+        "ci_gates_torch_required) but %s" % SHAPES[shape]])
 
 
 @pytest.mark.runner("ci-gates")
 def test_the_real_torch_passes_the_same_tests(host):
-    rc, out = gate(host, project=PROJECT)
-    assert rc == 0, out
+    out = expect(gate(host, project=PROJECT), 0, ["codex torch guard: torch 2.13.0+cpu is usable"])
     assert re.search(r"=+ 9 passed in ", out), out
-    assert "codex torch guard: torch 2.13.0+cpu is usable" in out
 
 
 @pytest.mark.runner("ci-gates")
@@ -265,112 +279,27 @@ def test_the_seeds_diagnostic_command_in_a_login_shell(host):
 # ------------------------------------------------------- ci-gates-stub: torch not required, a stub present
 @pytest.mark.runner("ci-gates-stub")
 def test_stub_torch_tests_are_skipped_with_the_reason(host):
-    rc, out = gate(host, COVERAGE_MIN="70")
-    assert rc == 0, out
-    # hf_offline_cache's file (here prepare's stand-in, which sets four of the seven) is sourced as it is
-    assert "offline exports from /etc/profile.d/hf-offline.sh: HF_HOME=/root/.cache/huggingface HF_HUB_CACHE=unset " \
-           "TRANSFORMERS_CACHE=unset HF_DATASETS_CACHE=unset HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 " \
-           "HF_DATASETS_OFFLINE=1" in out
-    assert "torch diagnostic (exit 3, torch not required: tests that need torch are skipped): torch stub" in out
-    assert "5 passed, 4 skipped" in out
-    assert "SKIPPED [2]" in out
-    assert "torch is stub: from torch.utils.data import Dataset failed" in out
-    assert "(set CODEX_REQUIRE_TORCH=1 to fail instead of skipping)" in out
-    assert "total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 70%" in out
-
-
-@pytest.mark.runner("ci-gates-stub")
-def test_skipped_torch_tests_cost_coverage_at_the_default_floor(host):
-    rc, out = gate(host)
-    assert rc == 1, out
-    assert "is below the coverage floor 85% from the default ci_gates_coverage_default" in out
-
-
-@pytest.mark.runner("ci-gates-stub")
-def test_require_torch_makes_the_gate_fail_on_the_diagnostic(host):
-    rc, out = gate(host, CODEX_REQUIRE_TORCH="1", COVERAGE_MIN="70")
-    assert rc == 3, out
-    assert "torch diagnostic unhealthy (exit 3: 2 missing, 3 stub, 4 broken) and torch is required: torch stub" in out
-    assert "nox -s tests in" not in out
-
-
-@pytest.mark.runner("ci-gates-stub")
-def test_require_torch_turns_the_skips_into_failures(host):
-    rc, out = nox(host, CODEX_REQUIRE_TORCH="1", COVERAGE_MIN="70")
-    assert rc == 1, out
-    assert "4 failed, 5 passed" in out
-    assert "torch is required (CODEX_REQUIRE_TORCH=1 or ci_gates_torch_required) but torch is stub" in out
-    assert "FAILED: tests failed (pytest exit 1)" in out
+    expect(gate(host, COVERAGE_MIN="70"), 0, [
+        # hf_offline_cache's file (here prepare's stand-in, which sets four of the seven) is sourced as it is
+        "offline exports from /etc/profile.d/hf-offline.sh: HF_HOME=/root/.cache/huggingface HF_HUB_CACHE=unset "
+        "TRANSFORMERS_CACHE=unset HF_DATASETS_CACHE=unset HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 "
+        "HF_DATASETS_OFFLINE=1",
+        "torch diagnostic (exit 3, torch not required: tests that need torch are skipped): torch stub",
+        "5 passed, 4 skipped",
+        "SKIPPED [2]",
+        "torch is stub: from torch.utils.data import Dataset failed",
+        "(set CODEX_REQUIRE_TORCH=1 to fail instead of skipping)",
+        "total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 70%"])
 
 
 @pytest.mark.runner("ci-gates-stub")
 def test_the_seed_command_runs_offline(host):
-    rc, out = nox(host, COVERAGE_MIN="60")
-    assert rc == 0, out
-    assert "coverage floor 60% from COVERAGE_MIN" in out
-    assert "Session tests was successful" in out
+    expect(nox(host, COVERAGE_MIN="60"), 0, ["coverage floor 60% from COVERAGE_MIN", "Session tests was successful"])
     assert not tc.fast(host).file(PROJECT + "/.nox").exists
 
 
 @pytest.mark.runner("ci-gates-stub")
-def test_floor_equal_to_the_total_passes_and_a_hair_above_fails(host):
-    rc, out = gate(host, COVERAGE_MIN="77.5")
-    assert rc == 0, out
-    assert "total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 77.5% " \
-           "from COVERAGE_MIN" in out
-    rc, out = gate(host, COVERAGE_MIN="77.5001")
-    assert rc == 1, out
-    assert "is below the coverage floor 77.5001% from COVERAGE_MIN; the report above rounds it to 78%, " \
-           "the gate compares the exact value" in out
-
-
-@pytest.mark.runner("ci-gates-stub")
-def test_cov_fail_under_is_honoured_when_coverage_min_is_unset(host):
-    rc, out = gate(host, COV_FAIL_UNDER="78")
-    assert rc == 1, out
-    assert "FAILED: total coverage 77.5000% (31 of 40 statements and branches) is below the coverage floor 78% " \
-           "from COV_FAIL_UNDER (COVERAGE_MIN is unset)" in out
-    rc, out = gate(host, COV_FAIL_UNDER="77")
-    assert rc == 0, out
-    assert "meets the coverage floor 77% from COV_FAIL_UNDER (COVERAGE_MIN is unset)" in out
-
-
-@pytest.mark.runner("ci-gates-stub")
-def test_coverage_min_wins_when_both_are_set(host):
-    rc, out = gate(host, COVERAGE_MIN="70", COV_FAIL_UNDER="99")
-    assert rc == 0, out
-    assert "meets the coverage floor 70% from COVERAGE_MIN (COV_FAIL_UNDER=99 is ignored: COVERAGE_MIN wins)" in out
-    rc, out = gate(host, COVERAGE_MIN="99", COV_FAIL_UNDER="70")
-    assert rc == 1, out
-    assert "is below the coverage floor 99% from COVERAGE_MIN (COV_FAIL_UNDER=70 is ignored: COVERAGE_MIN wins)" in out
-
-
-# ---------------------------------------------------------------- ci-gates-stub: a project's own noxfile
-@pytest.mark.runner("ci-gates-stub")
 def test_the_role_left_the_projects_own_noxfile_alone(host):
     wanted = hashlib.sha256(open(os.path.join(REPO, "tests", "fixtures", "own_noxfile", "noxfile.py"), "rb").read())
     assert tc.fast(host).file(OWN + "/noxfile.py").sha256sum == wanted.hexdigest()
-    rc, out = run(host, "%s/bin/nox --list" % GATE_VENV, cwd=OWN)
-    assert rc == 0, out
-    assert "* lint ->" in out and "- docs ->" in out and "* tests ->" in out
-
-
-@pytest.mark.runner("ci-gates-stub")
-def test_own_noxfile_passes_through_its_own_tests_session(host):
-    rc, out = nox(host, project=OWN, COVERAGE_MIN="70")
-    assert rc == 0, out
-    assert "total coverage 77.5000% (31 of 40 statements and branches) meets the coverage floor 70% " \
-           "from COVERAGE_MIN" in out
-    assert "Session tests was successful" in out
-    rc, out = gate(host, project=OWN, COVERAGE_MIN="70")
-    assert rc == 0, out
-    assert "codex-gate: PASSED: /srv/own_project (project own-project)" in out
-
-
-@pytest.mark.runner("ci-gates-stub")
-def test_own_noxfile_fails_below_the_floor(host):
-    rc, out = nox(host, project=OWN, COVERAGE_MIN="80")
-    assert rc == 1, out
-    assert "FAILED: total coverage 77.5000% (31 of 40 statements and branches) is below the coverage floor 80% " \
-           "from COVERAGE_MIN" in out
-    assert "Session tests failed" in out
+    expect(run(host, "%s/bin/nox --list" % GATE_VENV, cwd=OWN), 0, ["* lint ->", "- docs ->", "* tests ->"])

@@ -31,9 +31,16 @@ def test_hosts_run_the_debian_release_of_their_group():
 
 
 def _default_mapping(playbook, var):
-    """The dict literal in the default of VAR (a Jinja expression) in the first play of PLAYBOOK."""
-    expr = yaml.safe_load((fh.PLAYBOOKS / playbook).read_text())[0]["vars"][var]
-    return ast.literal_eval(re.search(r"default\((\{.*\})\)", expr, re.S).group(1))
+    """The default of VAR (a Jinja expression) in the first play of PLAYBOOK: a dict literal, or a variable of a
+    file in the play's vars_files (playbooks/vars/role_groups.yml)."""
+    play = yaml.safe_load((fh.PLAYBOOKS / playbook).read_text())[0]
+    fallback = re.search(r"default\((.*)\)", play["vars"][var], re.S).group(1).strip()
+    if fallback.startswith("{"):
+        return ast.literal_eval(fallback)
+    found = [data[fallback] for data in (yaml.safe_load((fh.PLAYBOOKS / f).read_text()) for f in play.get("vars_files", []))
+             if fallback in data]
+    assert len(found) == 1, (playbook, var, fallback)
+    return found[0]
 
 
 def test_site_and_audit_share_the_default_role_mapping():

@@ -17,13 +17,10 @@ def test_torch_imports_from_the_venv(host):
     assert location.startswith(release + "/lib/")
 
 
-def test_dataset_is_present(host):
-    assert tc.venv_python(host, "from torch.utils.data import Dataset; print(Dataset.__name__)") == "Dataset"
-
-
-def test_cpu_build(host):
-    out = tc.venv_python(host, "import torch; print(torch.__version__, torch.version.cuda)")
-    assert out == "2.13.0+cpu None"
+def test_cpu_build_with_dataset(host):
+    build = tc.torch_build(host)
+    assert build["dataset"] == "Dataset"
+    assert (build["version"], build["cuda"]) == ("2.13.0+cpu", None)
 
 
 def test_no_nvidia_distributions(host):

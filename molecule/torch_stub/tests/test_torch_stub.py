@@ -22,13 +22,10 @@ def test_stub_venv_was_replaced_by_a_release(host):
     assert len(leftovers) == 1, leftovers
 
 
-def test_dataset_is_present_now(host):
-    assert tc.venv_python(host, "from torch.utils.data import Dataset; print(Dataset.__name__)") == "Dataset"
-
-
-def test_real_compiled_torch(host):
-    out = tc.venv_python(host, "import torch, torch._C; print(torch.__version__, torch._C.__file__.endswith('.so'))")
-    assert out == "2.13.0+cpu True"
+def test_real_compiled_torch_with_dataset_now(host):
+    build = tc.torch_build(host)
+    assert build["dataset"] == "Dataset"
+    assert (build["version"], build["compiled"]) == ("2.13.0+cpu", True)
 
 
 def test_diagnostic_is_ok_everywhere(host):

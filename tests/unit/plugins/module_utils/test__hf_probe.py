@@ -8,9 +8,8 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import socket
-import threading
 
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -52,13 +51,8 @@ class _Hub(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope='module')
-def hub_url():
-    server = HTTPServer(('127.0.0.1', 0), _Hub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def hub_url(serve_handler):
+    return serve_handler(_Hub)
 
 
 def test_probe_resolves(hub_url):

@@ -11,9 +11,6 @@ import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
-import yaml
-
 from ansible_collections.codex.offline_ml.plugins.modules import fleet_report
 
 FIXTURES = Path(__file__).resolve().parents[3] / 'fixtures' / 'audit'
@@ -92,32 +89,3 @@ def test_missing_manifest_fails_the_wheels_checks(tmp_path, run_module):
 def test_bad_record_is_a_clear_error(tmp_path, run_module):
     failed, result = run_module(fleet_report, **args(tmp_path, records=[{'groups': ['x']}]))
     assert failed and "every host record needs a 'host' name" in result['msg']
-
-
-def test_documentation_matches_argument_spec(monkeypatch):
-    captured = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_module(**kwargs):
-        captured.update(kwargs)
-        raise Stop()
-
-    monkeypatch.setattr(fleet_report, 'AnsibleModule', fake_module)
-    with pytest.raises(Stop):
-        fleet_report.main()
-    spec = captured['argument_spec']
-    assert captured['supports_check_mode'] is True
-    doc = yaml.safe_load(fleet_report.DOCUMENTATION)
-    assert set(doc['options']) == set(spec)
-    for name, option in doc['options'].items():
-        assert option['type'] == spec[name]['type'], name
-        assert option.get('default') == spec[name].get('default'), name
-        assert option.get('elements') == spec[name].get('elements'), name
-        assert option.get('required', False) == spec[name].get('required', False), name
-    assert doc['attributes']['check_mode']['support'] == 'full'
-    assert set(yaml.safe_load(fleet_report.RETURN)) == {
-        'dir', 'latest', 'files', 'written', 'compliant', 'noncompliant', 'summary', 'failure_message', 'drift',
-        'generated_at'}
-    yaml.safe_load(fleet_report.EXAMPLES)

@@ -11,8 +11,7 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -115,13 +114,8 @@ class _Olah(BaseHTTPRequestHandler):
 
 
 @pytest.fixture(scope='module')
-def olah_like():
-    server = HTTPServer(('127.0.0.1', 0), _Olah)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def olah_like(serve_handler):
+    return serve_handler(_Olah)
 
 
 def test_mirror_probe_only_asks_for_what_is_missing(olah_like, tmp_path):

@@ -14,7 +14,6 @@ import subprocess
 import sys
 
 import pytest
-import yaml
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import parse_wheel_filename, render_lock
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import releases_dir
@@ -182,34 +181,6 @@ def test_wheelhouse_required(tmp_path, mirror, run_module):
     del args['wheelhouse']
     failed, result = run_module(offline_venv, **args)
     assert failed and 'wheelhouse' in result['msg']
-
-
-def test_documentation_matches_argument_spec(monkeypatch):
-    captured = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_module(**kwargs):
-        captured.update(kwargs)
-        raise Stop()
-
-    monkeypatch.setattr(offline_venv, 'AnsibleModule', fake_module)
-    with pytest.raises(Stop):
-        offline_venv.main()
-    spec = captured['argument_spec']
-    assert captured['supports_check_mode'] is True
-    doc = yaml.safe_load(offline_venv.DOCUMENTATION)
-    assert set(doc['options']) == set(spec)
-    for name, option in doc['options'].items():
-        assert option['type'] == spec[name]['type'], name
-        assert option.get('default') == spec[name].get('default'), name
-        assert option.get('choices') == spec[name].get('choices'), name
-        assert option.get('elements') == spec[name].get('elements'), name
-    assert doc['attributes']['check_mode']['support'] == 'full'
-    assert doc['attributes']['diff_mode']['support'] == 'full'
-    assert set(yaml.safe_load(offline_venv.RETURN)) == {'reasons', 'release', 'installed', 'kept', 'removed', 'steps'}
-    yaml.safe_load(offline_venv.EXAMPLES)
 
 
 # --------------------------------------------------------------------------- kept releases and rollback

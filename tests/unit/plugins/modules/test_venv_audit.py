@@ -10,7 +10,6 @@ import json
 import os
 
 import pytest
-import yaml
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import MARKER
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_audit import audit_venv
@@ -99,28 +98,3 @@ def test_relative_paths_and_bad_timeout_are_refused(run_module):
     assert failed and result['msg'] == 'venvs must be absolute paths; not absolute: opt/venv'
     failed, result = run_module(venv_audit, venvs=['/opt/venv'], timeout=0)
     assert failed and 'timeout must be at least 1 second' in result['msg']
-
-
-def test_documentation_matches_argument_spec(monkeypatch):
-    captured = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_module(**kwargs):
-        captured.update(kwargs)
-        raise Stop()
-
-    monkeypatch.setattr(venv_audit, 'AnsibleModule', fake_module)
-    with pytest.raises(Stop):
-        venv_audit.main()
-    spec = captured['argument_spec']
-    assert captured['supports_check_mode'] is True
-    doc = yaml.safe_load(venv_audit.DOCUMENTATION)
-    assert set(doc['options']) == set(spec)
-    for name, option in doc['options'].items():
-        assert option['type'] == spec[name]['type'], name
-        assert option.get('default') == spec[name].get('default'), name
-        assert option.get('elements') == spec[name].get('elements'), name
-    assert set(yaml.safe_load(venv_audit.RETURN)) == {'venvs'}
-    yaml.safe_load(venv_audit.EXAMPLES)

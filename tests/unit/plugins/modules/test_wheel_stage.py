@@ -11,7 +11,6 @@ import os
 import sys
 
 import pytest
-import yaml
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import parse_lock
 from ansible_collections.codex.offline_ml.plugins.modules import wheel_stage
@@ -88,27 +87,3 @@ def test_check_mode_is_skipped(run_module, tmp_path, fake_pip):
                                 sets={'s': ['alpha==1.0']}, pip=fake_pip)
     assert not failed and result.get('skipped') is True and result['changed'] is False
     assert not os.path.exists(str(tmp_path / 'mirror'))
-
-
-def test_documentation_matches_argument_spec(monkeypatch):
-    captured = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_module(**kwargs):
-        captured.update(kwargs)
-        raise Stop()
-
-    monkeypatch.setattr(wheel_stage, 'AnsibleModule', fake_module)
-    with pytest.raises(Stop):
-        wheel_stage.main()
-    spec = captured['argument_spec']
-    doc = yaml.safe_load(wheel_stage.DOCUMENTATION)
-    assert set(doc['options']) == set(spec)
-    for name, option in doc['options'].items():
-        assert option['type'] == spec[name]['type'], name
-        assert option.get('default') == spec[name].get('default'), name
-    assert doc['attributes']['check_mode']['support'] == 'none' and captured['supports_check_mode'] is False
-    assert set(yaml.safe_load(wheel_stage.RETURN)) == {'files', 'locks', 'indexes'}
-    yaml.safe_load(wheel_stage.EXAMPLES)
