@@ -21,7 +21,7 @@ from conftest import run_main
 
 KEYS = {'status', 'version', 'dist_version', 'dataset_available', 'cuda_version', 'cpu_build', 'problems',
         'python', 'python_version', 'location', 'compiled_core', 'tensor_check', 'build', 'nvidia_distributions',
-        'elapsed_s', 'schema'}
+        'elapsed_s', 'schema', 'companions'}
 
 
 def run_module(**args):
