@@ -11,10 +11,10 @@ import fleet_helpers as fh
 
 # The verdicts of a freshly converged fleet: every check that applies passes, the others are n/a.
 EXPECTED = {
-    "ml_nodes": {"torch": "pass", "wheels:torch+hf": "pass", "exports": "pass", "hf_cache": "pass",
+    "ml_nodes": {"torch": "pass", "wheels:torch+hf": "pass", "wheels:hf": "n/a", "exports": "pass", "hf_cache": "pass",
                  "wheels:gates": "n/a", "gates": "n/a"},
     # the runner's /opt/codex/venv is hf_offline_cache's alone (huggingface_hub, no torch): its column says so
-    "ci_runners": {"torch": "n/a", "wheels:hf": "pass", "exports": "pass", "hf_cache": "pass",
+    "ci_runners": {"torch": "n/a", "wheels:torch+hf": "n/a", "wheels:hf": "pass", "exports": "pass", "hf_cache": "pass",
                    "wheels:gates": "pass", "gates": "pass"},
 }
 
