@@ -99,7 +99,7 @@ mirrors-down:
 	@molecule/_shared/hf_mirror.sh stop
 
 # ---------------------------------------------------------------- checks
-lint: venv collection
+lint: venv collection mirror
 	yamllint -s .
 	ansible-lint
 	python3 tests/tools/role_docs.py --check
