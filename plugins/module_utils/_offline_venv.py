@@ -144,6 +144,29 @@ def differences(state, wanted, base_version, exact):
     return reasons
 
 
+def marker_differs(path, lock):
+    """Why the live release at PATH was not built from LOCK (its marker's wheel hashes differ), or None.
+
+    Versions alone do not say it: a re-staged wheel of the same version has another hash. Without a lock there
+    are no hashes to compare (None)."""
+    if not lock or not os.path.islink(path):
+        return None
+    try:
+        with open(os.path.join(os.path.realpath(path), MARKER)) as fh:
+            marker = json.load(fh)
+    except (IOError, OSError, ValueError):
+        return "the live release has no readable %s" % MARKER
+    built = marker.get("hashes") if isinstance(marker, dict) else None
+    if not isinstance(built, dict):
+        return "the live release was built without a lock (no wheel hashes in %s)" % MARKER
+    want = dict((n, sorted(e["hashes"])) for n, e in lock.items())
+    have = dict((n, sorted(h or [])) for n, h in built.items())
+    if want != have:
+        names = sorted(n for n in set(want) | set(have) if want.get(n) != have.get(n))
+        return "the live release was built from another lock (wheel hashes differ for %s)" % ", ".join(names[:10])
+    return None
+
+
 WORKDIR_PREFIX = "codex-venv-"
 
 
@@ -247,6 +270,8 @@ class Builder(object):
         self.timeout = timeout
         self.secrets = url_secrets(mirror_url)
         self.steps = []
+        # What the health check (verify_argv) printed on standard output when it passed, scrubbed.
+        self.verify_output = ""
         self._log = log
         self._netrc = None
 
@@ -420,6 +445,7 @@ class Builder(object):
             raise VenvError("the new venv failed its health check (exit %s): %s" % (
                 proc.returncode, self._scrub((proc.stdout + proc.stderr).decode("utf-8", "replace")).strip()[-3000:]),
                 health_output=self._scrub(proc.stdout.decode("utf-8", "replace")))
+        self.verify_output = self._scrub(proc.stdout.decode("utf-8", "replace"))[-200000:]
 
     def _write_pth(self, release):
         try:
@@ -455,5 +481,5 @@ def pin_names(requirements):
 
 
 __all__ = ["Builder", "MARKER", "MirrorError", "ReleaseError", "ReleaseLock", "VenvError", "clear_rollback",
-           "differences", "inspect_venv", "kept_releases", "new_release_path", "releases_dir", "remove_stale",
+           "differences", "inspect_venv", "marker_differs", "kept_releases", "new_release_path", "releases_dir", "remove_stale",
            "rollback", "rollback_plan", "stale_releases", "swap"]

@@ -16,8 +16,10 @@ version_added: 0.1.0
 description:
   - Makes the virtual environment at O(path) hold exactly the pinned distributions (or every entry of a hash-pinned lock),
     installed from a local wheel mirror only, with the installer's configuration and environment isolated.
-  - Whether anything changes is decided by comparing the installed distributions with the pins; when they match,
-    no installer and no resolver runs.
+  - Whether anything changes is decided by comparing the installed distributions with the pins and, with a O(lock),
+    the wheel hashes the live release was built from (its C(.codex-release.json) marker) with the lock's; when they
+    match, no installer and no resolver runs, and the mirror is not contacted. In check mode the module never
+    contacts the mirror, so a caller can run it first as a cheap probe of the live venv.
   - A new venv is built in a release directory beside the live one and checked (distributions, then the optional
     O(verify_command)) before O(path), a symlink, is swapped to it atomically. A run killed at any point leaves the
     previous venv working; the next run removes the unfinished release.
@@ -112,6 +114,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path:
+  description: The venv O(path) (without a trailing slash), so that a caller can tell which venv a result is about.
+  returned: always
+  type: str
+  sample: /opt/codex/venv
 reasons:
   description: Why the venv was (or in check mode would be) rebuilt; empty when nothing changed.
   returned: always
@@ -140,6 +147,14 @@ removed:
   type: list
   elements: str
   sample: []
+verify_output:
+  description:
+    - What O(verify_command) printed on standard output in the new release (it passed), credentials scrubbed; a
+      caller whose check prints a report (the torch diagnostic prints its facts as JSON) reads it here instead of
+      running the check again.
+  returned: when a release was built (empty without O(verify_command))
+  type: str
+  sample: '{"status": "ok", "version": "2.13.0+cpu"}'
 steps:
   description: Installer steps run, with exit codes and seconds.
   returned: changed
@@ -173,6 +188,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv imp
     differences,
     inspect_venv,
     kept_releases,
+    marker_differs,
     new_release_path,
     releases_dir,
     remove_stale,
@@ -219,10 +235,14 @@ def run_module(module, p):
         reasons.append("sys.path entries differ from extra_paths")
     if not reasons and state["exists"] and not state["is_symlink"]:
         reasons.append("venv is not managed as a release yet")
+    if not reasons:
+        other_lock = marker_differs(path, lock)
+        if other_lock:
+            reasons.append(other_lock)
     if p["force"] and not reasons:
         reasons.append(p["force_reason"])
     stale = stale_releases(path, p["keep_releases"])
-    result = dict(changed=bool(reasons or stale), reasons=reasons, removed=stale, installed=state["dists"],
+    result = dict(path=path, changed=bool(reasons or stale), reasons=reasons, removed=stale, installed=state["dists"],
                   release=state["target"] or "", kept=kept_releases(path, p["keep_releases"]))
     if module._diff:
         result["diff"] = dict(before=_lines(state["dists"]), after=_lines(wanted) if reasons else _lines(state["dists"]),
@@ -251,6 +271,7 @@ def run_module(module, p):
             clear_rollback(path)
             result["release"] = release
             result["installed"] = new_state["dists"]
+            result["verify_output"] = builder.verify_output
         result["removed"] = remove_stale(path, p["keep_releases"])
         result["kept"] = kept_releases(path, p["keep_releases"])
     finally:
@@ -266,7 +287,7 @@ def _rollback(module, path, p):
         raise _Fail("%s. Fix: build a release first (without rollback), and keep keep_releases at 1 "
                     "or more." % exc.msg)
     state = inspect_venv(path, timeout=min(p["timeout"], 120))
-    result = dict(changed=target is not None, reasons=[reason] if reason else [], removed=[],
+    result = dict(path=path, changed=target is not None, reasons=[reason] if reason else [], removed=[],
                   release=target or state["target"] or "", installed=state["dists"],
                   kept=kept_releases(path, p["keep_releases"]))
     if target is None or module.check_mode:

@@ -30,7 +30,7 @@ MODULES = sorted(p.stem for p in MODULES_DIR.glob('*.py') if p.stem != '__init__
 RETURN_KEYS = {
     'fleet_report': {'dir', 'latest', 'files', 'written', 'compliant', 'noncompliant', 'summary', 'failure_message',
                      'drift', 'generated_at'},
-    'offline_venv': {'reasons', 'release', 'installed', 'kept', 'removed', 'steps'},
+    'offline_venv': {'path', 'reasons', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output'},
     'venv_audit': {'venvs'},
     'wheel_stage': {'files', 'locks', 'indexes'},
 }

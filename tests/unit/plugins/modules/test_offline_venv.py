@@ -348,3 +348,33 @@ def test_real_module_result_with_invocation_has_no_secret(tmp_path, mirror, coll
     assert secret not in proc.stdout
     assert result['invocation']['module_args']['mirror_url'] == shown
     assert '127.0.0.1:9' in result['msg']
+
+
+def test_same_versions_from_another_lock_means_rebuild(tmp_path, mirror, run_module):
+    """The release marker's wheel hashes are part of "current": a lock of the same versions whose alpha wheel has
+    another hash (re-staged) makes the check-mode probe report a rebuild, while the lock it was built from does
+    not, and the probe never needs the mirror (a wheelhouse that does not exist)."""
+    path = tmp_path / 'venv'
+    failed, first = run_module(offline_venv, **args_for(path, mirror))
+    assert not failed, first['msg']
+    no_mirror = dict(wheelhouse=str(tmp_path / 'no-such-wheelhouse'))
+    failed, same = run_module(offline_venv, _ansible_check_mode=True, **args_for(path, mirror, **no_mirror))
+    assert not failed and same['changed'] is False and same['reasons'] == [] and same['path'] == str(path)
+    alpha_hash = mirror['lock'].split('alpha==1.0', 1)[1].split('--hash=sha256:', 1)[1][:64]
+    other = mirror['lock'].replace(alpha_hash, 'f' * 64)
+    failed, probe = run_module(offline_venv, _ansible_check_mode=True, **args_for(path, mirror, lock=other, **no_mirror))
+    assert not failed
+    assert probe['changed'] is True
+    assert probe['reasons'] == ['the live release was built from another lock (wheel hashes differ for alpha)']
+    assert os.readlink(str(path)) == first['release']
+
+
+def test_verify_output_is_returned_after_a_build(tmp_path, mirror, run_module):
+    """What the health check printed comes back (a caller reads its report instead of running it again)."""
+    path = tmp_path / 'venv'
+    check = ['-c', 'import json, alpha; print(json.dumps({"status": "ok", "alpha": alpha.VALUE}))']
+    failed, result = run_module(offline_venv, **args_for(path, mirror, verify_command=check))
+    assert not failed, result['msg']
+    assert json.loads(result['verify_output']) == {'status': 'ok', 'alpha': '1.0'}
+    failed, again = run_module(offline_venv, **args_for(path, mirror, verify_command=check))
+    assert not failed and again['changed'] is False and 'verify_output' not in again
