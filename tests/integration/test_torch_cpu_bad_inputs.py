@@ -139,15 +139,38 @@ def test_bad_wheel_fails_install_and_leaves_host_as_it_was(request, tmp_path, st
 
 
 # --------------------------------------------------------------------------- 1. mirror unreachable
-def test_mirror_unreachable_names_variable_and_url(healthy):
-    """Nothing listens on the mirror URL: the preflight fails naming torch_cpu_mirror_url and the URL; the
-    healthy venv stays as it was."""
+@pytest.fixture()
+def stopped_mirror(tmp_path):
+    """The URL of an index of the staged wheels that ran on its own port and is stopped again (issue 13: a lab
+    whose mirror is down for maintenance)."""
+    with h.index_server(h.link_wheels(tmp_path / "wheels")) as url:
+        pass
+    return url
+
+
+def test_rerun_with_the_mirror_stopped_is_ok_and_changes_nothing(healthy, stopped_mirror):
+    """The live release's marker matches the lock and torch is healthy: the re-run sends no request to the wheel
+    index (it is stopped, any request would fail the preflight), reports ok with changed=0 and leaves the host as
+    it was."""
     release = healthy.venv_target()
     before = healthy.snapshot()
-    url = "http://127.0.0.1:9/simple/"
-    result = h.run_play(healthy, "torch_cpu.yml", h.good_vars(torch_cpu_mirror_url=url))
-    _failed_with(result, "mirror %s is unreachable: [Errno 111] Connection refused" % url,
+    result = h.run_play(healthy, "torch_cpu.yml", h.good_vars(torch_cpu_mirror_url=stopped_mirror))
+    _succeeded(result)
+    assert "changed=0" in result.out and "failed=0" in result.out, result
+    h.assert_unchanged(before, healthy.snapshot())
+    _still_healthy(healthy, release)
+
+
+def test_pin_change_with_the_mirror_stopped_fails_in_preflight_naming_the_mirror(healthy, stopped_mirror):
+    """A pin change (the lock with six) needs the mirror: with it stopped the preflight fails naming
+    torch_cpu_mirror_url and the URL; the healthy venv stays as it was."""
+    release = healthy.venv_target()
+    before = healthy.snapshot()
+    result = h.run_play(healthy, "torch_cpu.yml",
+                        h.good_vars(lock="torch_cpu_extra.txt", torch_cpu_mirror_url=stopped_mirror))
+    _failed_with(result, "mirror %s is unreachable: [Errno 111] Connection refused" % stopped_mirror,
                  "Fix: check torch_cpu_mirror_url / torch_cpu_mirror_mode")
+    assert "Check the mirror holds a wheel for this host for every pin" in result.out, "not in the preflight"
     h.assert_unchanged(before, healthy.snapshot())
     _still_healthy(healthy, release)
 
@@ -197,7 +220,8 @@ def test_no_wheel_for_the_host_python_names_python_tag_and_package(healthy, tmp_
 # --------------------------------------------------------------------------- 4. hash mismatch
 def test_hash_mismatch_in_index_fails_preflight_naming_the_file(healthy, tmp_path):
     """A wheel in the index replaced by another file of the same name: the index's sha256 fragment differs from
-    the REAL lock, the preflight names the file and the lock, nothing is installed."""
+    the REAL lock, the preflight names the file and the lock, nothing is installed. (A pin change, the lock with
+    six: over a venv that already matches its lock the re-run does not ask the mirror at all.)"""
     release = healthy.venv_target()
     name = "filelock-4.3.1-py3-none-any.whl"
     mirror = h.link_wheels(tmp_path / "wheels", exclude=[name])
@@ -205,7 +229,7 @@ def test_hash_mismatch_in_index_fails_preflight_naming_the_file(healthy, tmp_pat
     _tamper(mirror / name)
     before = healthy.snapshot()
     with h.index_server(mirror) as url:
-        result = h.run_play(healthy, "torch_cpu.yml", h.good_vars(torch_cpu_mirror_url=url))
+        result = h.run_play(healthy, "torch_cpu.yml", h.good_vars(lock="torch_cpu_extra.txt", torch_cpu_mirror_url=url))
     _failed_with(result, "hash mismatch in mirror %s: %s (mirror sha256" % (url, name),
                  "lock expects %s" % h.lock_hash("torch_cpu.txt", "filelock"),
                  "Fix: the mirror's file differs from torch_cpu_lock_file")
@@ -235,8 +259,10 @@ def test_credentials_in_mirror_url_never_show_up(healthy):
         before = healthy.snapshot()
         port = h.free_port()
         bad = "http://codexuser:%s@127.0.0.1:%d/simple/" % (SECRET, port)
+        # a pin change (the lock with six): the preflight must ask the mirror
         result = h.run_play(healthy, "torch_cpu.yml",
-                            h.good_vars(torch_cpu_mirror_url=bad, torch_cpu_pip_conf=True), verbosity=3)
+                            h.good_vars(lock="torch_cpu_extra.txt", torch_cpu_mirror_url=bad, torch_cpu_pip_conf=True),
+                            verbosity=3)
         _failed_with(result, "mirror http://codexuser:***@127.0.0.1:%d/simple/ is unreachable" % port,
                      "Fix: check torch_cpu_mirror_url")
         assert SECRET not in result.out, "the token leaked into the output"
