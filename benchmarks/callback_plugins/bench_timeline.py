@@ -6,7 +6,7 @@
 
 Enabled by benchmarks/bench_torch_cpu.py with ANSIBLE_CALLBACK_PLUGINS=benchmarks/callback_plugins and
 ANSIBLE_CALLBACKS_ENABLED=bench_timeline; writes $CODEX_BENCH_TIMELINE at the end of the play:
-{"loaded": t, "play_start": t, "end": t, "tasks": [{"name", "action", "start", "end", "status", "steps"}]}
+{"loaded": t, "play_start": t, "end": t, "tasks": [{"name", "action", "start", "end", "status", "steps", "delegate_to"}]}
 (epoch seconds). "loaded" is when Ansible loaded this plugin; the difference to the wall clock the benchmark took
 before starting ansible-playbook is Ansible's own start-up.
 """
@@ -51,7 +51,7 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._close()
         self._current = {"name": task.get_name(), "action": task.action, "start": time.time(), "end": None,
-                         "status": None, "steps": None}
+                         "status": None, "steps": None, "delegate_to": task.delegate_to}
         self._data["tasks"].append(self._current)
 
     def _result(self, result, status):

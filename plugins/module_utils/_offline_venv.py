@@ -168,6 +168,10 @@ def marker_differs(path, lock):
 
 
 WORKDIR_PREFIX = "codex-venv-"
+# In the build's private directory (0700, removed after the build): each step's name and time, then the
+# installer's own output as it comes (pip: a line per package as it is collected; uv: what it resolved,
+# prepared and installed), for a person to follow with `tail -f /tmp/codex-venv-*/build.log` during a build.
+PROGRESS_LOG = "build.log"
 
 
 def _boot_time():
@@ -274,6 +278,8 @@ class Builder(object):
         self.verify_output = ""
         self._log = log
         self._netrc = None
+        # The progress log of the build that is running (None outside a build).
+        self._progress = None
 
     # ------------------------------------------------------------------ helpers
     def _env(self, extra=None):
@@ -288,8 +294,11 @@ class Builder(object):
     def _run(self, argv, what, env=None, cwd=None):
         start = time.time()
         try:
-            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env or self._env(),
-                                  cwd=cwd, timeout=self.timeout, check=False)
+            if self._progress:
+                proc = self._run_logged(argv, what, env, cwd)
+            else:
+                proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env or self._env(),
+                                      cwd=cwd, timeout=self.timeout, check=False)
         except subprocess.TimeoutExpired:
             self.steps.append({"step": what, "rc": None, "seconds": round(time.time() - start, 2)})
             raise VenvError("%s timed out after %ss" % (what, self.timeout))
@@ -302,6 +311,26 @@ class Builder(object):
         if proc.returncode != 0:
             raise VenvError("%s failed (exit %s): %s" % (what, proc.returncode, out.strip()[-3000:]), output=out)
         return out
+
+    def _run_logged(self, argv, what, env, cwd):
+        """Run ARGV with its output going line by line to the build's progress log (PROGRESS_LOG in the build's
+        private directory, where a person can follow it with tail -f while the build runs); the output is read
+        back from there. Same result as subprocess.run with stdout captured."""
+        with open(self._progress, "ab") as fh:
+            fh.write(("[%s] %s\n" % (time.strftime("%H:%M:%S"), what)).encode("utf-8"))
+            fh.flush()
+            offset = fh.tell()
+            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, env=env or self._env(), cwd=cwd)
+            try:
+                proc.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise
+        with open(self._progress, "rb") as fh:
+            fh.seek(offset)
+            proc.stdout = fh.read()
+        return proc
 
     def _source_args(self, installer):
         args = []
@@ -394,6 +423,7 @@ class Builder(object):
         remove_orphan_workdirs()
         workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "%d-" % os.getpid())
         try:
+            self._progress = os.path.join(workdir, PROGRESS_LOG)
             self._netrc = self._write_netrc(workdir)
             req_args = self._requirement_args(workdir)
             if self.installer == "uv":
@@ -413,6 +443,7 @@ class Builder(object):
                           "pip install", cwd=workdir)
         finally:
             self._netrc = None
+            self._progress = None
             shutil.rmtree(workdir, ignore_errors=True)
         self._write_pth(release)
         state = inspect_venv(release, timeout=self.timeout)

@@ -337,6 +337,36 @@ def test_installer_output_is_scrubbed(tmp_path, mirror):
                               '\nauth *** refused')
 
 
+def test_installer_output_goes_to_the_progress_log_as_it_comes(tmp_path, mirror):
+    """During a build each step's output is written to the progress log while the step runs (a person follows it
+    with tail -f): the first line is there before the step ends; the step's output is still returned."""
+    wanted, lock = wanted_set(['alpha==1.0'], None)
+    build = ov.Builder(str(tmp_path / 'venv'), sys.executable, wanted, lock, None, ['alpha==1.0'], 'pip', 'index',
+                       mirror_url='http://127.0.0.1:9/simple/')
+    build._progress = str(tmp_path / ov.PROGRESS_LOG)
+    seen = tmp_path / 'seen'
+    script = ('echo "Collecting alpha==1.0"; sleep 0.5; cp %s %s; echo "Installing collected packages: alpha"'
+              % (build._progress, seen))
+    out = build._run(['sh', '-c', script], 'pip install')
+    assert out == 'Collecting alpha==1.0\nInstalling collected packages: alpha\n'
+    assert seen.read_text().splitlines()[1:] == ['Collecting alpha==1.0']
+    log = (tmp_path / ov.PROGRESS_LOG).read_text().splitlines()
+    assert log[0].endswith('] pip install') and log[1:] == ['Collecting alpha==1.0', 'Installing collected packages: alpha']
+    assert build.steps[-1]['step'] == 'pip install' and build.steps[-1]['rc'] == 0
+
+
+def test_the_progress_log_goes_with_the_build_directory(tmp_path, mirror, monkeypatch):
+    """The log lives in the build's private directory, removed when the build ends (nothing left on the host)."""
+    monkeypatch.setattr(ov.tempfile, 'tempdir', str(tmp_path))
+    wanted, lock = wanted_set(['alpha==1.0'], None)
+    build = ov.Builder(str(tmp_path / 'venv'), sys.executable, wanted, lock, None, ['alpha==9.9'], 'pip', 'index',
+                       mirror_url='http://127.0.0.1:9/simple/')
+    with pytest.raises(ov.VenvError):
+        build.build(str(tmp_path / 'release'))
+    assert build._progress is None
+    assert [p for p in os.listdir(str(tmp_path)) if p.startswith(ov.WORKDIR_PREFIX)] == []
+
+
 # --------------------------------------------------------------------------- the uv wheel fits the host by tags
 UV_MAC = 'uv-0.13.9-py3-none-macosx_10_12_x86_64.whl'
 UV_MAC_ARM = 'uv-0.13.9-py3-none-macosx_11_0_arm64.whl'
@@ -429,7 +459,17 @@ def test_netrc_is_private_and_gone_after_the_build(tmp_path, mirror, monkeypatch
                          oct(os.stat(os.path.dirname(netrc)).st_mode & 0o777), open(netrc).read()))
         return real_run(argv, **kwargs)  # pylint: disable=subprocess-run-check
 
+    real_popen = ov.subprocess.Popen
+
+    def spy_popen(argv, **kwargs):  # the installers run with their output going to the progress log
+        netrc = (kwargs.get('env') or {}).get('NETRC')
+        if netrc:
+            seen.append((list(argv), netrc, oct(os.stat(netrc).st_mode & 0o777),
+                         oct(os.stat(os.path.dirname(netrc)).st_mode & 0o777), open(netrc).read()))
+        return real_popen(argv, **kwargs)
+
     monkeypatch.setattr(ov.subprocess, 'run', spy)
+    monkeypatch.setattr(ov.subprocess, 'Popen', spy_popen)
     with pytest.raises(ov.VenvError):
         build.build(str(tmp_path / 'release'))   # nothing listens on port 9: pip fails after reading the netrc
     assert seen, 'no installer ran with NETRC'
