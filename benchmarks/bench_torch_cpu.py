@@ -174,10 +174,10 @@ def main():
         runs["uv_overlay"] = playbook(work, "uv-overlay", "/opt/codex/venv", "uv")
         runs["rerun"] = playbook(work, "rerun", "/opt/codex/venv", "uv")
         runs["rerun_stopped"] = playbook(work, "rerun-stopped", "/opt/codex/venv", "uv", mirror=STOPPED_MIRROR)
-        ping = [adhoc("ping")[0] for _ in range(3)]
+        ping = [adhoc("ping")[0] for _try in range(3)]
         diag = []
         inner = []
-        for _ in range(3):
+        for _try in range(3):
             seconds, out = adhoc("codex.offline_ml.torch_diagnostic", "python=/opt/codex/venv/bin/python")
             diag.append(seconds)
             inner.append(float(re.search(r'"elapsed_s": ([0-9.]+)', out).group(1)))
@@ -224,8 +224,8 @@ def render(raw, runs, ping, diag, inner, loads, total):
     for key, label in (("uv_overlay", "first converge"), ("rerun", "idempotent re-run"),
                        ("rerun_stopped", "re-run with the mirror stopped (%s)" % STOPPED_MIRROR)):
         r = runs[key]
-        lines.append("| %s | %.1f | %d | %d | %d |" % (label, r["seconds"], r["changed"], len(host_calls(r["timeline"])),
-                                                      diag_runs(r["timeline"])))
+        lines.append("| %s | %.1f | %d | %d | %d |" % (
+            label, r["seconds"], r["changed"], len(host_calls(r["timeline"])), diag_runs(r["timeline"])))
     lines.append("| `ansible HOST -m ping` (median of 3) | %.2f | | 1 | |" % ping)
     lines.append("| `ansible HOST -m codex.offline_ml.torch_diagnostic` (median of 3; inside: %.2f s) | %.2f | | 1 | 1 |"
                  % (inner, diag))
@@ -251,10 +251,10 @@ def render(raw, runs, ping, diag, inner, loads, total):
         lines.append("| &nbsp;&nbsp;inside the build: %s | %.2f s | |" % (step, sec))
     other_f = runs["uv_overlay"]["seconds"] - f_start - shown_f - f_tail
     other_r = runs["rerun"]["seconds"] - r_start - shown_r - r_tail
-    lines.append("| other (skipped tasks, conditionals, play end) | %.1f s | %.1f s |" % (other_f + f_tail,
-                                                                                       other_r + r_tail))
-    lines.append("| **total wall** | **%.1f s** | **%.1f s** |" % (runs["uv_overlay"]["seconds"],
-                                                                  runs["rerun"]["seconds"]))
+    lines.append("| other (skipped tasks, conditionals, play end) | %.1f s | %.1f s |" % (
+        other_f + f_tail, other_r + r_tail))
+    lines.append("| **total wall** | **%.1f s** | **%.1f s** |" % (
+        runs["uv_overlay"]["seconds"], runs["rerun"]["seconds"]))
 
     # targets
     pip_o = raw["overlay"]["pip"]
