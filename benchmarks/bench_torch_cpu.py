@@ -38,7 +38,8 @@ NAME = "codex-bench-torch"
 STOPPED_MIRROR = "http://127.0.0.1:9/simple/"
 # Tasks that run on the controller only (no module call to the host).
 LOCAL_ACTIONS = {"ansible.builtin.set_fact", "set_fact", "ansible.builtin.assert", "assert", "ansible.builtin.debug",
-                 "debug", "ansible.builtin.fail", "fail", "ansible.builtin.meta", "meta"}
+                 "debug", "ansible.builtin.fail", "fail", "ansible.builtin.meta", "meta",
+                 "ansible.builtin.validate_argument_spec", "validate_argument_spec"}
 TARGETS = {"uv": 0.7, "pip": 1.15, "rerun_s": 5.0, "module": 1.5}
 
 
@@ -219,7 +220,8 @@ def render(raw, runs, ping, diag, inner, loads, total):
     for label, o, v in rows:
         lines.append("| %s | %.1f s (%.2fx pip) | %.1f s (%.2fx pip) | %.2f |" % (
             label, o, ratio(o, raw["overlay"]["pip"]), v, ratio(v, raw["volume"]["pip"]), ratio(v, o)))
-    lines += ["", "| over the converged uv venv (overlayfs) | seconds | changed | host module calls | diagnostic runs |",
+    lines += ["", "| over the converged uv venv (overlayfs) | seconds | changed | host module calls | diagnostic calls "
+              "(module, health check) |",
               "|---|---:|---:|---:|---:|"]
     for key, label in (("uv_overlay", "first converge"), ("rerun", "idempotent re-run"),
                        ("rerun_stopped", "re-run with the mirror stopped (%s)" % STOPPED_MIRROR)):
