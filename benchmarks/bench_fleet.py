@@ -10,7 +10,7 @@ be most of the run on a 2-core machine. So by default the sizes up to 4 start fr
 (their first converge is measured), and the 8-host fleet starts from an image committed from the converged
 one-host fleet (`podman commit`, its sshd host key removed so each container makes its own): its first run is
 a converge of already converged hosts, reported as such, never as a first converge. `--fresh-all` converges
-every size from the fresh image.
+every size from the fresh image; `--from-image 2,8` names the sizes that start from the committed image.
 
 Run through make (images built, mirror staged, wheel index and Hub mirror up):
     make bench-fleet
@@ -20,6 +20,7 @@ the torch_cpu_hf lock, the tiny BERT seeded from the Hub mirror). Writes the num
 to docs/benchmarks.md (between the fleet markers). A re-run that reports a change stops the bench (the numbers of
 a re-run that is not idempotent mean nothing). Nothing here asserts a time: targets are reported, not tested.
     --sizes 1,2,4,8   fleet sizes (default 1,2,4,8)   --fresh-all   every size from the fresh image
+    --from-image 8    sizes started from the converged image (default: those above 4; needs size 1)
     --no-doc          print only
 """
 
@@ -181,7 +182,7 @@ def idempotent(run, what):
     return run
 
 
-def measure(sizes, fresh_all):
+def measure(sizes, image_sizes):
     """{size: row}, the audit, and the one-host re-run's profile."""
     rows = {}
     audit = None
@@ -190,7 +191,7 @@ def measure(sizes, fresh_all):
     smallest, largest = min(sizes), max(sizes)
     try:
         for size in sizes:
-            from_image = not fresh_all and size > 4 and committed
+            from_image = size in image_sizes and committed
             image = CONVERGED_IMAGE if from_image else os.environ["CODEX_IMAGE_DEBIAN12"]
             fleet = Fleet(size, work, image)
             row = {"hosts": size, "from_image": from_image, "load": load()}
@@ -218,7 +219,7 @@ def measure(sizes, fresh_all):
                     doc = json.loads((report_dir / "latest" / "fleet.json").read_text())
                     audit = {"hosts": size, "seconds": run.seconds, "compliant": doc["compliant"],
                              "changed": run.changed, "counts": doc["summary"]["counts"]}
-                if size == 1 and not fresh_all and any(s > 4 for s in sizes):
+                if size == 1 and image_sizes:
                     print("bench_fleet: committing the converged host as %s" % CONVERGED_IMAGE, flush=True)
                     fleet.commit(CONVERGED_IMAGE)
                     committed = True
@@ -284,9 +285,9 @@ def profile_table(run):
     lines += ["", "The slowest module calls of that run:", "", "| role | module | task | seconds |",
               "|---|---|---|---:|"]
     for t in calls[:10]:
-        lines.append("| %s | `%s` | %s | %.1f |" % (t["role"], t["action"].rsplit(".", 1)[-1],
-                                                   t["task"].split(" : ", 1)[-1].replace("|", "/"),
-                                                   t["end"] - t["start"]))
+        task = t["task"].split(" : ", 1)[-1].replace("|", "/")
+        seconds = t["end"] - t["start"]
+        lines.append("| %s | `%s` | %s | %.1f |" % (t["role"], t["action"].rsplit(".", 1)[-1], task, seconds))
     return lines
 
 
@@ -400,6 +401,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="1,2,4,8")
     parser.add_argument("--fresh-all", action="store_true")
+    parser.add_argument("--from-image", default=None)
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args()
     missing = [v for v in NEEDED if not os.environ.get(v)]
@@ -409,7 +411,16 @@ def main():
     sizes = sorted(set(int(s) for s in args.sizes.split(",")))
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     start = time.monotonic()
-    rows, audit = measure(sizes, args.fresh_all)
+    if args.fresh_all:
+        image_sizes = set()
+    elif args.from_image:
+        image_sizes = set(int(s) for s in args.from_image.split(",")) - {1}
+    else:
+        image_sizes = set(s for s in sizes if s > 4)
+    if image_sizes and 1 not in sizes:
+        raise SystemExit("bench_fleet: sizes %s start from the image of the converged one-host fleet: add 1 to "
+                         "--sizes, or use --fresh-all" % ",".join(str(s) for s in sorted(image_sizes)))
+    rows, audit = measure(sizes, image_sizes)
     section = render(rows, audit, started, time.monotonic() - start)
     print(section)
     if not args.no_doc:
