@@ -168,6 +168,9 @@ class Fleet(object):
         result = playbook(inventory, play, self.size, *extra, **kw)
         after = self.cpu_seconds()
         result.host_cpu = after - before if before is not None and after is not None else None
+        print("bench_fleet:   %s over %d host(s): %.1f s wall, controller CPU %.1f s, hosts' CPU %s, changed %d"
+              % (play, self.size, result.seconds, result.controller_cpu, fmt(result.host_cpu), result.changed),
+              flush=True)
         return result
 
 
