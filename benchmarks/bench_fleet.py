@@ -1,16 +1,27 @@
-"""Benchmark the fleet: playbooks/site.yml over 1, 2 and 4 fresh Debian 12 ML nodes (first converge and the
-idempotent re-run, forks = hosts), and playbooks/audit.yml over the 4. The first converge and the audit use the
-test harness's codex_podman connection (podman exec -i, pipelined, as root); the idempotent re-run is measured
-twice: over codex_podman and over the real lab path, SSH as `ops` with become (sudo), pipelining and
-ControlPersist (the demo inventory's connection settings), so the price of the real path is in the table.
+"""Benchmark the fleet: playbooks/site.yml over 1, 2, 4 and 8 Debian 12 ML nodes. For each size: the first
+converge (fresh hosts), the idempotent re-run, the hosts' CPU (their cgroups) and the controller's own CPU
+(ansible-playbook and everything it started and waited for, from getrusage), per host; forks = hosts. Plus where
+the seconds of the one-host re-run go (a per-task profile), the re-run over the real lab path (SSH as `ops`,
+become, pipelining, ControlPersist) for the smallest and the largest size, and playbooks/audit.yml over the
+largest.
+
+Fresh hosts each unpack and byte-compile torch and transformers (about a minute of CPU each): 8 of them would
+be most of the run on a 2-core machine. So by default the sizes up to 4 start from the fresh Debian 12 image
+(their first converge is measured), and the 8-host fleet starts from an image committed from the converged
+one-host fleet (`podman commit`, its sshd host key removed so each container makes its own): its first run is
+a converge of already converged hosts, reported as such, never as a first converge. `--fresh-all` converges
+every size from the fresh image; `--from-image 2,8` names the sizes that start from the committed image.
 
 Run through make (images built, mirror staged, wheel index and Hub mirror up):
     make bench-fleet
 i.e. molecule/_shared/with_mirrors.sh molecule/_shared/hf_mirror.sh run python3 benchmarks/bench_fleet.py
 The hosts use the demo lab's group_vars (demo/inventory/group_vars, ML node settings: torch + transformers with
 the torch_cpu_hf lock, the tiny BERT seeded from the Hub mirror). Writes the numbers, the targets and the machine
-to docs/benchmarks.md (between the fleet markers). Nothing here asserts a time: targets are reported, not tested.
-    --sizes 1,2,4   fleet sizes to measure (default 1,2,4)   --no-doc   print only
+to docs/benchmarks.md (between the fleet markers). A re-run that reports a change stops the bench (the numbers of
+a re-run that is not idempotent mean nothing). Nothing here asserts a time: targets are reported, not tested.
+    --sizes 1,2,4,8   fleet sizes (default 1,2,4,8)   --fresh-all   every size from the fresh image
+    --from-image 8    sizes started from the converged image (default: those above 4; needs size 1)
+    --no-doc          print only
 """
 
 import argparse
@@ -18,6 +29,7 @@ import json
 import os
 import pathlib
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,52 +44,82 @@ BEGIN, END = "<!-- BEGIN fleet -->", "<!-- END fleet -->"
 GROUP_VARS = ROOT / "demo" / "inventory" / "group_vars"
 SSH_DIR = ROOT / "build" / "ssh"
 SSHD = ROOT / "molecule" / "_shared" / "sshd.sh"
+CALLBACKS = ROOT / "benchmarks" / "callback_plugins"
 SSH_PORT = 22231        # host i of a fleet: 127.0.0.1:SSH_PORT+i (fleets are measured one after another)
+CONVERGED_IMAGE = "localhost/codex-bench-fleet-converged:latest"
 # The harness connection, as host vars of a second inventory of the same hosts (host vars win over the demo
 # group_vars' SSH settings; not extra vars, which would also apply to the audit's tasks delegated to localhost).
 PODMAN = {"ansible_connection": "codex_podman", "ansible_user": "root", "ansible_become": False}
 NEEDED = ("CODEX_IMAGE_DEBIAN12", "CODEX_INDEX_URL", "CODEX_HF_MIRROR_URL", "CODEX_HF_TINY_BERT_COMMIT")
-# The issue's targets.
-SCALE_TARGET = 1.5      # first converge of 4 hosts <= 1.5 x that of 1 host
-RERUN_TARGET = 10.0     # idempotent re-run <= 10 s per host
-AUDIT_TARGET = 30.0     # audit of 4 hosts <= 30 s
+# Actions that run on the controller only (no round trip to the host).
+LOCAL_ACTIONS = {"assert", "set_fact", "debug", "validate_argument_spec", "include_tasks", "include_role",
+                 "meta", "fail", "include_vars"}
+CORES = os.cpu_count() or 1
+# The issues' targets.
+SITE_RERUN_TARGET = 8.0     # issue 13: idempotent re-run of site.yml on one ML node <= 8 s
+FLEET_RERUN_TARGET = 2.0    # issue 13: re-run of 8 hosts <= 2 x one host
+SCALE_TARGET = 1.5          # issue 5: first converge of 4 hosts <= 1.5 x that of 1 host
+RERUN_TARGET = 10.0         # issue 5: idempotent re-run <= 10 s per host
+AUDIT_TARGET = 30.0         # issue 5: audit of 4 hosts <= 30 s
 
 
-def env():
+def env(profile=None):
     e = dict(os.environ)
     e.update({"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1", "CODEX_MIRROR_DIR": str(ROOT / "build" / "mirror"),
               "ANSIBLE_PIPELINING": "True", "CODEX_SSH_DIR": str(SSH_DIR)})
+    if profile:
+        e.update({"ANSIBLE_CALLBACK_PLUGINS": str(CALLBACKS), "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
+                  "CODEX_BENCH_PROFILE": str(profile)})
     return e
 
 
-def playbook(inventory, play, forks, *extra):
-    """(seconds, {host: recap counts}, output) of one ansible-playbook run; raises when it fails."""
+class Run(object):
+    """One ansible-playbook run: wall seconds, the controller's CPU seconds, recap counts per host."""
+
+    def __init__(self, seconds, controller_cpu, counts, output, started, profile):
+        self.seconds, self.controller_cpu, self.counts, self.output = seconds, controller_cpu, counts, output
+        self.started, self.profile = started, profile
+        self.changed = sum(c["changed"] for c in counts.values())
+        self.host_cpu = None
+
+
+def playbook(inventory, play, forks, *extra, **kw):
+    """The Run of one ansible-playbook; raises when it fails. The controller's CPU is what ansible-playbook and
+    every process it started and waited for (its forks, the podman / ssh clients) used: getrusage(RUSAGE_CHILDREN)
+    before and after (this script runs nothing else meanwhile)."""
+    profile = kw.get("profile")
     argv = ["ansible-playbook", "-i", str(inventory), "-f", str(forks), str(ROOT / "playbooks" / play)] + list(extra)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.time()
     start = time.monotonic()
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(), cwd=str(ROOT),
-                          check=False)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(profile),
+                          cwd=str(ROOT), check=False)
     seconds = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-8000:])
         raise SystemExit("bench_fleet: %s failed (exit %s)" % (play, proc.returncode))
     counts = {}
     for match in re.finditer(r"^(\S+)\s+:\s+((?:\w+=\d+\s*)+)$", proc.stdout.split("PLAY RECAP", 1)[1], re.M):
         counts[match.group(1)] = dict((k, int(v)) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2)))
-    return seconds, counts, proc.stdout
+    doc = json.loads(pathlib.Path(profile).read_text()) if profile and pathlib.Path(profile).exists() else None
+    return Run(seconds, cpu, counts, proc.stdout, started, doc)
 
 
 class Fleet(object):
-    """N fresh containers from the Debian 12 image in group ml_nodes, with the demo's group_vars."""
+    """SIZE containers in group ml_nodes, with the demo's group_vars, from IMAGE."""
 
-    def __init__(self, size, workdir):
+    def __init__(self, size, workdir, image):
+        self.size = size
         self.hosts = ["codex-bench-fleet%d-ml%d" % (size, i + 1) for i in range(size)]
         self.inventory = workdir / ("fleet%d" % size)
         self.inventory.mkdir()
         (self.inventory / "group_vars").symlink_to(GROUP_VARS)
-        ports = dict((h, SSH_PORT + i) for i, h in enumerate(self.hosts))
+        self.ports = dict((h, SSH_PORT + i) for i, h in enumerate(self.hosts))
         (self.inventory / "hosts.yml").write_text(json.dumps(
             {"all": {"children": {"ml_nodes": {"hosts": dict(
-                (h, {"ansible_host": "127.0.0.1", "ansible_port": ports[h]}) for h in self.hosts)}}}}))
+                (h, {"ansible_host": "127.0.0.1", "ansible_port": self.ports[h]}) for h in self.hosts)}}}}))
         self.podman_inventory = workdir / ("fleet%d-podman" % size)
         self.podman_inventory.mkdir()
         (self.podman_inventory / "group_vars").symlink_to(GROUP_VARS)
@@ -86,17 +128,26 @@ class Fleet(object):
         self.remove()
         for host in self.hosts:
             sh(["podman", "run", "-d", "--name", host, "--hostname", host, "--network", "host", "--label",
-                "codex.bench=1", os.environ["CODEX_IMAGE_DEBIAN12"]])
-            sh([str(SSHD), "start", host, str(ports[host]), str(SSH_DIR / "known_hosts")])
+                "codex.bench=1", image])
+
+    def start_sshd(self):
+        for host in self.hosts:
+            sh([str(SSHD), "start", host, str(self.ports[host]), str(SSH_DIR / "known_hosts")])
 
     def remove(self):
         for host in self.hosts:
             subprocess.run(["podman", "rm", "-f", "-t", "0", host], stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=False)
 
+    def commit(self, image):
+        """The first host's file system as IMAGE, without its sshd host key (each container makes its own)."""
+        host = self.hosts[0]
+        sh(["podman", "exec", host, "sh", "-c", "rm -f /etc/ssh/ssh_host_*"])
+        sh(["podman", "commit", "-q", host, image])
+
     def cpu_seconds(self):
-        """CPU time the hosts used so far (every process podman exec started in them), from their cgroups;
-        None when the cgroup files cannot be read."""
+        """CPU time the hosts used so far (every process podman exec or sshd started in them), from their
+        cgroups; None when the cgroup files cannot be read."""
         total = 0.0
         for host in self.hosts:
             path = sh(["podman", "inspect", "-f", "{{.State.CgroupPath}}", host]).strip()
@@ -111,47 +162,77 @@ class Fleet(object):
                 return None
         return total
 
+    def run(self, inventory, play, *extra, **kw):
+        """playbook() with forks = hosts, and the hosts' CPU in it."""
+        before = self.cpu_seconds()
+        result = playbook(inventory, play, self.size, *extra, **kw)
+        after = self.cpu_seconds()
+        result.host_cpu = after - before if before is not None and after is not None else None
+        print("bench_fleet:   %s over %d host(s): %.1f s wall, controller CPU %.1f s, hosts' CPU %s, changed %d"
+              % (play, self.size, result.seconds, result.controller_cpu, fmt(result.host_cpu), result.changed),
+              flush=True)
+        return result
+
 
 def load():
     return " ".join(open("/proc/loadavg").read().split()[:3])
 
 
-def measure(sizes):
-    rows = []
+def idempotent(run, what):
+    if run.changed:
+        sys.stderr.write(run.output[-6000:])
+        raise SystemExit("bench_fleet: %s reported %d change(s): the re-run must change nothing" % (what, run.changed))
+    return run
+
+
+def measure(sizes, image_sizes):
+    """{size: row}, the audit, and the one-host re-run's profile."""
+    rows = {}
     audit = None
     work = pathlib.Path(tempfile.mkdtemp(prefix="codex-bench-fleet-"))
+    committed = False
+    smallest, largest = min(sizes), max(sizes)
     try:
         for size in sizes:
-            fleet = Fleet(size, work)
+            from_image = size in image_sizes and committed
+            image = CONVERGED_IMAGE if from_image else os.environ["CODEX_IMAGE_DEBIAN12"]
+            fleet = Fleet(size, work, image)
+            row = {"hosts": size, "from_image": from_image, "load": load()}
             try:
-                start_load = load()
-                print("bench_fleet: %d host(s): first converge (load %s)" % (size, start_load), flush=True)
-                first, counts, _out = playbook(fleet.podman_inventory, "site.yml", size)
-                host_cpu = fleet.cpu_seconds()
-                changed_first = sum(c["changed"] for c in counts.values())
+                what = "converge of hosts from the converged image" if from_image else "first converge"
+                print("bench_fleet: %d host(s): %s (load %s)" % (size, what, row["load"]), flush=True)
+                row["first"] = fleet.run(fleet.podman_inventory, "site.yml")
+                if from_image:
+                    idempotent(row["first"], "the converge of %d host(s) from the converged image" % size)
                 print("bench_fleet: %d host(s): re-run (codex_podman)" % size, flush=True)
-                rerun, counts, _out = playbook(fleet.podman_inventory, "site.yml", size)
-                changed_rerun = sum(c["changed"] for c in counts.values())
-                ssh_load = load()
-                print("bench_fleet: %d host(s): re-run (ssh as ops, become, pipelining; load %s)"
-                      % (size, ssh_load), flush=True)
-                rerun_ssh, counts, _out = playbook(fleet.inventory, "site.yml", size)
-                changed_ssh = sum(c["changed"] for c in counts.values())
-                rows.append({"hosts": size, "first_s": first, "changed_first": changed_first, "rerun_s": rerun,
-                             "changed_rerun": changed_rerun, "load": start_load, "host_cpu_s": host_cpu,
-                             "rerun_ssh_s": rerun_ssh, "changed_ssh": changed_ssh, "load_ssh": ssh_load})
-                if size == max(sizes):
+                row["rerun"] = idempotent(fleet.run(fleet.podman_inventory, "site.yml",
+                                                    profile=work / ("profile%d.json" % size)),
+                                          "the re-run of %d host(s)" % size)
+                if size in (smallest, largest):
+                    fleet.start_sshd()
+                    row["load_ssh"] = load()
+                    print("bench_fleet: %d host(s): re-run (ssh as ops, become, pipelining; load %s)"
+                          % (size, row["load_ssh"]), flush=True)
+                    row["ssh"] = idempotent(fleet.run(fleet.inventory, "site.yml"),
+                                            "the SSH re-run of %d host(s)" % size)
+                if size == largest:
                     print("bench_fleet: %d host(s): audit" % size, flush=True)
                     report_dir = work / "audit"
-                    seconds, counts, out = playbook(fleet.podman_inventory, "audit.yml", size,
-                                                    "-e", "audit_report_dir=%s" % report_dir)
+                    run = fleet.run(fleet.podman_inventory, "audit.yml", "-e", "audit_report_dir=%s" % report_dir)
                     doc = json.loads((report_dir / "latest" / "fleet.json").read_text())
-                    audit = {"hosts": size, "seconds": seconds, "compliant": doc["compliant"],
-                             "changed": sum(c["changed"] for c in counts.values()), "counts": doc["summary"]["counts"]}
+                    audit = {"hosts": size, "seconds": run.seconds, "compliant": doc["compliant"],
+                             "changed": run.changed, "counts": doc["summary"]["counts"]}
+                if size == 1 and image_sizes:
+                    print("bench_fleet: committing the converged host as %s" % CONVERGED_IMAGE, flush=True)
+                    fleet.commit(CONVERGED_IMAGE)
+                    committed = True
+                rows[size] = row
             finally:
                 fleet.remove()
     finally:
         shutil.rmtree(str(work), ignore_errors=True)
+        subprocess.run(["podman", "rmi", "-f", CONVERGED_IMAGE], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
     return rows, audit
 
 
@@ -159,53 +240,143 @@ def verdict(ok):
     return "met" if ok else "**not met**"
 
 
-def render(rows, audit, started, seconds):
-    by = dict((r["hosts"], r) for r in rows)
+def fmt(value, unit=" s"):
+    return "-" if value is None else "%.1f%s" % (value, unit)
+
+
+def controller_share(run, hosts):
+    """Per host: the controller's CPU (measured), and the issue's 'wall less the hosts' CPU' (over the cores)."""
+    measured = run.controller_cpu / hosts
+    derived = None if run.host_cpu is None else max(0.0, run.seconds - run.host_cpu / CORES) / hosts
+    return measured, derived
+
+
+def profile_table(run):
+    """Where the seconds of one host's run go: start-up, each role's tasks (module calls vs tasks decided on the
+    controller vs skipped), what is left (between tasks, the end), and the slowest module calls."""
+    doc = run.profile
+    if not doc or not doc["tasks"]:
+        return []
+    tasks = sorted(doc["tasks"], key=lambda t: t["start"])
+    startup = tasks[0]["start"] - run.started
+    roles = {}
+    for t in tasks:
+        r = roles.setdefault(t["role"] or "(play)", {"calls": 0, "calls_s": 0.0, "local": 0, "local_s": 0.0,
+                                                     "skipped": 0, "skipped_s": 0.0})
+        seconds = t["end"] - t["start"]
+        kind = ("skipped" if t["status"] == "skipped" else
+                "local" if t["action"].rsplit(".", 1)[-1] in LOCAL_ACTIONS else "calls")
+        r[kind] += 1
+        r[kind + "_s"] += seconds
+    busy = sum(t["end"] - t["start"] for t in tasks)
+    rest = run.seconds - startup - busy
     lines = [
-        "Measured %s on: %s. Whole run: %.0f s. This machine is shared: the load average (1, 5, 15 min) when each "
-        "row started is in the last column, and the numbers include what else ran on it." % (
-            started, machine(), seconds),
-        "",
-        "| ML nodes (forks = hosts) | first converge | CPU the hosts used in it | changed | idempotent re-run "
-        "| re-run per host | changed | load at start |",
-        "|---|---|---|---|---|---|---|---|",
+        "| part of the one-host re-run | tasks | seconds |",
+        "|---|---:|---:|",
+        "| `ansible-playbook` start (process start to the first task) | | %.1f |" % startup,
     ]
-    for r in rows:
-        cpu = "%.1f s" % r["host_cpu_s"] if r["host_cpu_s"] is not None else "-"
-        lines.append("| %d | %.1f s | %s | %d | %.1f s | %.1f s | %d | %s |" % (
-            r["hosts"], r["first_s"], cpu, r["changed_first"], r["rerun_s"], r["rerun_s"] / r["hosts"],
-            r["changed_rerun"], r["load"]))
+    for name in sorted(roles, key=lambda n: -(roles[n]["calls_s"] + roles[n]["local_s"] + roles[n]["skipped_s"])):
+        r = roles[name]
+        lines.append("| `%s`: module calls on the host | %d | %.1f |" % (name, r["calls"], r["calls_s"]))
+        lines.append("| `%s`: tasks decided on the controller (assert, set_fact, argument specs) | %d | %.1f |"
+                     % (name, r["local"], r["local_s"]))
+        lines.append("| `%s`: skipped tasks | %d | %.1f |" % (name, r["skipped"], r["skipped_s"]))
+    lines.append("| between tasks and after the last one (results, recap, exit) | | %.1f |" % rest)
+    lines.append("| **whole run** | %d | **%.1f** |" % (len(tasks), run.seconds))
+    calls = [t for t in tasks if t["status"] != "skipped" and t["action"].rsplit(".", 1)[-1] not in LOCAL_ACTIONS]
+    calls.sort(key=lambda t: -(t["end"] - t["start"]))
+    lines += ["", "The slowest module calls of that run:", "", "| role | module | task | seconds |",
+              "|---|---|---|---:|"]
+    for t in calls[:10]:
+        task = t["task"].split(" : ", 1)[-1].replace("|", "/")
+        seconds = t["end"] - t["start"]
+        lines.append("| %s | `%s` | %s | %.1f |" % (t["role"], t["action"].rsplit(".", 1)[-1], task, seconds))
+    return lines
+
+
+def render(rows, audit, started, seconds):
+    sizes = sorted(rows)
+    lines = [
+        "Measured %s on: %s. Whole run: %.0f s. The load average (1, 5, 15 min) when each size started is in the "
+        "last column: on a shared machine the numbers include what else ran on it." % (started, machine(), seconds),
+        "",
+        "| ML nodes (forks = hosts) | first converge | hosts' CPU | controller CPU per host | wall less hosts' "
+        "CPU / %d, per host | changed | load at start |" % CORES,
+        "|---|---|---|---|---|---|---|",
+    ]
+    for size in sizes:
+        r = rows[size]
+        first = r["first"]
+        measured, derived = controller_share(first, size)
+        label = ("%d (converged image: not a first converge)" % size) if r["from_image"] else "%d" % size
+        lines.append("| %s | %.1f s | %s | %.1f s | %s | %d | %s |" % (
+            label, first.seconds, fmt(first.host_cpu), measured, fmt(derived), first.changed, r["load"]))
     lines += [
         "",
-        "Idempotent re-run of `site.yml`, harness connection vs the real lab path (SSH as `ops`, `become` with sudo, "
-        "pipelining, ControlPersist; sshd in each container on 127.0.0.1):",
-        "",
-        "| ML nodes | re-run, codex_podman (root) | re-run, SSH + become + pipelining | SSH / podman | changed (SSH) "
-        "| load at SSH start |",
-        "|---|---|---|---|---|---|",
+        "| ML nodes | idempotent re-run | per host | hosts' CPU | controller CPU | controller CPU per host "
+        "| wall less hosts' CPU / %d, per host | changed |" % CORES,
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        lines.append("| %d | %.1f s | %.1f s | %.2f x | %d | %s |" % (
-            r["hosts"], r["rerun_s"], r["rerun_ssh_s"], r["rerun_ssh_s"] / r["rerun_s"], r["changed_ssh"],
-            r["load_ssh"]))
+    for size in sizes:
+        run = rows[size]["rerun"]
+        measured, derived = controller_share(run, size)
+        lines.append("| %d | %.1f s | %.1f s | %s | %.1f s | %.1f s | %s | %d |" % (
+            size, run.seconds, run.seconds / size, fmt(run.host_cpu), run.controller_cpu, measured, fmt(derived),
+            run.changed))
+    ssh = [s for s in sizes if "ssh" in rows[s]]
+    if ssh:
+        lines += [
+            "",
+            "Idempotent re-run of `site.yml`, harness connection vs the real lab path (SSH as `ops`, `become` with "
+            "sudo, pipelining, ControlPersist; sshd in each container on 127.0.0.1), smallest and largest size:",
+            "",
+            "| ML nodes | re-run, codex_podman (root) | re-run, SSH + become + pipelining | SSH / podman "
+            "| controller CPU, podman / SSH | changed (SSH) | load at SSH start |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for size in ssh:
+            r = rows[size]
+            lines.append("| %d | %.1f s | %.1f s | %.2f x | %.1f s / %.1f s | %d | %s |" % (
+                size, r["rerun"].seconds, r["ssh"].seconds, r["ssh"].seconds / r["rerun"].seconds,
+                r["rerun"].controller_cpu, r["ssh"].controller_cpu, r["ssh"].changed, r["load_ssh"]))
     if audit:
         lines += ["", "Audit (`playbooks/audit.yml`) of the %d converged hosts: %.1f s, changed %d, compliant: %s, "
                   "verdicts %s." % (audit["hosts"], audit["seconds"], audit["changed"], audit["compliant"],
                                     json.dumps(audit["counts"], sort_keys=True))]
+    if 1 in rows:
+        table = profile_table(rows[1]["rerun"])
+        if table:
+            lines += ["", "Where the seconds of the one-host re-run (codex_podman, the row above) go, from the "
+                      "`bench_profile` callback (`benchmarks/callback_plugins`):", ""] + table
     lines += ["", "| target | measured | |", "|---|---|---|"]
-    if 1 in by and 4 in by:
-        ratio = by[4]["first_s"] / by[1]["first_s"]
+    if 1 in rows:
+        one = rows[1]["rerun"]
+        lines.append("| idempotent re-run of `site.yml`, one ML node <= %.0f s | %.1f s (controller CPU %.1f s, "
+                     "host CPU %s) | %s |" % (SITE_RERUN_TARGET, one.seconds, one.controller_cpu, fmt(one.host_cpu),
+                                              verdict(one.seconds <= SITE_RERUN_TARGET)))
+        big = max(sizes)
+        if big > 1:
+            run = rows[big]["rerun"]
+            ratio = run.seconds / one.seconds
+            floor = run.controller_cpu / CORES
+            lines.append("| re-run of %d hosts <= %.0f x one host | %.2f x (%.1f s vs %.1f s) | %s |" % (
+                big, FLEET_RERUN_TARGET, ratio, run.seconds, one.seconds, verdict(ratio <= FLEET_RERUN_TARGET)))
+            lines.append("| (floor on this machine: the %d hosts' controller CPU / %d cores) | %.1f s = %.2f x one "
+                         "host | |" % (big, CORES, floor, floor / one.seconds))
+    if 1 in rows and 4 in rows and not rows[4]["from_image"]:
+        one, four = rows[1]["first"], rows[4]["first"]
+        ratio = four.seconds / one.seconds
         lines.append("| first converge, 4 hosts <= %.1f x 1 host | %.2f x (%.1f s vs %.1f s) | %s |" % (
-            SCALE_TARGET, ratio, by[4]["first_s"], by[1]["first_s"], verdict(ratio <= SCALE_TARGET)))
-        if by[4]["host_cpu_s"] is not None:
-            floor = by[4]["host_cpu_s"] / (os.cpu_count() or 1)
+            SCALE_TARGET, ratio, four.seconds, one.seconds, verdict(ratio <= SCALE_TARGET)))
+        if four.host_cpu is not None:
+            floor = four.host_cpu / CORES
             lines.append("| (floor on this machine: the 4 hosts' CPU / %d cores) | %.1f s = %.2f x 1 host | |" % (
-                os.cpu_count() or 1, floor, floor / by[1]["first_s"]))
-    for r in rows:
-        per_host = r["rerun_s"] / r["hosts"]
+                CORES, floor, floor / one.seconds))
+    for size in sizes:
+        run = rows[size]["rerun"]
+        per_host = run.seconds / size
         lines.append("| re-run <= %.0f s per host, %d host%s | %.1f s per host (%.1f s wall) | %s |" % (
-            RERUN_TARGET, r["hosts"], "" if r["hosts"] == 1 else "s", per_host, r["rerun_s"],
-            verdict(per_host <= RERUN_TARGET)))
+            RERUN_TARGET, size, "" if size == 1 else "s", per_host, run.seconds, verdict(per_host <= RERUN_TARGET)))
     if audit:
         lines.append("| audit of %d hosts <= %.0f s | %.1f s | %s |" % (
             audit["hosts"], AUDIT_TARGET, audit["seconds"], verdict(audit["seconds"] <= AUDIT_TARGET)))
@@ -219,32 +390,40 @@ def write_doc(section):
         head, rest = text.split(BEGIN, 1)
         text = head + block + rest.split(END, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n## Fleet (issue 5)\n\n" + FLEET_INTRO + "\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n## Fleet (issues 5 and 13)\n\n" + FLEET_INTRO + "\n" + block + "\n"
     DOC.write_text(text)
 
 
-FLEET_INTRO = """`benchmarks/bench_fleet.py` (`make bench-fleet`): `playbooks/site.yml` over 1, 2 and 4 fresh
-Debian 12 ML nodes (containers, `--network host`) with the demo lab's group_vars: torch + transformers from the
-staged index (lock `torch_cpu_hf`), then `hf_offline_cache` seeding the tiny BERT from the olah Hub mirror.
-"first converge" is the whole `ansible-playbook` wall time on fresh hosts, "re-run" the same command again
-(0 changed), forks = hosts. The audit is `playbooks/audit.yml` over the largest fleet, report written on the
-controller.
+FLEET_INTRO = """`benchmarks/bench_fleet.py` (`make bench-fleet`): `playbooks/site.yml` over 1, 2, 4 and 8
+Debian 12 ML nodes (containers, `--network host`) with the demo lab's group_vars, forks = hosts; see the script's
+docstring for what each row measures.
 """
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
-    parser.add_argument("--sizes", default="1,2,4")
+    parser.add_argument("--sizes", default="1,2,4,8")
+    parser.add_argument("--fresh-all", action="store_true")
+    parser.add_argument("--from-image", default=None)
     parser.add_argument("--no-doc", action="store_true")
     args = parser.parse_args()
     missing = [v for v in NEEDED if not os.environ.get(v)]
     if missing:
         raise SystemExit("bench_fleet: %s not set: run `make bench-fleet` (mirrors and Hub mirror up)"
                          % ", ".join(missing))
-    sizes = sorted(int(s) for s in args.sizes.split(","))
+    sizes = sorted(set(int(s) for s in args.sizes.split(",")))
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     start = time.monotonic()
-    rows, audit = measure(sizes)
+    if args.fresh_all:
+        image_sizes = set()
+    elif args.from_image:
+        image_sizes = set(int(s) for s in args.from_image.split(",")) - {1}
+    else:
+        image_sizes = set(s for s in sizes if s > 4)
+    if image_sizes and 1 not in sizes:
+        raise SystemExit("bench_fleet: sizes %s start from the image of the converged one-host fleet: add 1 to "
+                         "--sizes, or use --fresh-all" % ",".join(str(s) for s in sorted(image_sizes)))
+    rows, audit = measure(sizes, image_sizes)
     section = render(rows, audit, started, time.monotonic() - start)
     print(section)
     if not args.no_doc:
