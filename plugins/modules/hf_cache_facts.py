@@ -26,7 +26,7 @@ description:
     size - and against huggingface_hub's own reading of the refs (no strip). C(resolves_offline) is true only when
     both agree; the files that are missing, of the wrong size or corrupt are named in C(problems).
   - A revision without a record (seeded before records existed) is judged by its links only and reported with
-    C(complete=null): unverified. Converging hf_cache_seed once with the mirror reachable writes the record.
+    C(complete=null), unverified. Converging hf_cache_seed once with the mirror reachable writes the record.
   - Never changes anything.
 author:
   - codex.offline_ml maintainers (@codex)

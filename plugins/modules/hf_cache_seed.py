@@ -190,7 +190,7 @@ unsafe_removed:
   elements: str
   sample: ["models--codex-test--tiny-bert/refs/main.codex-tmp"]
 downloaded_files:
-  description: C(repo_type repo_id@revision commit: file) of each file downloaded from the mirror.
+  description: Each file downloaded from the mirror, as C(repo_type repo_id@revision commit) then its name.
   returned: always
   type: list
   elements: str
