@@ -146,7 +146,7 @@ def _check_file(root, folder, commit, name, meta, verify):
         return 'missing', None
     blob_rel = '%s/%s' % (snap, name)
     if stat.S_ISLNK(st.st_mode):
-        target = safefs.at(root, blob_rel, lambda fd, n: os.readlink(n, dir_fd=fd))
+        target = safefs.at(root, blob_rel, _readlink)
         blob_rel = os.path.normpath(os.path.join(os.path.dirname(blob_rel), target or ''))
         if not blob_rel.startswith(folder + '/blobs/') or '..' in blob_rel.split('/'):
             return 'links outside blobs/ (%s)' % target, None
@@ -307,7 +307,7 @@ def ensure_links(cache_dir, folder, commit, files):
                 continue
             rel = '%s/snapshots/%s/%s' % (folder, commit, name)
             target = link_target(name, etag)
-            current = safefs.at(root, rel, lambda fd, n: _readlink(fd, n))
+            current = safefs.at(root, rel, _readlink)
             if current == target:
                 continue
             parent, _sep, base = rel.rpartition('/')
