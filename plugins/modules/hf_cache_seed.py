@@ -292,9 +292,9 @@ def start_progress(path):
     return path
 
 
-def incomplete_message(endpoint, specs, states, indexes, why):
-    return '%s; the cache cannot load these revisions without it: %s' % (why, ' | '.join(
-        '%s: %s' % (tag(specs[i]), _hf_record.describe(states[i])) for i in indexes))
+def incomplete_message(specs, states, indexes, why):
+    return '%s; the mirror is needed because the cache does not hold these revisions complete: %s' % (
+        why, ' | '.join('%s: %s' % (tag(specs[i]), _hf_record.describe(states[i])) for i in indexes))
 
 
 def install_item(cache_dir, private, spec, item):
@@ -333,7 +333,7 @@ def run_mirror(module, params, specs, cache_dir, gid):
                                             timeout=params['probe_timeout'], ca_bundle=params['ca_bundle'],
                                             prefix=prefix)
         except HfCacheError as exc:
-            raise HfCacheError(incomplete_message(endpoint, specs, states, missing, exc.msg), kind=exc.kind)
+            raise HfCacheError(incomplete_message(specs, states, missing, exc.msg), kind=exc.kind)
         commits = dict((missing[k], v) for k, v in probed.items())
     result = dict(changed=False, repos=[], would_seed=[tag(specs[i]) for i in missing], installed=[],
                   permissions_fixed=0, bundle_files=0, downloaded_files=[])
