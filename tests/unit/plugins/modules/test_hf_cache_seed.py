@@ -252,3 +252,30 @@ def test_planted_refs_symlink_fails_with_its_path(bundle, live, tmp_path):
     assert failed and result['kind'] == 'unsafe_path'
     assert result['msg'].startswith('%s/%s/refs is a symlink or not a directory' % (live, layout.FOLDER))
     assert os.listdir(str(outside)) == []
+
+
+def test_mirror_down_complete_cache_repairs_refs_without_asking(tmp_path):
+    cache = recorded(layout.make_cache(tmp_path / 'hub').parent)
+    (cache / layout.FOLDER / 'refs' / 'main').write_text(layout.COMMIT + '\n')
+    args = dict(method='mirror', cache_dir=str(cache), endpoint='http://127.0.0.1:9', python='/nonexistent/python',
+                repos=[{'repo_id': layout.REPO_ID}])
+    failed, result = run_module(**args)
+    assert not failed and result['changed'] is True
+    assert result['repos'][0]['action'] == 'present' and result['repos'][0]['refs_written'] == ['main']
+    assert (cache / layout.FOLDER / 'refs' / 'main').read_text() == layout.COMMIT
+    failed, result = run_module(**args)
+    assert not failed and result['changed'] is False
+
+
+def test_mirror_down_incomplete_cache_fails_naming_the_files(tmp_path):
+    cache = recorded(layout.make_cache(tmp_path / 'hub').parent)
+    snap = cache / layout.FOLDER / 'snapshots' / layout.COMMIT
+    blob = os.readlink(str(snap / 'model.safetensors')).rsplit('/', 1)[-1]
+    os.unlink(str(cache / layout.FOLDER / 'blobs' / blob))
+    failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint='http://127.0.0.1:9',
+                                repos=[{'repo_id': layout.REPO_ID}], variable_prefix='hf_offline_cache_')
+    assert failed and result['kind'] == 'unreachable'
+    assert result['msg'].startswith('the Hub mirror http://127.0.0.1:9 cannot be reached')
+    assert result['msg'].endswith('the mirror is needed because the cache does not hold these revisions complete: '
+                                  'model %s@main: model.safetensors: blob %s missing or not a regular file'
+                                  % (layout.REPO_ID, blob))
