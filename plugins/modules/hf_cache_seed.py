@@ -14,13 +14,15 @@ module: hf_cache_seed
 short_description: Seed a shared Hugging Face hub cache from a Hub mirror or from a verified bundle
 version_added: 0.1.0
 description:
-  - O(method=mirror) runs C(huggingface_hub.snapshot_download) in the interpreter O(python) against the
-    Hub-compatible mirror O(endpoint), for every repo of O(repos) that the cache cannot already resolve
-    locally; the mirror is asked first (plain HTTP, before anything is written) whether each repo and revision
-    is there, so a typo fails with a clear message. Repos already in the cache cause no request at all.
-  - C(snapshot_download) never runs on the shared cache (its members could redirect huggingface_hub's writes); it
-    downloads into a root-only private cache under C(TMPDIR), from which the revision's blobs, snapshot links, tree
-    listing and refs are installed into O(cache_dir) without following any link (see docs/security.md).
+  - O(method=mirror) lists, in the interpreter O(python) and against the Hub-compatible mirror O(endpoint), each
+    requested revision that the cache does not hold complete (C(repo_info), then a HEAD per file its
+    C(allow_patterns) select) and downloads with C(huggingface_hub.hf_hub_download) only the files whose blob is
+    not in the cache; the mirror is asked first (plain HTTP, before anything is written) whether each repo and
+    revision is there, so a typo fails with a clear message. Revisions complete per their record cause no request
+    at all.
+  - huggingface_hub never writes the shared cache (its members could redirect its writes); it downloads into a
+    root-only private cache under C(TMPDIR), from which the blobs and snapshot links are installed into
+    O(cache_dir) without following any link (see docs/security.md).
   - O(method=bundle) checks every member of the tar O(bundle) against its per-file sha256 manifest before
     anything reaches the cache, and the free space against the manifest's sizes, then installs only what differs
     (blobs, then snapshot links, then refs), through a root-only staging directory inside the cache. A tampered,
