@@ -7,7 +7,8 @@
 
 Private to the collection. Standard library only and free of collection imports (the source travels alone).
 
-* ``child_seed``: ``snapshot_download`` into the cache it is given. hf_cache_seed gives it a root-only private
+* ``child_seed``: lists each revision on the mirror and ``hf_hub_download``s what the shared cache lacks into the
+  cache it is given. hf_cache_seed gives it a root-only private
   cache, never the shared one (docs/security.md): huggingface_hub writes by path and would follow a member's
   symlink; root then installs the result with ``_hf_layout.install_from_cache``.
 * ``child_scan``: ``scan_cache_dir`` plus ``snapshot_download(local_files_only=True)`` for hf_cache_facts.
@@ -21,26 +22,52 @@ import os
 import time
 
 
-def child_seed(cache_dir, specs, umask=0o002):
-    """Run in the venv's interpreter with HF_ENDPOINT / HF_TOKEN in its environment: snapshot_download
-    every spec that the cache cannot resolve locally. Returns [{index, commit, downloaded}]."""
+def _progress(path, line):
+    """Append LINE (with the time) to the progress file PATH, if any: hf_cache_seed's progress_log."""
+    if not path:
+        return
+    with open(path, 'a') as handle:
+        handle.write('%s %s\n' % (time.strftime('%H:%M:%S'), line))
+
+
+def child_seed(cache_dir, specs, umask=0o002, have=None, progress=None):
+    """Run in the venv's interpreter with HF_ENDPOINT / HF_TOKEN in its environment: for every spec, list the
+    revision on the mirror (repo_info: commit and file names; a HEAD per selected file: size and ETag) and
+    hf_hub_download into CACHE_DIR only the files whose blob (ETag, size) is not in HAVE[index] ({blob: size} of
+    the shared cache). Returns [{index, commit, listing, files {name: {size, etag}}, downloaded [names]}]."""
     os.umask(umask)
     os.environ['HF_HUB_OFFLINE'] = '0'
     os.environ['HF_HUB_DISABLE_PROGRESS_BARS'] = '1'
     os.environ['HF_HUB_DISABLE_TELEMETRY'] = '1'
-    from huggingface_hub import snapshot_download  # pylint: disable=import-error
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url  # pylint: disable=import-error
+    from huggingface_hub.utils import filter_repo_objects  # pylint: disable=import-error
+    api = HfApi()
     out = []
-    from huggingface_hub.errors import LocalEntryNotFoundError  # pylint: disable=import-error
     for index, spec in enumerate(specs):
-        kwargs = dict(repo_id=spec['repo_id'], repo_type=spec['repo_type'], revision=spec['revision'],
-                      cache_dir=cache_dir, allow_patterns=spec['allow_patterns'])
-        downloaded = False
-        try:
-            path = snapshot_download(local_files_only=True, **kwargs)
-        except LocalEntryNotFoundError:  # IncompleteSnapshotError is one too
-            path = snapshot_download(**kwargs)
-            downloaded = True
-        out.append({'index': index, 'commit': os.path.basename(os.path.normpath(path)), 'downloaded': downloaded})
+        have_blobs = (have or [{}] * len(specs))[index] or {}
+        info = api.repo_info(spec['repo_id'], repo_type=spec['repo_type'], revision=spec['revision'])
+        commit = info.sha
+        listing = sorted(s.rfilename for s in info.siblings or [])
+        wanted = list(filter_repo_objects(listing, allow_patterns=spec['allow_patterns']))
+        files = {}
+        downloaded = []
+        todo = []
+        for name in wanted:
+            meta = get_hf_file_metadata(hf_hub_url(spec['repo_id'], name, repo_type=spec['repo_type'],
+                                                   revision=commit))
+            files[name] = {'size': meta.size, 'etag': meta.etag}
+            if have_blobs.get(meta.etag) != meta.size:
+                todo.append(name)
+        _progress(progress, '%s %s@%s (%s): %d of %d files to download' % (
+            spec['repo_type'], spec['repo_id'], spec['revision'], commit, len(todo), len(wanted)))
+        for number, name in enumerate(todo, 1):
+            hf_hub_download(spec['repo_id'], name, repo_type=spec['repo_type'], revision=commit,
+                            cache_dir=cache_dir)
+            downloaded.append(name)
+            _progress(progress, '  [%d/%d] %s (%s bytes)' % (number, len(todo), name, files[name]['size']))
+        out.append({'index': index, 'commit': commit, 'listing': listing, 'files': files,
+                    'downloaded': downloaded})
+    _progress(progress, 'done')
     return out
 
 

@@ -65,14 +65,22 @@ def local_commit(cache_dir, spec):
         os.close(root)
 
 
+def wanted_refs(spec):
+    """The refs that must name the seeded commit: refs, and the revision when it is a branch or tag."""
+    return sorted(set(spec['refs']) | (set() if is_commit(spec['revision']) else set([spec['revision']])))
+
+
 def missing_refs(cache_dir, spec, commit):
-    """The refs of ``spec`` that do not (yet) name ``commit``."""
+    """The refs of ``spec`` that do not (yet) name ``commit`` exactly as huggingface_hub reads them (no strip: a
+    ref holding the commit and a newline does not resolve there)."""
+    refs = wanted_refs(spec)
     root = safefs.open_root(cache_dir)
     if root is None:
-        return list(spec['refs'])
+        return refs
     try:
         folder = repo_folder(spec['repo_type'], spec['repo_id'])
-        return [ref for ref in spec['refs'] if read_ref(root, folder, ref, cache_dir) != commit]
+        return [ref for ref in refs
+                if safefs.at(root, '%s/refs/%s' % (folder, ref), safefs.read_text, where=cache_dir) != commit]
     finally:
         os.close(root)
 

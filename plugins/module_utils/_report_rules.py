@@ -285,7 +285,8 @@ def check_exports(record):
 
 
 def check_hf_cache(record):
-    """The Hugging Face hub cache: present, no corrupt entry, every requested repo resolving offline."""
+    """The Hugging Face hub cache: present, no corrupt entry, every requested repo resolving offline with all the
+    files of its record (hf_cache_facts names the missing, wrong-size or corrupt ones)."""
     hf = record.get("hf_cache") or {}
     facts = hf.get("facts")
     problems = []
@@ -305,10 +306,14 @@ def check_hf_cache(record):
     for req in facts.get("requested") or []:
         label = "%s %s@%s" % (req.get("repo_type", "model"), req.get("repo_id"), req.get("revision"))
         requested.append({"repo": label, "resolves_offline": bool(req.get("resolves_offline")),
-                          "commit": req.get("commit"), "refs": req.get("refs"), "error": req.get("error")})
+                          "commit": req.get("commit"), "refs": req.get("refs"), "error": req.get("error"),
+                          "complete": req.get("complete"), "problems": req.get("problems") or []})
         comparables["hf_cache.%s" % label] = req.get("commit") if req.get("resolves_offline") else None
         if not req.get("resolves_offline"):
             problems.append("%s does not resolve offline: %s" % (label, req.get("error") or "not in the cache"))
+        elif req.get("complete") is False or req.get("problems"):
+            # an older hf_cache_facts may say resolves_offline over missing files: the named files decide
+            problems.append("%s is incomplete: %s" % (label, "; ".join(req.get("problems") or ["files missing"])))
     repos = sorted("%s %s" % (r.get("repo_type"), r.get("repo_id")) for r in facts.get("repos") or [])
     details = {"cache_dir": facts.get("cache_dir"), "repos": repos, "size_on_disk": facts.get("size_on_disk"),
                "requested": requested, "incomplete_files": sorted(facts.get("incomplete_files") or []),

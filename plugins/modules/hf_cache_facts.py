@@ -20,6 +20,13 @@ description:
   - For every repo in O(repos) it also calls C(snapshot_download(local_files_only=True)) with
     C(HF_HUB_OFFLINE=1), so C(resolves_offline) in RV(ansible_facts.hf_cache.requested) says whether a program on
     this host would find that revision (and each of its refs) without any network.
+  - That call does not look at the files, so the revision is also checked against its record
+    (C(<repo folder>/.codex/<commit>.json), written by M(codex.offline_ml.hf_cache_seed)) - every file the
+    revision's C(allow_patterns) select must be in C(snapshots/<commit>/) and link to a regular blob of the recorded
+    size - and against huggingface_hub's own reading of the refs (no strip). C(resolves_offline) is true only when
+    both agree; the files that are missing, of the wrong size or corrupt are named in C(problems).
+  - A revision without a record (seeded before records existed) is judged by its links only and reported with
+    C(complete=null), unverified. Converging hf_cache_seed once with the mirror reachable writes the record.
   - Never changes anything.
 author:
   - codex.offline_ml maintainers (@codex)
@@ -40,6 +47,13 @@ options:
     default: []
   fail_on_unresolved:
     description: Fail, naming them, when some of O(repos) do not resolve offline. The facts are returned all the same.
+    type: bool
+    default: false
+  verify:
+    description:
+      - Also hash the blobs of the requested revisions against their record (sha256 for LFS files and bundles, the
+        git blob sha1 otherwise), as C(hf cache verify) does; a blob whose content differs makes its revision
+        unresolved, naming the file.
     type: bool
     default: false
 notes:
@@ -142,6 +156,10 @@ ansible_facts:
               snapshot_path: /srv/huggingface/hub/models--codex-test--tiny-bert/snapshots/5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
               refs: {"main": "5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b"}
               error: null
+              complete: true
+              record: true
+              files: 7
+              problems: []
         unresolved:
           description: C(repo_type repo_id@revision) of every requested repo that does not resolve offline.
           type: list
@@ -170,7 +188,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_child, _hf_layout, _hf_specs
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_child, _hf_layout, _hf_record, _hf_specs
 from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
     INTERPRETER_ARGUMENT_SPEC,
     InterpreterError,
@@ -187,7 +205,7 @@ def interpreter_problem(python, error):
     return 'the cache scan in %s %s' % (python, error)
 
 
-def scan(python, cache_dir, specs, timeout):
+def scan(python, cache_dir, specs, timeout, verify=False):
     """The hf_cache facts; raises InterpreterError or RuntimeError (with a message for the operator)."""
     unsafe = _hf_layout.unsafe_entries(cache_dir)
     if unsafe:
@@ -204,6 +222,18 @@ def scan(python, cache_dir, specs, timeout):
     facts = result.value
     if not isinstance(facts, dict) or not isinstance(facts.get('requested'), list):
         raise RuntimeError('the cache scan in %s returned no facts (%r)' % (python, facts))
+    for spec, entry in zip(specs, facts['requested']):
+        state = _hf_record.check(cache_dir, spec, verify=verify)
+        entry.update(complete=state['complete'], record=state['record'], files=len(state['files']),
+                     problems=['%s: %s' % kv for kv in sorted(state['problems'].items())]
+                     + ['refs/%s %s' % kv for kv in sorted(state['ref_problems'].items())])
+        if state['complete'] is False or state['ref_problems']:
+            hub_said = entry['error']
+            entry['resolves_offline'] = False
+            entry['error'] = 'incomplete: %s%s' % (_hf_record.describe(state),
+                                                   ' (huggingface_hub: %s)' % hub_said if hub_said else '')
+        elif entry['resolves_offline'] and state['complete'] is None:
+            entry['error'] = _hf_record.describe(state)
     facts['python'] = python
     facts['elapsed_s'] = round(result.elapsed_s, 3)
     facts['unresolved'] = ['%s %s@%s' % (r['repo_type'], r['repo_id'], r['revision'])
@@ -218,6 +248,7 @@ def main():
             python=INTERPRETER_ARGUMENT_SPEC['python'],
             repos=dict(type='list', elements='dict', default=[], options=_hf_specs.REPO_ARGUMENT_SPEC),
             fail_on_unresolved=dict(type='bool', default=False),
+            verify=dict(type='bool', default=False),
             timeout=INTERPRETER_ARGUMENT_SPEC['timeout'],
         ),
         supports_check_mode=True,
@@ -229,7 +260,7 @@ def main():
     require_timeout(module)
     try:
         specs = _hf_specs.normalize_repos(params['repos'])
-        facts = scan(python, params['cache_dir'], specs, params['timeout'])
+        facts = scan(python, params['cache_dir'], specs, params['timeout'], params['verify'])
     except _hf_specs.HfCacheError as exc:
         module.fail_json(msg=exc.msg, kind=exc.kind)
     except InterpreterError as exc:

@@ -14,13 +14,15 @@ module: hf_cache_seed
 short_description: Seed a shared Hugging Face hub cache from a Hub mirror or from a verified bundle
 version_added: 0.1.0
 description:
-  - O(method=mirror) runs C(huggingface_hub.snapshot_download) in the interpreter O(python) against the
-    Hub-compatible mirror O(endpoint), for every repo of O(repos) that the cache cannot already resolve
-    locally; the mirror is asked first (plain HTTP, before anything is written) whether each repo and revision
-    is there, so a typo fails with a clear message. Repos already in the cache cause no request at all.
-  - C(snapshot_download) never runs on the shared cache (its members could redirect huggingface_hub's writes); it
-    downloads into a root-only private cache under C(TMPDIR), from which the revision's blobs, snapshot links, tree
-    listing and refs are installed into O(cache_dir) without following any link (see docs/security.md).
+  - O(method=mirror) lists, in the interpreter O(python) and against the Hub-compatible mirror O(endpoint), each
+    requested revision that the cache does not hold complete (C(repo_info), then a HEAD per file its
+    C(allow_patterns) select) and downloads with C(huggingface_hub.hf_hub_download) only the files whose blob is
+    not in the cache; the mirror is asked first (plain HTTP, before anything is written) whether each repo and
+    revision is there, so a typo fails with a clear message. Revisions complete per their record cause no request
+    at all.
+  - huggingface_hub never writes the shared cache (its members could redirect its writes); it downloads into a
+    root-only private cache under C(TMPDIR), from which the blobs and snapshot links are installed into
+    O(cache_dir) without following any link (see docs/security.md).
   - O(method=bundle) checks every member of the tar O(bundle) against its per-file sha256 manifest before
     anything reaches the cache, and the free space against the manifest's sizes, then installs only what differs
     (blobs, then snapshot links, then refs), through a root-only staging directory inside the cache. A tampered,
@@ -29,6 +31,15 @@ description:
     through directory descriptors opened without following links; a symlink where a directory is expected fails
     the module naming it, and symlinks, FIFOs and hard links under C(refs/) of the seeded repos are removed (see
     RV(unsafe_removed)).
+  - "Completeness is the revision's files: each seeded revision gets a record,
+    C(<repo folder>/.codex/<commit>.json), of every file the mirror lists for it (O(method=mirror): the names from
+    C(repo_info), the size and ETag from the HEAD answer of each file selected by C(allow_patterns)) or that the
+    bundle manifest holds (O(method=bundle), with sha256). A revision is complete when every file its
+    C(allow_patterns) select is in C(snapshots/<commit>/) and links to a regular blob of the recorded size. An
+    incomplete revision (a deleted blob, a dangling link, a half-downloaded snapshot, a widened C(allow_patterns),
+    no record yet) is completed from the mirror, downloading only the files whose blob is not there; when the
+    mirror cannot be reached the module fails naming the mirror and the files. When every requested revision is
+    complete and its refs resolve, the mirror is not asked anything."
   - Both methods then make every ref in O(repos[].refs) (default V(main)) name the seeded commit, so a program
     asking for C(main) resolves offline a revision that was seeded by commit, and give the cache's entries the
     group O(group), group read/write, setgid directories, and no write bit for others.
@@ -98,6 +109,18 @@ options:
     description: Seconds each mirror probe request may take.
     type: int
     default: 10
+  verify:
+    description:
+      - Also hash every blob of the requested revisions against its record (sha256 for LFS files and bundles, the
+        git blob sha1 otherwise, as C(hf cache verify) does); a blob whose content differs is downloaded again.
+      - Without it a blob counts as present when it is a regular file of the recorded size.
+    type: bool
+    default: false
+  progress_log:
+    description:
+      - File (outside the cache, on the host) truncated at the start of a download and given one line per file as
+        it completes, so a person can C(tail -f) a long snapshot download while the task runs.
+    type: path
 seealso:
   - module: codex.offline_ml.hf_cache_facts
   - module: codex.offline_ml.hf_bundle
@@ -136,6 +159,13 @@ repos:
       commit: 5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b
       action: downloaded
       refs_written: [main]
+  contains:
+    action:
+      description:
+        - V(present) (complete per its record, nothing asked of the mirror), V(downloaded) (files were fetched),
+          V(repaired) (only links and the record were rewritten), V(would_download) (check mode), V(unpacked) or
+          V(present) for bundles.
+      type: str
 would_seed:
   description: C(repo_type repo_id@revision) of the repos the cache lacks (what a real run downloads or unpacks).
   returned: always
@@ -161,6 +191,12 @@ unsafe_removed:
   type: list
   elements: str
   sample: ["models--codex-test--tiny-bert/refs/main.codex-tmp"]
+downloaded_files:
+  description: Each file downloaded from the mirror, as C(repo_type repo_id@revision commit) then its name.
+  returned: always
+  type: list
+  elements: str
+  sample: ["model codex-test/tiny-bert@main 98e98c5452e67e2486bba8b369e5a810876abdeb: model.safetensors"]
 bundle_files:
   description: Number of bundle members verified against the manifest (O(method=bundle)).
   returned: always
@@ -180,6 +216,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils import (
     _hf_child,
     _hf_layout,
     _hf_probe,
+    _hf_record,
     _hf_safefs,
     _hf_specs,
 )
@@ -216,15 +253,18 @@ def tag(spec):
     return '%s %s@%s' % (spec['repo_type'], spec['repo_id'], spec['revision'])
 
 
-def download(params, specs, endpoint, token):
-    """snapshot_download SPECS into a new root-only private cache (never the shared one, which members can
-    write: huggingface_hub writes by path and would follow their symlinks); returns (private dir, child items)."""
+def download(params, specs, endpoint, token, have):
+    """List SPECS on the mirror and hf_hub_download what the shared cache lacks (HAVE: per spec, {blob: size})
+    into a new root-only private cache (never the shared one, which members can write: huggingface_hub writes by
+    path and would follow their symlinks); returns (private dir, child items)."""
     python = params['python']
     if not python:
         raise HfCacheError('method=mirror needs python: the interpreter that has huggingface_hub', kind='invalid')
     private = tempfile.mkdtemp(prefix='codex-hf-seed-')
     try:
-        run = run_function(python, module_source(_hf_child), 'child_seed', {'cache_dir': private, 'specs': specs},
+        progress = start_progress(params['progress_log'])
+        run = run_function(python, module_source(_hf_child), 'child_seed',
+                           {'cache_dir': private, 'specs': specs, 'have': have, 'progress': progress},
                            timeout=params['timeout'], env=seed_env(private, endpoint, token))
         if not run.ok:
             detail = run.error or ''
@@ -233,11 +273,11 @@ def download(params, specs, endpoint, token):
             if _hf_specs.lacks_hub(detail):
                 raise HfCacheError('the interpreter %s has no huggingface_hub (option python)' % python,
                                    kind='invalid')
-            raise HfCacheError('snapshot_download from %s %s' % (endpoint, detail), kind='download_failed')
+            raise HfCacheError('downloading from %s %s' % (endpoint, detail), kind='download_failed')
         items = run.value
         if not isinstance(items, list) or len(items) != len(specs) or not all(
                 isinstance(i, dict) and _hf_specs.is_commit(i.get('commit')) for i in items):
-            raise HfCacheError('snapshot_download from %s returned no commit for every repo (%r): is %s a '
+            raise HfCacheError('the mirror %s returned no commit for every repo (%r): is %s a '
                                'Hub-compatible mirror?' % (endpoint, items, endpoint), kind='download_failed')
         return private, items
     except BaseException:
@@ -245,38 +285,90 @@ def download(params, specs, endpoint, token):
         raise
 
 
+def start_progress(path):
+    """Truncate the progress log PATH (root's, outside the cache; never followed if a symlink) for this run."""
+    if not path:
+        return None
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o640)
+    os.close(fd)
+    return path
+
+
+def incomplete_message(specs, states, indexes, why):
+    return '%s; the mirror is needed because the cache does not hold these revisions complete: %s' % (
+        why, ' | '.join('%s: %s' % (tag(specs[i]), _hf_record.describe(states[i])) for i in indexes))
+
+
+def install_item(cache_dir, private, spec, item):
+    """Install what the child downloaded for SPEC, link the files whose blobs were already there, and write the
+    record; returns the cache paths written."""
+    folder = _hf_specs.repo_folder(spec['repo_type'], spec['repo_id'])
+    installed = []
+    if item['downloaded']:
+        entries = _hf_layout.collect_entries(private, dict(spec, refs=[], revision=item['commit']), item['commit'])
+        installed.extend(_hf_layout.install_from_cache(private, entries, cache_dir))
+    installed.extend(_hf_record.ensure_links(cache_dir, folder, item['commit'], item['files']))
+    root = _hf_safefs.open_root(cache_dir)
+    try:
+        old = _hf_record.read_record(root, folder, item['commit'])
+    finally:
+        os.close(root)
+    record = _hf_record.merge(old, _hf_record.make_record(spec, item['commit'], item['listing'], item['files'],
+                                                          'mirror'))
+    if _hf_record.write_record(cache_dir, folder, record):
+        installed.append(_hf_record.record_rel(folder, item['commit']))
+    return installed
+
+
 def run_mirror(module, params, specs, cache_dir, gid):
+    """Seed from the mirror what is not complete per its record; repair refs; ask the mirror nothing when every
+    requested revision is complete."""
     token = params['token'] or None
     prefix = params['variable_prefix']
     endpoint = _hf_probe.check_endpoint(params['endpoint'] or '', prefix)
-    present = [_hf_layout.local_commit(cache_dir, spec) for spec in specs]
-    missing = [i for i, commit in enumerate(present) if commit is None]
+    states = [_hf_record.check(cache_dir, spec, verify=params['verify']) for spec in specs]
+    missing = [i for i, st in enumerate(states) if not st['complete']]
     commits = {}
     if missing:
-        probed = _hf_probe.probe_mirror(endpoint, [specs[i] for i in missing], token=token,
-                                        timeout=params['probe_timeout'], ca_bundle=params['ca_bundle'],
-                                        prefix=prefix)
+        try:
+            probed = _hf_probe.probe_mirror(endpoint, [specs[i] for i in missing], token=token,
+                                            timeout=params['probe_timeout'], ca_bundle=params['ca_bundle'],
+                                            prefix=prefix)
+        except HfCacheError as exc:
+            raise HfCacheError(incomplete_message(specs, states, missing, exc.msg), kind=exc.kind)
         commits = dict((missing[k], v) for k, v in probed.items())
     result = dict(changed=False, repos=[], would_seed=[tag(specs[i]) for i in missing], installed=[],
-                  permissions_fixed=0, bundle_files=0)
+                  permissions_fixed=0, bundle_files=0, downloaded_files=[])
     if params['validate_only']:
         return result
     if not os.path.isdir(cache_dir) and not module.check_mode:
         raise HfCacheError('cache_dir %s does not exist: create it first' % cache_dir, kind='invalid')
     downloaded = {}
     if missing and not module.check_mode:
-        private, items = download(params, [specs[i] for i in missing], endpoint, token)
+        have = [_hf_record.regular_blobs(cache_dir, _hf_specs.repo_folder(specs[i]['repo_type'],
+                                                                          specs[i]['repo_id'])) for i in missing]
+        if params['verify']:  # a blob of the right size but the wrong content is not "had"
+            for k, i in enumerate(missing):
+                bad = set(states[i]['blobs'].get(n) for n in states[i]['problems'])
+                have[k] = dict((b, n) for b, n in have[k].items() if b not in bad)
+        private, items = download(params, [specs[i] for i in missing], endpoint, token, have)
         try:
             for k, item in enumerate(items):
                 spec = specs[missing[k]]
-                entries = _hf_layout.collect_entries(private, spec, item['commit'])
-                result['installed'].extend(_hf_layout.install_from_cache(private, entries, cache_dir))
+                result['installed'].extend(install_item(cache_dir, private, spec, item))
+                result['downloaded_files'].extend('%s %s: %s' % (tag(spec), item['commit'], name)
+                                                  for name in item['downloaded'])
                 downloaded[missing[k]] = item
         finally:
             shutil.rmtree(private, ignore_errors=True)
     for index, spec in enumerate(specs):
-        commit = present[index] or (downloaded.get(index) or {}).get('commit') or commits.get(index)
-        action = 'present' if present[index] else ('downloaded' if index in downloaded else 'would_download')
+        commit = (downloaded.get(index) or {}).get('commit') or commits.get(index) or states[index]['commit']
+        if index not in missing:
+            action = 'present'
+        elif index in downloaded:
+            action = 'downloaded' if downloaded[index]['downloaded'] else 'repaired'
+        else:
+            action = 'would_download'
         refs = _hf_layout.missing_refs(cache_dir, spec, commit) if commit else list(spec['refs'])
         if refs and not module.check_mode:
             refs = _hf_layout.write_refs(cache_dir, spec, commit)
@@ -284,7 +376,29 @@ def run_mirror(module, params, specs, cache_dir, gid):
                                     commit=commit, action=action, refs_written=refs))
         if action != 'present' or refs:
             result['changed'] = True
+    if not module.check_mode:
+        after = [_hf_record.check(cache_dir, spec, verify=params['verify']) for spec in specs]
+        broken = [i for i, st in enumerate(after) if not st['complete'] or st['ref_problems']]
+        if broken:
+            raise HfCacheError('after seeding from %s the cache still cannot load: %s' % (endpoint, ' | '.join(
+                '%s: %s' % (tag(specs[i]), _hf_record.describe(after[i])) for i in broken)), kind='incomplete')
     return result
+
+
+def bundle_record(manifest, repo):
+    """The per-revision record of REPO from the bundle's manifest: its snapshot files, each blob's size and
+    sha256."""
+    snap = '%s/snapshots/%s/' % (repo['folder'], repo['commit'])
+    blobs = dict((f['path'], f) for f in manifest['files'] if f['type'] == 'file')
+    files = {}
+    for entry in manifest['files']:
+        if entry['type'] != 'symlink' or not entry['path'].startswith(snap):
+            continue
+        blob = blobs.get(os.path.normpath(os.path.join(os.path.dirname(entry['path']), entry['target']))) or {}
+        files[entry['path'][len(snap):]] = {'size': blob.get('size'), 'sha256': blob.get('sha256'),
+                                            'etag': entry['target'].rsplit('/', 1)[-1]}
+    spec = {'repo_id': repo['repo_id'], 'repo_type': repo['repo_type']}
+    return _hf_record.make_record(spec, repo['commit'], sorted(files), files, 'bundle')
 
 
 def run_bundle(module, params, specs, cache_dir):
@@ -302,7 +416,8 @@ def run_bundle(module, params, specs, cache_dir):
             raise HfCacheError('%s is not in the bundle %s (it holds: %s); stage it with playbooks/stage_hf.yml' % (
                 tag(spec), bundle, ', '.join('%s %s@%s' % (r['repo_type'], r['repo_id'], r['revision'])
                                              for r in manifest['repos']) or 'nothing'), kind='not_in_bundle')
-    result = dict(changed=False, repos=[], would_seed=[], installed=[], permissions_fixed=0, bundle_files=0)
+    result = dict(changed=False, repos=[], would_seed=[], installed=[], permissions_fixed=0, bundle_files=0,
+                  downloaded_files=[])
     if params['validate_only']:
         result['bundle_files'] = _hf_bundle.verify_bundle(bundle, manifest)
         return result
@@ -316,6 +431,11 @@ def run_bundle(module, params, specs, cache_dir):
         result['installed'] = _hf_bundle.unpack_bundle(bundle, manifest, cache_dir, check_mode=module.check_mode)
         result['bundle_files'] = len(manifest['files'])
         result['changed'] = bool(result['installed'] or leftovers)
+    if os.path.isdir(cache_dir) and not module.check_mode:
+        for repo in manifest['repos']:
+            if _hf_record.write_record(cache_dir, repo['folder'], bundle_record(manifest, repo)):
+                result['installed'].append(_hf_record.record_rel(repo['folder'], repo['commit']))
+                result['changed'] = True
     touched = set(p.split('/')[0] for p in result['installed'])
     for repo in manifest['repos']:
         result['repos'].append(dict(repo_id=repo['repo_id'], repo_type=repo['repo_type'], revision=repo['revision'],
@@ -366,6 +486,8 @@ def main():
             validate_only=dict(type='bool', default=False),
             timeout=dict(type='int', default=3600),
             probe_timeout=dict(type='int', default=10),
+            verify=dict(type='bool', default=False),
+            progress_log=dict(type='path'),
         ),
         supports_check_mode=True,
     )

@@ -186,3 +186,20 @@ def test_gates_name_each_project_and_its_last_result(manifest):
     assert ('(sample: last gate passed 2026-11-29T16:31:02Z; other: the gate has not run yet)'
             in check['summary']), check['summary']
     assert check['details']['results'][0]['last']['total'] == '88.8888'
+
+
+def test_hf_cache_incomplete_names_the_files(manifest):
+    rec = record('ml1')
+    req = rec['hf_cache']['facts']['requested'][0]
+    req.update(resolves_offline=False, complete=False, problems=['model.safetensors: missing'],
+               error='incomplete: model.safetensors: missing')
+    check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
+    assert check['status'] == 'fail'
+    assert check['details']['problems'] == [
+        'model codex-test/tiny-bert@5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b does not resolve offline: '
+        'incomplete: model.safetensors: missing']
+    # an older hf_cache_facts that said resolves_offline over named problems still fails
+    req.update(resolves_offline=True, error=None)
+    check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
+    assert check['details']['problems'] == [
+        'model codex-test/tiny-bert@5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b is incomplete: model.safetensors: missing']

@@ -87,7 +87,9 @@ def test_commit_without_a_main_ref_does_not_count(hub_python, tmp_path):
     assert not failed
     (requested,) = facts_of(result)['requested']
     assert requested['resolves_offline'] is False
-    assert requested['error'] == 'refs main do not resolve offline to %s' % layout.COMMIT
+    assert requested['error'] == ('incomplete: refs/main absent (huggingface_hub: refs main do not resolve offline '
+                                  'to %s)' % layout.COMMIT)
+    assert requested['problems'] == ['refs/main absent'] and requested['complete'] is None
     failed, result = run_module(python=hub_python, cache_dir=str(root),
                                 repos=[{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT, 'refs': []}])
     assert facts_of(result)['requested'][0]['resolves_offline'] is True

@@ -16,12 +16,24 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_record as hf_record
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
 from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_seed
 
 from conftest import load_fixture_module, run_main
 
 layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
+
+
+def recorded(cache):
+    """Write the per-revision record of the layout's revision, as a seed from the mirror does."""
+    snap = cache / layout.FOLDER / 'snapshots' / layout.COMMIT
+    files = dict((p.name, {'size': p.stat().st_size, 'etag': os.readlink(str(p)).rsplit('/', 1)[-1]})
+                 for p in snap.iterdir())
+    spec = {'repo_id': layout.REPO_ID, 'repo_type': 'model'}
+    hf_record.write_record(str(cache), layout.FOLDER, hf_record.make_record(spec, layout.COMMIT, sorted(files), files,
+                                                                            'mirror'))
+    return cache
 
 
 def run_module(**args):
@@ -121,8 +133,9 @@ def olah_like(serve_handler):
 def test_mirror_probe_only_asks_for_what_is_missing(olah_like, tmp_path):
     cache = tmp_path / 'hub'
     layout.make_cache(cache)
+    recorded(cache)
     args = dict(method='mirror', cache_dir=str(cache), validate_only=True, variable_prefix='hf_offline_cache_')
-    # Present in the cache: the mirror is not even asked (a dead endpoint would do).
+    # Complete per its record: the mirror is not even asked (a dead endpoint would do).
     failed, result = run_module(repos=[{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}],
                                 endpoint='http://127.0.0.1:9', **args)
     assert not failed and result['would_seed'] == [] and result['changed'] is False
@@ -147,6 +160,7 @@ def test_mirror_check_mode_reports_and_writes_nothing(olah_like, tmp_path):
 def test_mirror_refs_written_for_a_commit(olah_like, tmp_path):
     cache = tmp_path / 'hub'
     layout.make_cache(cache, refs=())
+    recorded(cache)
     failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like,
                                 repos=[{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
     assert not failed and result['changed'] is True
@@ -198,7 +212,7 @@ def test_child_without_a_commit_is_a_clear_failure(olah_like, tmp_path, monkeypa
     failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like, python='/usr/bin/python3',
                                 repos=[{'repo_id': layout.REPO_ID}])
     assert failed and result['kind'] == 'download_failed'
-    assert result['msg'].startswith('snapshot_download from %s returned no commit for every repo' % olah_like)
+    assert result['msg'].startswith('the mirror %s returned no commit for every repo' % olah_like)
     assert os.listdir(str(cache)) == []
 
 
@@ -238,3 +252,30 @@ def test_planted_refs_symlink_fails_with_its_path(bundle, live, tmp_path):
     assert failed and result['kind'] == 'unsafe_path'
     assert result['msg'].startswith('%s/%s/refs is a symlink or not a directory' % (live, layout.FOLDER))
     assert os.listdir(str(outside)) == []
+
+
+def test_mirror_down_complete_cache_repairs_refs_without_asking(tmp_path):
+    cache = recorded(layout.make_cache(tmp_path / 'hub').parent)
+    (cache / layout.FOLDER / 'refs' / 'main').write_text(layout.COMMIT + '\n')
+    args = dict(method='mirror', cache_dir=str(cache), endpoint='http://127.0.0.1:9', python='/nonexistent/python',
+                repos=[{'repo_id': layout.REPO_ID}])
+    failed, result = run_module(**args)
+    assert not failed and result['changed'] is True
+    assert result['repos'][0]['action'] == 'present' and result['repos'][0]['refs_written'] == ['main']
+    assert (cache / layout.FOLDER / 'refs' / 'main').read_text() == layout.COMMIT
+    failed, result = run_module(**args)
+    assert not failed and result['changed'] is False
+
+
+def test_mirror_down_incomplete_cache_fails_naming_the_files(tmp_path):
+    cache = recorded(layout.make_cache(tmp_path / 'hub').parent)
+    snap = cache / layout.FOLDER / 'snapshots' / layout.COMMIT
+    blob = os.readlink(str(snap / 'model.safetensors')).rsplit('/', 1)[-1]
+    os.unlink(str(cache / layout.FOLDER / 'blobs' / blob))
+    failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint='http://127.0.0.1:9',
+                                repos=[{'repo_id': layout.REPO_ID}], variable_prefix='hf_offline_cache_')
+    assert failed and result['kind'] == 'unreachable'
+    assert result['msg'].startswith('the Hub mirror http://127.0.0.1:9 cannot be reached')
+    assert result['msg'].endswith('the mirror is needed because the cache does not hold these revisions complete: '
+                                  'model %s@main: model.safetensors: blob %s missing or not a regular file'
+                                  % (layout.REPO_ID, blob))
