@@ -21,13 +21,32 @@ import os
 import time
 
 
-def child_seed(cache_dir, specs, umask=0o002):
-    """Run in the venv's interpreter with HF_ENDPOINT / HF_TOKEN in its environment: snapshot_download
-    every spec that the cache cannot resolve locally. Returns [{index, commit, downloaded}]."""
+def use_ca_bundle(ca_bundle):
+    """Make every request huggingface_hub sends (the shared client of its get_session) verify the mirror's TLS
+    certificate against CA_BUNDLE only, through huggingface_hub's own set_client_factory hook."""
+    import ssl
+    from huggingface_hub.utils import _http  # pylint: disable=import-error
+    client_module = getattr(_http, 'httpx2', None) or getattr(_http, 'httpx')
+    context = ssl.create_default_context(cafile=ca_bundle)
+    base = _http.default_client_factory()
+    hooks = dict((k, list(v)) for k, v in base.event_hooks.items())
+    base.close()
+
+    def factory():
+        return client_module.Client(event_hooks=hooks, follow_redirects=True, timeout=None, verify=context)
+    _http.set_client_factory(factory)
+
+
+def child_seed(cache_dir, specs, umask=0o002, ca_bundle=None):
+    """Run in the venv's interpreter with HF_ENDPOINT / HF_TOKEN in its environment (the token never in argv
+    or in the script): snapshot_download every spec that the cache cannot resolve locally, over TLS verified
+    against CA_BUNDLE when one is given. Returns [{index, commit, downloaded}]."""
     os.umask(umask)
     os.environ['HF_HUB_OFFLINE'] = '0'
     os.environ['HF_HUB_DISABLE_PROGRESS_BARS'] = '1'
     os.environ['HF_HUB_DISABLE_TELEMETRY'] = '1'
+    if ca_bundle:
+        use_ca_bundle(ca_bundle)
     from huggingface_hub import snapshot_download  # pylint: disable=import-error
     out = []
     from huggingface_hub.errors import LocalEntryNotFoundError  # pylint: disable=import-error

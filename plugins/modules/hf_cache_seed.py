@@ -70,11 +70,16 @@ options:
     type: str
   token:
     description:
-      - Token for a private mirror. Passed to C(snapshot_download) as C(HF_TOKEN) in the child's environment
-        only; never logged, never written anywhere.
+      - Token for a private mirror, sent as a bearer token by the probe and by C(snapshot_download). It reaches the
+        child interpreter as C(HF_TOKEN) in its environment only (readable by root alone), never in its argv or
+        its script; masked in the module's output, never logged, never written anywhere.
     type: str
   ca_bundle:
-    description: CA bundle for an HTTPS mirror.
+    description:
+      - CA bundle (PEM) on the host for an HTTPS mirror whose certificate a private CA signed. The probe and
+        C(snapshot_download) (through C(huggingface_hub)'s C(set_client_factory)) both verify the mirror against
+        it. A certificate that does not verify fails naming the option (the role's
+        C(hf_offline_cache_endpoint_ca_bundle)).
     type: path
   bundle:
     description: Path of the bundle tar on the host running the module, for O(method=bundle).
@@ -224,7 +229,8 @@ def download(params, specs, endpoint, token):
         raise HfCacheError('method=mirror needs python: the interpreter that has huggingface_hub', kind='invalid')
     private = tempfile.mkdtemp(prefix='codex-hf-seed-')
     try:
-        run = run_function(python, module_source(_hf_child), 'child_seed', {'cache_dir': private, 'specs': specs},
+        run = run_function(python, module_source(_hf_child), 'child_seed',
+                           {'cache_dir': private, 'specs': specs, 'ca_bundle': params['ca_bundle']},
                            timeout=params['timeout'], env=seed_env(private, endpoint, token))
         if not run.ok:
             detail = run.error or ''
@@ -233,6 +239,9 @@ def download(params, specs, endpoint, token):
             if _hf_specs.lacks_hub(detail):
                 raise HfCacheError('the interpreter %s has no huggingface_hub (option python)' % python,
                                    kind='invalid')
+            if _hf_probe.is_tls_failure(detail):
+                raise HfCacheError(_hf_probe.tls_message(endpoint, _hf_probe.tls_reason(detail), params['ca_bundle'],
+                                                         params['variable_prefix']), kind='tls')
             raise HfCacheError('snapshot_download from %s %s' % (endpoint, detail), kind='download_failed')
         items = run.value
         if not isinstance(items, list) or len(items) != len(specs) or not all(

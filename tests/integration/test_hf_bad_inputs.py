@@ -114,11 +114,19 @@ def test_unknown_repo_type(container, play_file, hub):
                     "repo_type", "model, dataset", "space", "hf_offline_cache_repos")
 
 
-def test_credentials_in_the_endpoint(container, play_file, hub):
-    url = hub["url"].replace("http://", "http://user:%s@" % CANARY)
-    result = fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_endpoint=url),
-                             "hf_offline_cache_endpoint must be the http:// or https:// URL of a Hub mirror, without "
-                             "credentials (got http://***@")
+@pytest.mark.parametrize("userinfo, repos", [("user:%s@" % CANARY, True), ("user:%s@" % CANARY, False),
+                                              ("%s@" % CANARY, False)],
+                         ids=["user-password-with-repos", "user-password-without-repos", "token-without-repos"])
+def test_credentials_in_the_endpoint(container, play_file, hub, userinfo, repos):
+    """Refused in every case: with repos to seed or only exported as HF_ENDPOINT; never echoed."""
+    url = hub["url"].replace("http://", "http://" + userinfo)
+    config = good_vars(hub, hf_offline_cache_endpoint=url)
+    if not repos:
+        config["hf_offline_cache_repos"] = []
+    result = fails_unchanged(container, play_file, config,
+                             "hf_offline_cache_endpoint must not carry credentials (got http://***@127.0.0.1",
+                             "Give the URL without user:password@ or token@ and put the secret in "
+                             "hf_offline_cache_token", verbosity=3)
     assert CANARY not in result.out
 
 
