@@ -29,6 +29,7 @@ import errno
 import hashlib
 import os
 import stat
+import struct
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError
 
@@ -398,4 +399,117 @@ def _share_children(dir_fd, dev, gid, check_mode, depth):
             finally:
                 os.close(fd)
         # FIFOs, sockets and devices are left alone.
+    return changed
+
+
+# --------------------------------------------------------------------------- default ACLs of the shared cache
+# The default ACL every directory of the shared cache gets: what a member creates in it (with any umask, through
+# any library) is group read/write, because a directory's default ACL replaces the umask for entries created in
+# it (acl(5)). Written as the kernel's system.posix_acl_default xattr (acl_ea_header + acl_ea_entry, little
+# endian), through the directory's descriptor: no setfacl (package acl) needed on an offline host.
+ACL_XATTR = 'system.posix_acl_default'
+_ACL_VERSION = 2
+_ACL_UNDEFINED_ID = 0xFFFFFFFF
+_USER_OBJ, _GROUP_OBJ, _MASK, _OTHER = 0x01, 0x04, 0x10, 0x20
+SHARED_DEFAULT_ACL = ((_USER_OBJ, 7), (_GROUP_OBJ, 7), (_MASK, 7), (_OTHER, 5))
+
+
+def encode_acl(entries):
+    """The xattr value of an ACL of base entries ((tag, perm), ...), sorted by tag as the kernel wants them."""
+    return struct.pack('<I', _ACL_VERSION) + b''.join(
+        struct.pack('<HHI', tag, perm, _ACL_UNDEFINED_ID) for tag, perm in sorted(entries))
+
+
+def decode_acl(value):
+    """((tag, perm), ...) of an xattr ACL value; None when it is not one this module reads."""
+    if not value or len(value) < 4 or (len(value) - 4) % 8 or struct.unpack('<I', value[:4])[0] != _ACL_VERSION:
+        return None
+    return tuple(sorted(struct.unpack('<HHI', value[i:i + 8])[:2] for i in range(4, len(value), 8)))
+
+
+class AclUnsupported(Exception):
+    """The file system does not store POSIX ACLs (EOPNOTSUPP): detected on the first directory tried."""
+
+
+def _acl_unsupported(exc):
+    return exc.errno in (errno.EOPNOTSUPP, getattr(errno, 'ENOTSUP', errno.EOPNOTSUPP))
+
+
+def set_default_acl(fd, check_mode=False):
+    """Give the open directory FD the shared default ACL unless it has it; returns whether it changed.
+
+    Raises AclUnsupported where the file system has no ACLs."""
+    want = tuple(sorted(SHARED_DEFAULT_ACL))
+    try:
+        have = decode_acl(os.getxattr(fd, ACL_XATTR))
+    except OSError as exc:
+        if _acl_unsupported(exc):
+            raise AclUnsupported(str(exc))
+        if exc.errno != errno.ENODATA:
+            raise
+        have = None
+    if have == want:
+        return False
+    if not check_mode:
+        try:
+            os.setxattr(fd, ACL_XATTR, encode_acl(want))
+        except OSError as exc:
+            if _acl_unsupported(exc):
+                raise AclUnsupported(str(exc))
+            raise
+    return True
+
+
+def acl_tree(paths, check_mode=False):
+    """Give every directory under PATHS (not following links, not crossing into other file systems) the shared
+    default ACL. Returns (state, changed): state is 'default' or 'unsupported' (the first directory's file system
+    stores no ACLs; nothing was changed)."""
+    changed = 0
+    seen = set()  # (dev, ino) of the directories done: a path inside another one of PATHS is counted once
+    for top in paths:
+        fd = open_root(top)
+        if fd is None:
+            continue
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            try:
+                changed += set_default_acl(fd, check_mode)
+            except AclUnsupported:
+                return 'unsupported', 0
+            changed += _acl_children(fd, st.st_dev, check_mode, 1, seen)
+        finally:
+            os.close(fd)
+    return 'default', changed
+
+
+def _acl_children(dir_fd, dev, check_mode, depth, seen):
+    if depth > MAX_DEPTH:
+        raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
+                         'remove them' % MAX_DEPTH)
+    changed = 0
+    for name in sorted(os.listdir(dir_fd)):
+        st = lstat_at(dir_fd, name)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            continue
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                continue  # swapped for a symlink or removed since the listing: not followed
+            raise
+        try:
+            fst = os.fstat(fd)
+            if fst.st_dev != dev or (fst.st_dev, fst.st_ino) in seen:
+                continue
+            seen.add((fst.st_dev, fst.st_ino))
+            try:
+                changed += set_default_acl(fd, check_mode)
+            except AclUnsupported:
+                continue
+            changed += _acl_children(fd, dev, check_mode, depth + 1, seen)
+        finally:
+            os.close(fd)
     return changed

@@ -161,7 +161,7 @@ def test_with_the_ca_seeds_and_the_token_reaches_the_download(container, play_fi
     download = [r for r in requests if r["user_agent"] != "codex.offline_ml"]
     assert probe and download, [(r["method"], r["path"], r["user_agent"]) for r in requests]
     # huggingface_hub's own requests (the child's snapshot_download), over TLS verified against the CA.
-    assert all("huggingface_hub" in r["user_agent"] for r in download), [r["user_agent"] for r in download]
+    assert all("hf_hub/" in r["user_agent"] for r in download), [r["user_agent"] for r in download]
     assert any("/resolve/" in r["path"] for r in download), [r["path"] for r in download]
     wrong = [(r["method"], r["path"]) for r in requests if r["authorization"] != "Bearer " + TOKEN]
     assert not wrong, "requests without the token's bearer header: %r" % wrong
