@@ -63,8 +63,33 @@ def components(rel):
     return parts
 
 
+# A directory root trusts but not what is below it (a user's home, for a per-user cache: the user can redirect
+# any path in it). Set by set_anchor; open_root then walks down from it without following links.
+_ANCHOR = [None]
+
+
+def set_anchor(path):
+    """Trust PATH and the directories above it only: every later open_root of a path below PATH walks down from
+    PATH one component at a time without following links (a planted symlink is refused, naming it)."""
+    _ANCHOR[0] = os.path.normpath(path) if path else None
+
+
 def open_root(path):
-    """A descriptor of the cache root PATH (trusted: root chose it and owns its parents); None if it is absent."""
+    """A descriptor of the cache root PATH (trusted: root chose it and owns its parents, or it lies below the
+    anchor and is walked down to); None if it is absent."""
+    anchor = _ANCHOR[0]
+    if anchor and os.path.normpath(path).startswith(anchor + '/'):
+        base = open_root_plain(anchor)
+        if base is None:
+            return None
+        try:
+            return open_dir(base, os.path.relpath(os.path.normpath(path), anchor), where=anchor)
+        finally:
+            os.close(base)
+    return open_root_plain(path)
+
+
+def open_root_plain(path):
     try:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     except OSError as exc:
@@ -312,11 +337,14 @@ def free_bytes(dir_fd):
 
 
 # --------------------------------------------------------------------------- shared-cache permissions
-def share_tree(paths, gid, check_mode=False):
+def share_tree(paths, gid, check_mode=False, uid=None):
     """Give every entry under PATHS group GID and group read/write; directories setgid; never world-writable.
 
     Owners are kept (a file a group member downloaded stays theirs). Every change goes through a descriptor
     opened without following links (see the module docstring). Returns the number of entries changed.
+
+    With UID (a per-user cache, hf_cache_seed's owner), every entry is given to UID:GID instead and modes are
+    left as they are.
     """
     changed = 0
     for top in paths:
@@ -325,8 +353,8 @@ def share_tree(paths, gid, check_mode=False):
             continue
         try:
             st = os.fstat(fd)
-            changed += _share_fd(fd, st, gid, check_mode)
-            changed += _share_children(fd, st.st_dev, gid, check_mode, 1)
+            changed += _share_fd(fd, st, gid, check_mode, uid)
+            changed += _share_children(fd, st.st_dev, gid, check_mode, 1, uid)
         finally:
             os.close(fd)
     return changed
@@ -339,8 +367,14 @@ def _wanted_mode(st):
     return (mode | 0o060) & ~0o002
 
 
-def _share_fd(fd, st, gid, check_mode):
+def _share_fd(fd, st, gid, check_mode, uid=None):
     touched = 0
+    if uid is not None:
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            touched = 1
+            if not check_mode:
+                os.fchown(fd, uid, gid)
+        return touched
     if gid is not None and st.st_gid != gid:
         touched = 1
         if not check_mode:
@@ -353,7 +387,7 @@ def _share_fd(fd, st, gid, check_mode):
     return touched
 
 
-def _share_children(dir_fd, dev, gid, check_mode, depth):
+def _share_children(dir_fd, dev, gid, check_mode, depth, uid=None):
     if depth > MAX_DEPTH:
         raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
                          'remove them' % MAX_DEPTH)
@@ -363,11 +397,11 @@ def _share_children(dir_fd, dev, gid, check_mode, depth):
         if st is None:
             continue
         if stat.S_ISLNK(st.st_mode):
-            if gid is not None and st.st_gid != gid:
+            if (gid is not None and st.st_gid != gid) or (uid is not None and st.st_uid != uid):
                 changed += 1
                 if not check_mode:
                     try:
-                        os.chown(name, -1, gid, dir_fd=dir_fd, follow_symlinks=False)
+                        os.chown(name, -1 if uid is None else uid, gid, dir_fd=dir_fd, follow_symlinks=False)
                     except OSError as exc:
                         if exc.errno != errno.ENOENT:
                             raise
@@ -383,8 +417,8 @@ def _share_children(dir_fd, dev, gid, check_mode, depth):
                 fst = os.fstat(fd)
                 if fst.st_dev != dev:
                     continue  # a mount point: another file system is not the cache
-                changed += _share_fd(fd, fst, gid, check_mode)
-                changed += _share_children(fd, dev, gid, check_mode, depth + 1)
+                changed += _share_fd(fd, fst, gid, check_mode, uid)
+                changed += _share_children(fd, dev, gid, check_mode, depth + 1, uid)
             finally:
                 os.close(fd)
         elif stat.S_ISREG(st.st_mode):
@@ -395,7 +429,7 @@ def _share_children(dir_fd, dev, gid, check_mode, depth):
                 fst = os.fstat(fd)
                 # A hard link may be a file from outside the cache (where protected_hardlinks is off): not ours.
                 if fst.st_nlink == 1 and fst.st_dev == dev:
-                    changed += _share_fd(fd, fst, gid, check_mode)
+                    changed += _share_fd(fd, fst, gid, check_mode, uid)
             finally:
                 os.close(fd)
         # FIFOs, sockets and devices are left alone.

@@ -29,7 +29,9 @@ CASES = {
     'login_umask_member': {'hf_offline_cache_login_umask': '0002',
                            'hf_offline_cache_group': grp.getgrgid(os.getgid()).gr_name},
     'endpoint': {'hf_offline_cache_endpoint': 'https://hub.lab:8090/'},
+    'per_user': {'hf_offline_cache_layout': 'per_user'},
 }
+PATHS = ('HF_HOME', 'HF_HUB_CACHE', 'TRANSFORMERS_CACHE', 'HF_DATASETS_CACHE')
 # endpoint -> refused by the credential check of preflight
 ENDPOINTS = {
     'https://hub.lab': False,
@@ -134,7 +136,9 @@ def test_same_values_except_the_token_path(rendered, name):
     for key, value in from_file.items():
         if key != 'HF_TOKEN_PATH':
             assert login[key] == value, key
-    assert login['TRANSFORMERS_CACHE'] == login['HF_HUB_CACHE'] == from_file['HF_HUB_CACHE']
+    assert login['TRANSFORMERS_CACHE'] == login['HF_HUB_CACHE']
+    if name != 'per_user':
+        assert from_file['HF_HUB_CACHE'] == login['HF_HUB_CACHE'] == '/srv/huggingface/hub'
     assert 'HF_TOKEN' not in login and 'HF_TOKEN' not in from_file
 
 
@@ -145,3 +149,25 @@ def test_endpoint_exported_without_trailing_slash(rendered):
 @pytest.mark.parametrize('endpoint, refused', sorted(ENDPOINTS.items()))
 def test_credentials_in_the_endpoint_refused(rendered, endpoint, refused):
     assert rendered['endpoints'][endpoint] is refused
+
+
+@pytest.mark.parametrize('home', ['/home/ann', '/home/bob'])
+@pytest.mark.parametrize('shell', ['/bin/sh', '/bin/bash'])
+def test_per_user_layout_expands_home_in_each_login_shell(rendered, home, shell):
+    login = login_shell(rendered, 'per_user', shell=shell, home=home)
+    assert dict((k, login[k]) for k in PATHS) == {
+        'HF_HOME': home + '/.cache/huggingface',
+        'HF_HUB_CACHE': home + '/.cache/huggingface/hub',
+        'TRANSFORMERS_CACHE': home + '/.cache/huggingface/hub',  # not the seed's $HF_HOME/transformers
+        'HF_DATASETS_CACHE': home + '/.cache/huggingface/datasets',
+    }
+    assert login['HF_TOKEN_PATH'] == home + '/.cache/huggingface/token'
+    assert login['HF_HUB_OFFLINE'] == login['TRANSFORMERS_OFFLINE'] == login['HF_DATASETS_OFFLINE'] == '1'
+
+
+def test_per_user_environment_file_holds_no_paths(rendered):
+    from_file = env_file(rendered, 'per_user')
+    assert not set(PATHS) & set(from_file), from_file
+    assert from_file['HF_HUB_OFFLINE'] == '1'
+    assert all('$' not in value for value in from_file.values())
+    assert 'export HF_HOME="${HOME}/.cache/huggingface"' in rendered['per_user']['profile']
