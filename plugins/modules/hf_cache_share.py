@@ -47,7 +47,7 @@ options:
       - V(auto) sets the default ACLs where the file system stores them and reports RV(acl=unsupported) (with a
         warning naming the fallback) where it does not; V(required) fails there instead; V(off) sets none.
     type: str
-    choices: [auto, required, off]
+    choices: [auto, required, "off"]
     default: auto
   variable_prefix:
     description: Prefix put before option names in messages (the role passes V(hf_offline_cache_)).

@@ -114,8 +114,10 @@ def test_unknown_repo_type(container, play_file, hub):
                     "repo_type", "model, dataset", "space", "hf_offline_cache_repos")
 
 
-@pytest.mark.parametrize("userinfo, repos", [("user:%s@" % CANARY, True), ("user:%s@" % CANARY, False),
-                                              ("%s@" % CANARY, False)],
+CREDENTIALS = [("user:%s@" % CANARY, True), ("user:%s@" % CANARY, False), ("%s@" % CANARY, False)]
+
+
+@pytest.mark.parametrize("userinfo, repos", CREDENTIALS,
                          ids=["user-password-with-repos", "user-password-without-repos", "token-without-repos"])
 def test_credentials_in_the_endpoint(container, play_file, hub, userinfo, repos):
     """Refused in every case: with repos to seed or only exported as HF_ENDPOINT; never echoed."""
@@ -155,3 +157,22 @@ def test_bundle_manifest_mismatch(container, play_file, hub, bad_manifest_bundle
                               hf_offline_cache_repos=[{"repo_id": REPO, "revision": bad_manifest_bundle["commit"]}]),
                     "bundle %s: %s does not match the manifest: sha256 " % (bundle, bad_manifest_bundle["file"]),
                     "the manifest says %s; nothing was changed in the cache" % ("0" * 64))
+
+
+def test_the_seeds_home_in_the_shared_layout(container, play_file, hub):
+    """The seed's HF_HOME=${HOME}/.cache/huggingface is refused in the shared layout, saying why and the way out."""
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_home="${HOME}/.cache/huggingface"),
+                    "hf_offline_cache_home=${HOME}/.cache/huggingface: a $ is not expanded in the shared layout. The "
+                    "environment file is read by systemd, which does not expand it",
+                    "set hf_offline_cache_layout: per_user")
+
+
+def test_per_user_seeding_needs_the_per_user_layout(container, play_file, hub):
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_users=["root"]),
+                    "hf_offline_cache_users (root) seeds per-user caches: it needs hf_offline_cache_layout: per_user")
+
+
+def test_per_user_seeding_for_a_user_that_does_not_exist(container, play_file, hub):
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_layout="per_user",
+                                                    hf_offline_cache_users=["nosuchuser"]),
+                    "nosuchuser")
