@@ -84,8 +84,9 @@ def test_environment_file_holds_no_paths_and_no_dollar(host):
 def test_a_service_without_the_paths_gets_the_same_per_user_cache(host):
     # What a unit with User=ann and EnvironmentFile= sees: huggingface_hub's default is ~/.cache/huggingface.
     code = "from huggingface_hub import constants; print(constants.HF_HUB_CACHE)"
-    result = hc.tc.fast(host).run("env -i HOME=/home/ann /bin/sh -c 'set -a; . %s; set +a; exec %s/bin/python -c %s'"
-                                  % (ENV_FILE, hc.VENV, shlex.quote(code)))
+    inner = 'set -a; . %s; set +a; exec "$0" -c "$1"' % ENV_FILE
+    result = hc.tc.fast(host).run("env -i HOME=/home/ann /bin/sh -c %s %s %s" % (
+        shlex.quote(inner), shlex.quote(hc.VENV + "/bin/python"), shlex.quote(code)))
     assert result.rc == 0 and result.stdout.strip() == "/home/ann/.cache/huggingface/hub", result.stdout + result.stderr
 
 
