@@ -171,3 +171,13 @@ def test_per_user_environment_file_holds_no_paths(rendered):
     assert from_file['HF_HUB_OFFLINE'] == '1'
     assert all('$' not in value for value in from_file.values())
     assert 'export HF_HOME="${HOME}/.cache/huggingface"' in rendered['per_user']['profile']
+
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_profile_script_is_safe_under_set_u_without_home(rendered, name):
+    script = rendered['folder'] / (name + '-nohome.sh')
+    script.write_text(rendered[name]['profile'])
+    for shell in ('/bin/sh', '/bin/bash'):
+        proc = subprocess.run(['env', '-i', shell, '-euc', '. "$1"; echo "HUB=${HF_HUB_OFFLINE}"', 'sh', str(script)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
+        assert proc.returncode == 0 and proc.stdout.strip() == 'HUB=1', proc.stderr
