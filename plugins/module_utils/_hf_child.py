@@ -30,8 +30,25 @@ def _progress(path, line):
         handle.write('%s %s\n' % (time.strftime('%H:%M:%S'), line))
 
 
-def child_seed(cache_dir, specs, umask=0o002, have=None, progress=None):
-    """Run in the venv's interpreter with HF_ENDPOINT / HF_TOKEN in its environment: for every spec, list the
+def use_ca_bundle(ca_bundle):
+    """Make every request huggingface_hub sends (the shared client of its get_session) verify the mirror's TLS
+    certificate against CA_BUNDLE only, through huggingface_hub's own set_client_factory hook."""
+    import ssl
+    from huggingface_hub.utils import _http  # pylint: disable=import-error
+    client_module = getattr(_http, 'httpx2', None) or getattr(_http, 'httpx')
+    context = ssl.create_default_context(cafile=ca_bundle)
+    base = _http.default_client_factory()
+    hooks = dict((k, list(v)) for k, v in base.event_hooks.items())
+    base.close()
+
+    def factory():
+        return client_module.Client(event_hooks=hooks, follow_redirects=True, timeout=None, verify=context)
+    _http.set_client_factory(factory)
+
+
+def child_seed(cache_dir, specs, umask=0o002, have=None, progress=None, ca_bundle=None):
+    """Run in the venv's interpreter with HF_ENDPOINT / HF_TOKEN in its environment (the token never in argv or
+    in the script), over TLS verified against CA_BUNDLE when one is given: for every spec, list the
     revision on the mirror (repo_info: commit and file names; a HEAD per selected file: size and ETag) and
     hf_hub_download into CACHE_DIR only the files whose blob (ETag, size) is not in HAVE[index] ({blob: size} of
     the shared cache). Returns [{index, commit, listing, files {name: {size, etag}}, downloaded [names]}]."""
@@ -39,6 +56,8 @@ def child_seed(cache_dir, specs, umask=0o002, have=None, progress=None):
     os.environ['HF_HUB_OFFLINE'] = '0'
     os.environ['HF_HUB_DISABLE_PROGRESS_BARS'] = '1'
     os.environ['HF_HUB_DISABLE_TELEMETRY'] = '1'
+    if ca_bundle:
+        use_ca_bundle(ca_bundle)
     from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_download, hf_hub_url  # pylint: disable=import-error
     from huggingface_hub.utils import filter_repo_objects  # pylint: disable=import-error
     api = HfApi()

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 import socket
 import ssl
 
@@ -45,16 +46,54 @@ def _get(url, token=None, timeout=10, ca_bundle=None):
         return exc.code, exc.headers, exc.read()
 
 
+def ca_variable(prefix=''):
+    """The name the operator sets the CA bundle with: the role's hf_offline_cache_endpoint_ca_bundle, or the
+    module option ca_bundle."""
+    return '%sendpoint_ca_bundle' % prefix if prefix else 'ca_bundle'
+
+
+def is_tls_failure(text):
+    text = str(text or '')
+    return 'CERTIFICATE_VERIFY_FAILED' in text or 'certificate verify failed' in text or 'SSLError' in text \
+        or 'SSLCertVerificationError' in text
+
+
+def tls_reason(text):
+    """The certificate verification reason of an error text (one line, without a traceback)."""
+    found = re.search(r'certificate verify failed[^(\n]*', str(text or ''))
+    if found:
+        return found.group(0).strip()
+    return 'CERTIFICATE_VERIFY_FAILED' if 'CERTIFICATE_VERIFY_FAILED' in str(text) else 'TLS handshake failed'
+
+
+def tls_message(endpoint, reason, ca_bundle, prefix=''):
+    variable = ca_variable(prefix)
+    if ca_bundle:
+        return ('the TLS certificate of the Hub mirror %s does not verify against %s=%s (%s): give the CA bundle '
+                '(PEM) that signed the mirror\'s certificate' % (endpoint, variable, ca_bundle, reason))
+    return ('the TLS certificate of the Hub mirror %s does not verify against the system CAs (%s): set %s to the '
+            'path on the host of the CA bundle (PEM) that signed it' % (endpoint, reason, variable))
+
+
+def redact(endpoint):
+    """ENDPOINT with whatever sits before an @ of its authority replaced by ***."""
+    return re.sub(r'^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@', r'\1***@', endpoint or '')
+
+
+def credentials_message(endpoint, prefix=''):
+    return ('%sendpoint must not carry credentials (got %s): the URL is exported as HF_ENDPOINT in files every user '
+            'reads and kept in the facts. Give the URL without user:password@ or token@ and put the secret in '
+            '%stoken, which only the download gets' % (prefix, redact(endpoint), prefix))
+
+
 def check_endpoint(endpoint, prefix=''):
     """Reject endpoints that are not http(s) URLs or that carry credentials (they would end up in HF_ENDPOINT)."""
     parts = urlsplit(endpoint or '')
     if parts.scheme not in ('http', 'https') or not parts.hostname:
         raise HfCacheError('%sendpoint %r is not an http:// or https:// URL of a Hub mirror' % (prefix, endpoint),
                            kind='invalid')
-    if parts.username or parts.password:
-        raise HfCacheError('%sendpoint must not carry credentials (they would be written where every user reads '
-                           'them): give the URL without user:password@ and the secret in %stoken' % (prefix, prefix),
-                           kind='invalid')
+    if parts.username is not None or parts.password is not None or '@' in parts.netloc:
+        raise HfCacheError(credentials_message(endpoint, prefix), kind='invalid')
     return endpoint.rstrip('/')
 
 
@@ -85,6 +124,9 @@ def probe_mirror(endpoint, specs, token=None, timeout=10, ca_bundle=None, prefix
             status, headers, body = _get(url, token, timeout, ca_bundle)
         except (URLError, OSError, socket.timeout, ssl.SSLError) as exc:
             reason = getattr(exc, 'reason', exc)
+            if isinstance(reason, ssl.SSLError) or is_tls_failure(reason):
+                raise HfCacheError(tls_message(endpoint, getattr(reason, 'verify_message', None) or
+                                               tls_reason(reason), ca_bundle, prefix), kind='tls')
             raise HfCacheError('the Hub mirror %s cannot be reached (%s): check %sendpoint and that the mirror '
                                'is up and reachable from this host' % (endpoint, reason, prefix), kind='unreachable')
         if status == 200:

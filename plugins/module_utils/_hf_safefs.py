@@ -29,6 +29,7 @@ import errno
 import hashlib
 import os
 import stat
+import struct
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError
 
@@ -62,8 +63,33 @@ def components(rel):
     return parts
 
 
+# A directory root trusts but not what is below it (a user's home, for a per-user cache: the user can redirect
+# any path in it). Set by set_anchor; open_root then walks down from it without following links.
+_ANCHOR = [None]
+
+
+def set_anchor(path):
+    """Trust PATH and the directories above it only: every later open_root of a path below PATH walks down from
+    PATH one component at a time without following links (a planted symlink is refused, naming it)."""
+    _ANCHOR[0] = os.path.normpath(path) if path else None
+
+
 def open_root(path):
-    """A descriptor of the cache root PATH (trusted: root chose it and owns its parents); None if it is absent."""
+    """A descriptor of the cache root PATH (trusted: root chose it and owns its parents, or it lies below the
+    anchor and is walked down to); None if it is absent."""
+    anchor = _ANCHOR[0]
+    if anchor and os.path.normpath(path).startswith(anchor + '/'):
+        base = open_root_plain(anchor)
+        if base is None:
+            return None
+        try:
+            return open_dir(base, os.path.relpath(os.path.normpath(path), anchor), where=anchor)
+        finally:
+            os.close(base)
+    return open_root_plain(path)
+
+
+def open_root_plain(path):
     try:
         return os.open(path, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
     except OSError as exc:
@@ -311,11 +337,14 @@ def free_bytes(dir_fd):
 
 
 # --------------------------------------------------------------------------- shared-cache permissions
-def share_tree(paths, gid, check_mode=False):
+def share_tree(paths, gid, check_mode=False, uid=None):
     """Give every entry under PATHS group GID and group read/write; directories setgid; never world-writable.
 
     Owners are kept (a file a group member downloaded stays theirs). Every change goes through a descriptor
     opened without following links (see the module docstring). Returns the number of entries changed.
+
+    With UID (a per-user cache, hf_cache_seed's owner), every entry is given to UID:GID instead and modes are
+    left as they are.
     """
     changed = 0
     for top in paths:
@@ -324,8 +353,8 @@ def share_tree(paths, gid, check_mode=False):
             continue
         try:
             st = os.fstat(fd)
-            changed += _share_fd(fd, st, gid, check_mode)
-            changed += _share_children(fd, st.st_dev, gid, check_mode, 1)
+            changed += _share_fd(fd, st, gid, check_mode, uid)
+            changed += _share_children(fd, st.st_dev, gid, check_mode, 1, uid)
         finally:
             os.close(fd)
     return changed
@@ -338,8 +367,14 @@ def _wanted_mode(st):
     return (mode | 0o060) & ~0o002
 
 
-def _share_fd(fd, st, gid, check_mode):
+def _share_fd(fd, st, gid, check_mode, uid=None):
     touched = 0
+    if uid is not None:
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            touched = 1
+            if not check_mode:
+                os.fchown(fd, uid, gid)
+        return touched
     if gid is not None and st.st_gid != gid:
         touched = 1
         if not check_mode:
@@ -352,7 +387,7 @@ def _share_fd(fd, st, gid, check_mode):
     return touched
 
 
-def _share_children(dir_fd, dev, gid, check_mode, depth):
+def _share_children(dir_fd, dev, gid, check_mode, depth, uid=None):
     if depth > MAX_DEPTH:
         raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
                          'remove them' % MAX_DEPTH)
@@ -362,11 +397,11 @@ def _share_children(dir_fd, dev, gid, check_mode, depth):
         if st is None:
             continue
         if stat.S_ISLNK(st.st_mode):
-            if gid is not None and st.st_gid != gid:
+            if (gid is not None and st.st_gid != gid) or (uid is not None and st.st_uid != uid):
                 changed += 1
                 if not check_mode:
                     try:
-                        os.chown(name, -1, gid, dir_fd=dir_fd, follow_symlinks=False)
+                        os.chown(name, -1 if uid is None else uid, gid, dir_fd=dir_fd, follow_symlinks=False)
                     except OSError as exc:
                         if exc.errno != errno.ENOENT:
                             raise
@@ -382,8 +417,8 @@ def _share_children(dir_fd, dev, gid, check_mode, depth):
                 fst = os.fstat(fd)
                 if fst.st_dev != dev:
                     continue  # a mount point: another file system is not the cache
-                changed += _share_fd(fd, fst, gid, check_mode)
-                changed += _share_children(fd, dev, gid, check_mode, depth + 1)
+                changed += _share_fd(fd, fst, gid, check_mode, uid)
+                changed += _share_children(fd, dev, gid, check_mode, depth + 1, uid)
             finally:
                 os.close(fd)
         elif stat.S_ISREG(st.st_mode):
@@ -394,8 +429,121 @@ def _share_children(dir_fd, dev, gid, check_mode, depth):
                 fst = os.fstat(fd)
                 # A hard link may be a file from outside the cache (where protected_hardlinks is off): not ours.
                 if fst.st_nlink == 1 and fst.st_dev == dev:
-                    changed += _share_fd(fd, fst, gid, check_mode)
+                    changed += _share_fd(fd, fst, gid, check_mode, uid)
             finally:
                 os.close(fd)
         # FIFOs, sockets and devices are left alone.
+    return changed
+
+
+# --------------------------------------------------------------------------- default ACLs of the shared cache
+# The default ACL every directory of the shared cache gets: what a member creates in it (with any umask, through
+# any library) is group read/write, because a directory's default ACL replaces the umask for entries created in
+# it (acl(5)). Written as the kernel's system.posix_acl_default xattr (acl_ea_header + acl_ea_entry, little
+# endian), through the directory's descriptor: no setfacl (package acl) needed on an offline host.
+ACL_XATTR = 'system.posix_acl_default'
+_ACL_VERSION = 2
+_ACL_UNDEFINED_ID = 0xFFFFFFFF
+_USER_OBJ, _GROUP_OBJ, _MASK, _OTHER = 0x01, 0x04, 0x10, 0x20
+SHARED_DEFAULT_ACL = ((_USER_OBJ, 7), (_GROUP_OBJ, 7), (_MASK, 7), (_OTHER, 5))
+
+
+def encode_acl(entries):
+    """The xattr value of an ACL of base entries ((tag, perm), ...), sorted by tag as the kernel wants them."""
+    return struct.pack('<I', _ACL_VERSION) + b''.join(
+        struct.pack('<HHI', tag, perm, _ACL_UNDEFINED_ID) for tag, perm in sorted(entries))
+
+
+def decode_acl(value):
+    """((tag, perm), ...) of an xattr ACL value; None when it is not one this module reads."""
+    if not value or len(value) < 4 or (len(value) - 4) % 8 or struct.unpack('<I', value[:4])[0] != _ACL_VERSION:
+        return None
+    return tuple(sorted(struct.unpack('<HHI', value[i:i + 8])[:2] for i in range(4, len(value), 8)))
+
+
+class AclUnsupported(Exception):
+    """The file system does not store POSIX ACLs (EOPNOTSUPP): detected on the first directory tried."""
+
+
+def _acl_unsupported(exc):
+    return exc.errno in (errno.EOPNOTSUPP, getattr(errno, 'ENOTSUP', errno.EOPNOTSUPP))
+
+
+def set_default_acl(fd, check_mode=False):
+    """Give the open directory FD the shared default ACL unless it has it; returns whether it changed.
+
+    Raises AclUnsupported where the file system has no ACLs."""
+    want = tuple(sorted(SHARED_DEFAULT_ACL))
+    try:
+        have = decode_acl(os.getxattr(fd, ACL_XATTR))
+    except OSError as exc:
+        if _acl_unsupported(exc):
+            raise AclUnsupported(str(exc))
+        if exc.errno != errno.ENODATA:
+            raise
+        have = None
+    if have == want:
+        return False
+    if not check_mode:
+        try:
+            os.setxattr(fd, ACL_XATTR, encode_acl(want))
+        except OSError as exc:
+            if _acl_unsupported(exc):
+                raise AclUnsupported(str(exc))
+            raise
+    return True
+
+
+def acl_tree(paths, check_mode=False):
+    """Give every directory under PATHS (not following links, not crossing into other file systems) the shared
+    default ACL. Returns (state, changed): state is 'default' or 'unsupported' (the first directory's file system
+    stores no ACLs; nothing was changed)."""
+    changed = 0
+    seen = set()  # (dev, ino) of the directories done: a path inside another one of PATHS is counted once
+    for top in paths:
+        fd = open_root(top)
+        if fd is None:
+            continue
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            try:
+                changed += set_default_acl(fd, check_mode)
+            except AclUnsupported:
+                return 'unsupported', 0
+            changed += _acl_children(fd, st.st_dev, check_mode, 1, seen)
+        finally:
+            os.close(fd)
+    return 'default', changed
+
+
+def _acl_children(dir_fd, dev, check_mode, depth, seen):
+    if depth > MAX_DEPTH:
+        raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
+                         'remove them' % MAX_DEPTH)
+    changed = 0
+    for name in sorted(os.listdir(dir_fd)):
+        st = lstat_at(dir_fd, name)
+        if st is None or not stat.S_ISDIR(st.st_mode):
+            continue
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                continue  # swapped for a symlink or removed since the listing: not followed
+            raise
+        try:
+            fst = os.fstat(fd)
+            if fst.st_dev != dev or (fst.st_dev, fst.st_ino) in seen:
+                continue
+            seen.add((fst.st_dev, fst.st_ino))
+            try:
+                changed += set_default_acl(fd, check_mode)
+            except AclUnsupported:
+                continue
+            changed += _acl_children(fd, dev, check_mode, depth + 1, seen)
+        finally:
+            os.close(fd)
     return changed

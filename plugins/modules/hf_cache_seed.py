@@ -81,11 +81,16 @@ options:
     type: str
   token:
     description:
-      - Token for a private mirror. Passed to C(snapshot_download) as C(HF_TOKEN) in the child's environment
-        only; never logged, never written anywhere.
+      - Token for a private mirror, sent as a bearer token by the probe and by C(snapshot_download). It reaches the
+        child interpreter as C(HF_TOKEN) in its environment only (readable by root alone), never in its argv or
+        its script; masked in the module's output, never logged, never written anywhere.
     type: str
   ca_bundle:
-    description: CA bundle for an HTTPS mirror.
+    description:
+      - CA bundle (PEM) on the host for an HTTPS mirror whose certificate a private CA signed. The probe and
+        C(snapshot_download) (through C(huggingface_hub)'s C(set_client_factory)) both verify the mirror against
+        it. A certificate that does not verify fails naming the option (the role's
+        C(hf_offline_cache_endpoint_ca_bundle)).
     type: path
   bundle:
     description: Path of the bundle tar on the host running the module, for O(method=bundle).
@@ -97,6 +102,14 @@ options:
     description:
       - Group (name or id) the cache entries are given, with group read/write, setgid directories and no write bit
         for others. Permissions are left alone when omitted.
+    type: str
+  owner:
+    description:
+      - A per-user cache (the role's O(cache_dir) under a user's home, hf_offline_cache_layout=per_user) - the user
+        whose cache O(cache_dir) is. It must lie inside that user's home directory, which root then trusts but not
+        what is below it - every path is walked down from the home without following links (the user can redirect
+        any path there), missing directories are created, and everything in the cache is given to the user and the
+        user's primary group (O(group) is ignored; modes are left alone).
     type: str
   validate_only:
     description: Only probe the mirror or verify the bundle; change nothing.
@@ -206,6 +219,7 @@ bundle_files:
 
 import grp
 import os
+import pwd
 import shutil
 import tempfile
 
@@ -264,7 +278,8 @@ def download(params, specs, endpoint, token, have):
     try:
         progress = start_progress(params['progress_log'])
         run = run_function(python, module_source(_hf_child), 'child_seed',
-                           {'cache_dir': private, 'specs': specs, 'have': have, 'progress': progress},
+                           {'cache_dir': private, 'specs': specs, 'have': have, 'progress': progress,
+                            'ca_bundle': params['ca_bundle']},
                            timeout=params['timeout'], env=seed_env(private, endpoint, token))
         if not run.ok:
             detail = run.error or ''
@@ -273,6 +288,9 @@ def download(params, specs, endpoint, token, have):
             if _hf_specs.lacks_hub(detail):
                 raise HfCacheError('the interpreter %s has no huggingface_hub (option python)' % python,
                                    kind='invalid')
+            if _hf_probe.is_tls_failure(detail):
+                raise HfCacheError(_hf_probe.tls_message(endpoint, _hf_probe.tls_reason(detail), params['ca_bundle'],
+                                                         params['variable_prefix']), kind='tls')
             raise HfCacheError('downloading from %s %s' % (endpoint, detail), kind='download_failed')
         items = run.value
         if not isinstance(items, list) or len(items) != len(specs) or not all(
@@ -446,10 +464,46 @@ def run_bundle(module, params, specs, cache_dir):
     return result
 
 
+def own_cache(owner, cache_dir, check_mode=False):
+    """(uid, gid) of OWNER, whose home becomes the anchor root trusts; creates CACHE_DIR below it (walked without
+    following links) and gives what root created on the way to the user."""
+    try:
+        user = pwd.getpwnam(owner)
+    except KeyError:
+        raise HfCacheError('owner %r is not a user of this host' % owner, kind='invalid')
+    home = os.path.normpath(user.pw_dir)
+    if home == '/' or not os.path.normpath(cache_dir).startswith(home + '/'):
+        raise HfCacheError('cache_dir %s is not inside the home %s of %s' % (cache_dir, home, owner), kind='invalid')
+    _hf_safefs.set_anchor(home)
+    if check_mode:
+        return user.pw_uid, user.pw_gid
+    base = _hf_safefs.open_root_plain(home)
+    if base is None:
+        raise HfCacheError('the home %s of %s does not exist' % (home, owner), kind='invalid')
+    try:
+        fd = os.dup(base)
+        try:
+            for part in _hf_safefs.components(os.path.relpath(os.path.normpath(cache_dir), home)):
+                child = _hf_safefs.open_dir(fd, part, create=True, where=home)
+                os.close(fd)
+                fd = child
+                if os.fstat(fd).st_uid == 0 and user.pw_uid != 0:  # made just now (the user cannot make root's)
+                    os.fchown(fd, user.pw_uid, user.pw_gid)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(base)
+    return user.pw_uid, user.pw_gid
+
+
 def seed(module, params, cache_dir):
     """The module's work; raises HfCacheError, InterpreterError or OSError."""
     specs = _hf_specs.normalize_repos(params['repos'], params['variable_prefix'] + 'repos')
-    gid = resolve_gid(params['group'], module.check_mode)
+    uid = None
+    if params['owner']:
+        uid, gid = own_cache(params['owner'], cache_dir, module.check_mode)
+    else:
+        gid = resolve_gid(params['group'], module.check_mode)
     if params['method'] == 'mirror':
         if not params['endpoint']:
             raise HfCacheError('method=mirror needs %sendpoint: the URL of the Hub mirror'
@@ -464,7 +518,7 @@ def seed(module, params, cache_dir):
             result['unsafe_removed'].extend(_hf_layout.remove_unsafe_refs(cache_dir, folder, module.check_mode))
         result['changed'] = result['changed'] or bool(result['unsafe_removed'])
     if not params['validate_only'] and gid is not None and os.path.isdir(cache_dir):
-        result['permissions_fixed'] = _hf_safefs.share_tree([cache_dir], gid, check_mode=module.check_mode)
+        result['permissions_fixed'] = _hf_safefs.share_tree([cache_dir], gid, check_mode=module.check_mode, uid=uid)
         result['changed'] = result['changed'] or result['permissions_fixed'] > 0
     return result
 
@@ -483,6 +537,7 @@ def main():
             bundle=dict(type='path'),
             manifest=dict(type='path'),
             group=dict(type='str'),
+            owner=dict(type='str'),
             validate_only=dict(type='bool', default=False),
             timeout=dict(type='int', default=3600),
             probe_timeout=dict(type='int', default=10),

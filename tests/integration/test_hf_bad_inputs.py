@@ -114,11 +114,21 @@ def test_unknown_repo_type(container, play_file, hub):
                     "repo_type", "model, dataset", "space", "hf_offline_cache_repos")
 
 
-def test_credentials_in_the_endpoint(container, play_file, hub):
-    url = hub["url"].replace("http://", "http://user:%s@" % CANARY)
-    result = fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_endpoint=url),
-                             "hf_offline_cache_endpoint must be the http:// or https:// URL of a Hub mirror, without "
-                             "credentials (got http://***@")
+CREDENTIALS = [("user:%s@" % CANARY, True), ("user:%s@" % CANARY, False), ("%s@" % CANARY, False)]
+
+
+@pytest.mark.parametrize("userinfo, repos", CREDENTIALS,
+                         ids=["user-password-with-repos", "user-password-without-repos", "token-without-repos"])
+def test_credentials_in_the_endpoint(container, play_file, hub, userinfo, repos):
+    """Refused in every case: with repos to seed or only exported as HF_ENDPOINT; never echoed."""
+    url = hub["url"].replace("http://", "http://" + userinfo)
+    config = good_vars(hub, hf_offline_cache_endpoint=url)
+    if not repos:
+        config["hf_offline_cache_repos"] = []
+    result = fails_unchanged(container, play_file, config,
+                             "hf_offline_cache_endpoint must not carry credentials (got http://***@127.0.0.1",
+                             "Give the URL without user:password@ or token@ and put the secret in "
+                             "hf_offline_cache_token", verbosity=3)
     assert CANARY not in result.out
 
 
@@ -147,3 +157,22 @@ def test_bundle_manifest_mismatch(container, play_file, hub, bad_manifest_bundle
                               hf_offline_cache_repos=[{"repo_id": REPO, "revision": bad_manifest_bundle["commit"]}]),
                     "bundle %s: %s does not match the manifest: sha256 " % (bundle, bad_manifest_bundle["file"]),
                     "the manifest says %s; nothing was changed in the cache" % ("0" * 64))
+
+
+def test_the_seeds_home_in_the_shared_layout(container, play_file, hub):
+    """The seed's HF_HOME=${HOME}/.cache/huggingface is refused in the shared layout, saying why and the way out."""
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_home="${HOME}/.cache/huggingface"),
+                    "hf_offline_cache_home=${HOME}/.cache/huggingface: a $ is not expanded in the shared layout. The "
+                    "environment file is read by systemd, which does not expand it",
+                    "set hf_offline_cache_layout: per_user")
+
+
+def test_per_user_seeding_needs_the_per_user_layout(container, play_file, hub):
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_users=["root"]),
+                    "hf_offline_cache_users (root) seeds per-user caches: it needs hf_offline_cache_layout: per_user")
+
+
+def test_per_user_seeding_for_a_user_that_does_not_exist(container, play_file, hub):
+    fails_unchanged(container, play_file, good_vars(hub, hf_offline_cache_layout="per_user",
+                                                    hf_offline_cache_users=["nosuchuser"]),
+                    "nosuchuser")

@@ -161,7 +161,8 @@ def test_env_file_has_the_same_values(host):
     from_file = env_file(host)
     env = login_env(host)
     for key, value in from_file.items():
-        assert env.get(key) == value, key
+        if key != "HF_TOKEN_PATH":  # per user in login shells (the next check)
+            assert env.get(key) == value, key
     assert set(EXPECTED_ENV) <= set(from_file)
     text = tc.fast(host).file(ENV_FILE).content_string
     assert [line for line in text.splitlines() if line.startswith("export")] == []
@@ -224,7 +225,33 @@ def test_facts_module_sees_the_repo(host):
 
 def test_local_facts_carry_the_same_environment(host):
     facts = json.loads(tc.fast(host).file(FACTS).content_string)
-    assert facts["environment"] == env_file(host)
+    from_file = env_file(host)
+    assert facts["token_path"] == {"login_shells": "${HOME}/.cache/huggingface/token",
+                                   "services": from_file.pop("HF_TOKEN_PATH")}
+    assert facts["environment"] == from_file
+
+
+def test_tokens_stay_per_user(host):
+    # huggingface_hub's default token file would be $HF_HOME/token, in the tree every member writes.
+    env = login_env(host)
+    assert env["HF_TOKEN_PATH"] == "/home/%s/.cache/huggingface/token" % USER
+    assert not env["HF_TOKEN_PATH"].startswith(HOME + "/")
+    assert env_file(host)["HF_TOKEN_PATH"] == "/etc/codex/hf-token"
+    assert tc.fast(host).file("/etc/codex").user == "root"
+    assert tc.fast(host).file("/etc/codex").mode == 0o755
+
+
+def test_shared_directories_carry_the_default_acl(host):
+    # Read back from the kernel (getfacl is not on the image): user::rwx group::rwx mask::rwx other::r-x.
+    code = ("import os, struct, subprocess, sys\n"
+            "bad = []\n"
+            "for top, dirs, files in os.walk(sys.argv[1]):\n"
+            "    v = os.getxattr(top, 'system.posix_acl_default')\n"
+            "    e = sorted(struct.unpack('<HHI', v[i:i + 8])[:2] for i in range(4, len(v), 8))\n"
+            "    if e != [(1, 7), (4, 7), (16, 7), (32, 5)]: bad.append((top, e))\n"
+            "print('BAD', bad)\n")
+    result = tc.fast(host).run("python3 -c %s %s" % (shlex.quote(code), HOME))
+    assert result.rc == 0 and result.stdout.strip() == "BAD []", result.stdout + result.stderr
 
 
 # What a scenario gets with `from hf_checks import *`: every check above, so a new one runs in both scenarios.
