@@ -284,23 +284,15 @@ def check_exports(record):
                   **details), comparables
 
 
-def check_hf_cache(record):
-    """The Hugging Face hub cache: present, no corrupt entry, every requested repo resolving offline with all the
-    files of its record (hf_cache_facts names the missing, wrong-size or corrupt ones)."""
-    hf = record.get("hf_cache") or {}
-    facts = hf.get("facts")
+def _hf_cache_scan(facts, owner=None):
+    """(problems, details, comparables) of one scanned hub cache (the shared one, or one user's under per_user)."""
+    who = "%s: " % owner if owner else ""
+    key = "hf_cache.%s" % ("%s." % owner if owner else "")
     problems = []
-    if not hf.get("module", True):
-        msg = ("not audited: the module codex.offline_ml.hf_cache_facts is not in this collection; install a "
-               "collection version that has it")
-        return result(FAIL, msg, [msg], cache_dir=hf.get("cache_dir")), {}
-    if not isinstance(facts, dict):
-        msg = hf.get("error") or "the hub cache was not scanned"
-        return result(FAIL, msg, [msg], cache_dir=hf.get("cache_dir"), python=hf.get("python")), {}
     if not facts.get("exists"):
-        problems.append("the hub cache %s does not exist" % facts.get("cache_dir"))
+        problems.append("%sthe hub cache %s does not exist" % (who, facts.get("cache_dir")))
     for warning in facts.get("warnings") or []:
-        problems.append("corrupt cache entry: %s" % warning)
+        problems.append("%scorrupt cache entry: %s" % (who, warning))
     requested = []
     comparables = {}
     for req in facts.get("requested") or []:
@@ -308,22 +300,65 @@ def check_hf_cache(record):
         requested.append({"repo": label, "resolves_offline": bool(req.get("resolves_offline")),
                           "commit": req.get("commit"), "refs": req.get("refs"), "error": req.get("error"),
                           "complete": req.get("complete"), "problems": req.get("problems") or []})
-        comparables["hf_cache.%s" % label] = req.get("commit") if req.get("resolves_offline") else None
+        comparables[key + label] = req.get("commit") if req.get("resolves_offline") else None
         if not req.get("resolves_offline"):
-            problems.append("%s does not resolve offline: %s" % (label, req.get("error") or "not in the cache"))
+            problems.append("%s%s does not resolve offline: %s" % (who, label, req.get("error") or "not in the cache"))
         elif req.get("complete") is False or req.get("problems"):
             # an older hf_cache_facts may say resolves_offline over missing files: the named files decide
-            problems.append("%s is incomplete: %s" % (label, "; ".join(req.get("problems") or ["files missing"])))
+            problems.append("%s%s is incomplete: %s" % (who, label, "; ".join(req.get("problems") or ["files missing"])))
     repos = sorted("%s %s" % (r.get("repo_type"), r.get("repo_id")) for r in facts.get("repos") or [])
     details = {"cache_dir": facts.get("cache_dir"), "repos": repos, "size_on_disk": facts.get("size_on_disk"),
                "requested": requested, "incomplete_files": sorted(facts.get("incomplete_files") or []),
                "huggingface_hub_version": facts.get("huggingface_hub_version")}
+    return problems, details, comparables
+
+
+def check_hf_cache(record):
+    """The Hugging Face hub cache: present, no corrupt entry, every requested repo resolving offline with all the
+    files of its record (hf_cache_facts names the missing, wrong-size or corrupt ones). The per_user layout has one
+    cache per listed user (hf_cache.users, each scanned as that user): every one of them must pass."""
+    hf = record.get("hf_cache") or {}
+    if not hf.get("module", True):
+        msg = ("not audited: the module codex.offline_ml.hf_cache_facts is not in this collection; install a "
+               "collection version that has it")
+        return result(FAIL, msg, [msg], cache_dir=hf.get("cache_dir")), {}
+    if hf.get("users") is not None:
+        return _check_hf_user_caches(hf)
+    facts = hf.get("facts")
+    if not isinstance(facts, dict):
+        msg = hf.get("error") or "the hub cache was not scanned"
+        return result(FAIL, msg, [msg], cache_dir=hf.get("cache_dir"), python=hf.get("python")), {}
+    problems, details, comparables = _hf_cache_scan(facts)
     if problems:
         return result(FAIL, summarize(problems), problems, **details), comparables
+    repos, requested = details["repos"], details["requested"]
     resolving = ("1 requested repo resolves" if len(requested) == 1
                  else "%d requested repos resolve" % len(requested))
     return result(PASS, "%s cached, %s offline" % (plural(len(repos), "repo"), resolving),
                   **details), comparables
+
+
+def _check_hf_user_caches(hf):
+    """per_user: each listed user's own cache, scanned as that user."""
+    problems, users, comparables = [], [], {}
+    for entry in hf.get("users") or []:
+        owner = entry.get("user")
+        facts = entry.get("facts")
+        if not isinstance(facts, dict):
+            msg = "%s: %s" % (owner, entry.get("error") or "the hub cache was not scanned")
+            problems.append(msg)
+            users.append({"user": owner, "cache_dir": entry.get("cache_dir"), "error": msg})
+            continue
+        user_problems, details, user_comparables = _hf_cache_scan(facts, owner)
+        problems.extend(user_problems)
+        comparables.update(user_comparables)
+        users.append(dict(details, user=owner))
+    if not users:
+        problems.append("layout per_user lists no users (hf_offline_cache_users): no cache to audit")
+    if problems:
+        return result(FAIL, summarize(problems), problems, layout="per_user", users=users), comparables
+    return result(PASS, "per_user: %s, each resolving its requested repos offline"
+                  % plural(len(users), "user cache"), layout="per_user", users=users), comparables
 
 
 def _gate_file(item):

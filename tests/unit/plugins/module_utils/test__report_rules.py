@@ -203,3 +203,30 @@ def test_hf_cache_incomplete_names_the_files(manifest):
     check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
     assert check['details']['problems'] == [
         'model codex-test/tiny-bert@5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b is incomplete: model.safetensors: missing']
+
+
+def test_hf_cache_per_user_each_user_must_pass(manifest):
+    rec = record('ml1')
+    shared = rec['hf_cache']['facts']
+    alice = json.loads(json.dumps(shared))
+    bob = json.loads(json.dumps(shared))
+    alice['cache_dir'], bob['cache_dir'] = '/home/alice/.cache/huggingface/hub', '/home/bob/.cache/huggingface/hub'
+    rec['hf_cache'] = {'module': True, 'users': [{'user': 'alice', 'facts': alice}, {'user': 'bob', 'facts': bob}]}
+    check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
+    assert check['status'] == 'pass', check
+    assert check['summary'].startswith('per_user: 2 user caches')
+    assert [u['user'] for u in check['details']['users']] == ['alice', 'bob']
+    # bob's copy lost its weights: the host fails naming bob and the file; alice's cache does not hide it
+    bob['requested'][0].update(complete=False, problems=['model.safetensors: missing'])
+    check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
+    assert check['status'] == 'fail'
+    assert check['details']['problems'] == [
+        'bob: model codex-test/tiny-bert@5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b is incomplete: '
+        'model.safetensors: missing']
+    # a user whose cache could not be scanned, and a per_user host listing nobody
+    rec['hf_cache']['users'] = [{'user': 'carol', 'facts': None, 'error': 'su: user carol does not exist'}]
+    check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
+    assert check['details']['problems'] == ['carol: su: user carol does not exist']
+    rec['hf_cache']['users'] = []
+    check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
+    assert check['status'] == 'fail' and 'lists no users' in check['summary']

@@ -1,0 +1,53 @@
+"""The audit of a per_user host (hf_offline_cache's audit entry point over the real host, each user's cache scanned
+as that user, judged by the report's rule): every user's cache passes; one user's lost blob fails the host naming
+the user and the file. Runs after test_hf_per_user.py (file order) and puts the blob back."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "plugins", "module_utils"))
+
+from _report_rules import check_hf_cache  # noqa: E402  pylint: disable=import-error,wrong-import-position
+
+BLOB_DIR = "/home/bob/.cache/huggingface/hub/models--codex-test--tiny-bert/blobs"
+
+
+def audit_hf_cache():
+    """The role's audit entry point over the scenario's inventory; the hf_cache part of the host's record."""
+    inventory = os.environ.get("MOLECULE_INVENTORY_FILE")
+    assert inventory, "MOLECULE_INVENTORY_FILE is not set: run through molecule verify"
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "hf_cache.json")
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_PYTHON_INTERPRETER="/usr/bin/python3",
+                   ANSIBLE_PIPELINING="True")
+        proc = subprocess.run(["ansible-playbook", "-i", inventory, os.path.join(HERE, "..", "audit_hf.yml"),
+                               "-e", "codex_audit_out=%s" % out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env=env, cwd=ROOT, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stdout.decode("utf-8", "replace")[-4000:]
+        with open(out) as handle:
+            return json.load(handle)
+
+
+def test_the_audit_scans_each_users_cache_and_fails_naming_the_user_and_file(host):
+    record = audit_hf_cache()
+    assert [(u["user"], u["facts"]["cache_dir"]) for u in record["users"]] == [
+        ("ann", "/home/ann/.cache/huggingface/hub"), ("bob", "/home/bob/.cache/huggingface/hub")]
+    check, _ = check_hf_cache({"hf_cache": record})
+    assert check["status"] == "pass", check
+
+    blobs = host.check_output("ls %s" % BLOB_DIR).split()
+    largest = max(blobs, key=lambda b: int(host.check_output("stat -c %%s %s/%s" % (BLOB_DIR, b))))
+    host.check_output("mv %s/%s /root/held-blob" % (BLOB_DIR, largest))
+    try:
+        check, _ = check_hf_cache({"hf_cache": audit_hf_cache()})
+    finally:
+        host.check_output("mv /root/held-blob %s/%s" % (BLOB_DIR, largest))
+    assert check["status"] == "fail", check
+    assert len(check["details"]["problems"]) == 1, check
+    problem = check["details"]["problems"][0]
+    assert problem.startswith("bob: model codex-test/tiny-bert@") and "model.safetensors" in problem, problem
