@@ -89,9 +89,20 @@ def open_root(path):
     return open_root_plain(path)
 
 
+# The absolute path of each directory descriptor open_root / open_dir returned, so that a refusal names the full
+# path even where a caller passed no `where` (a descriptor number reused later is registered again when reopened).
+_PATHS = {}
+
+
+def _register(fd, path):
+    if fd is not None and path:
+        _PATHS[fd] = path
+    return fd
+
+
 def open_root_plain(path):
     try:
-        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+        return _register(os.open(path, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC), os.path.normpath(path))
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return None
@@ -110,7 +121,7 @@ def open_dir(root_fd, rel, create=False, where=''):
     part is missing and CREATE is false. Raises UnsafePath when a part is a symlink or not a directory.
     """
     fd = os.dup(root_fd)
-    done = where
+    done = where or _PATHS.get(root_fd, '')
     try:
         for part in components(rel) if rel else []:
             try:
@@ -140,7 +151,7 @@ def open_dir(root_fd, rel, create=False, where=''):
             fd = child
             done = os.path.join(done, part)
         result, fd = fd, None
-        return result
+        return _register(result, done)
     finally:
         if fd is not None:
             os.close(fd)
