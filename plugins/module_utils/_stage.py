@@ -14,6 +14,8 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
+import time
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
@@ -30,6 +32,39 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
 )
 
 MANIFEST_SCHEMA = 1
+# pip's lines a person follows while a set downloads (one per requirement found, download started, file saved)
+PIP_PROGRESS = ("Collecting ", "Downloading ", "Saved ", "File was already downloaded ", "ERROR")
+
+
+class Progress(object):
+    """Where staging says what it does while it runs: a timestamped line per step appended to a file (`tail -f`).
+
+    PATH None: silent. The file is opened once, without following a link (O_NOFOLLOW), created 0600 and appended
+    to; SCRUB (a function) is applied to every line, so no credential of an index URL reaches it.
+    """
+
+    def __init__(self, path=None, scrub=None):
+        self.path = path
+        self.scrub = scrub or (lambda text: text)
+        self.handle = None
+        if path:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+                             0o600)
+            except OSError as exc:
+                raise RuntimeError("progress_log %s cannot be opened for appending (%s); give a regular file in a "
+                                   "directory you own, or none" % (path, exc.strerror or exc))
+            self.handle = os.fdopen(fd, "a")
+
+    def __call__(self, text):
+        if self.handle:
+            self.handle.write("%s %s\n" % (time.strftime("%H:%M:%S"), self.scrub(text.rstrip())))
+            self.handle.flush()
+
+    def close(self):
+        if self.handle:
+            self.handle.close()
+            self.handle = None
 
 
 def sha256_file(path):
@@ -41,11 +76,12 @@ def sha256_file(path):
 
 
 def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=(), timeout=3600, indexes=None,
-                 no_deps=False, env=None):
+                 no_deps=False, env=None, progress=None):
     """pip download the binary-only closure of PINS for the target; returns the wheel file names.
 
     INDEXES (a list: the index, then extra indexes; URLs without credentials, see netrc_env) makes pip run isolated:
     the staging machine's pip configuration and PIP_* variables add no source.
+    PROGRESS (a Progress): pip's output is read line by line as pip writes it, and its progress lines go there.
     """
     pyver = python_version.replace(".", "")
     argv = list(pip_argv) + ["download", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
@@ -64,17 +100,43 @@ def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=
         argv += ["--find-links", link]
     argv += list(pins)
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False,
-                              env=env)
+        returncode, out = _run_streaming(argv, timeout, env, progress or Progress())
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError("pip download of %s could not run with pip command %s: %s" % (
             " ".join(pins), " ".join(pip_argv), exc))
-    out = proc.stdout.decode("utf-8", "replace")
-    if proc.returncode != 0:
+    if returncode != 0:
         pins_text = " ".join(os.path.basename(pin) for pin in pins)
-        raise RuntimeError("pip download of %s failed (exit %s):\n%s" % (pins_text, proc.returncode, out[-4000:]))
+        raise RuntimeError("pip download of %s failed (exit %s):\n%s" % (pins_text, returncode, out[-4000:]))
     files = sorted(f for f in os.listdir(workdir) if f.endswith(".whl"))
     return files, out
+
+
+def _run_streaming(argv, timeout, env, progress):
+    """Run ARGV, reading its output line by line (PROGRESS gets pip's progress lines as they come); kill it after
+    TIMEOUT seconds (subprocess.TimeoutExpired). Returns (exit status, the whole output)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    expired = []
+
+    def kill():
+        expired.append(True)
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
+    timer.start()
+    lines = []
+    try:
+        for raw in iter(proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            lines.append(line)
+            if line.lstrip().startswith(PIP_PROGRESS):
+                progress("  " + line.strip())
+        proc.wait()
+    finally:
+        timer.cancel()
+        proc.stdout.close()
+    if expired:
+        raise subprocess.TimeoutExpired(argv, timeout)
+    return proc.returncode, "".join(lines)
 
 
 def index_plan(sets, index_url=None, extra_index_urls=(), set_indexes=None, package_indexes=None):
@@ -151,7 +213,7 @@ def _listed_on(index, name, filename, cache):
     return filename in cache[key]
 
 
-def _download_planned(pip_argv, pins, work, python_version, platforms, plan, timeout):
+def _download_planned(pip_argv, pins, work, python_version, platforms, plan, timeout, progress=None):
     """Download a set as PLAN says; returns ({filename: index it came from}, pip output)."""
     pinned_dir = os.path.join(work, "pinned")
     files_dir = os.path.join(work, "files")
@@ -170,13 +232,13 @@ def _download_planned(pip_argv, pins, work, python_version, platforms, plan, tim
         # the package alone from its own index; its dependencies come with the rest of the set below
         before = set(os.listdir(pinned_dir))
         got, out = download_set(pip_argv, [pin], pinned_dir, python_version, platforms, (), timeout,
-                                indexes=[clean[index]], no_deps=True, env=env)
+                                indexes=[clean[index]], no_deps=True, env=env, progress=progress)
         outputs.append(out)
         for fname in set(got) - before:
             sources[fname] = redact_url(index)
             requirements.append(os.path.join(pinned_dir, fname))
     names, out = download_set(pip_argv, requirements, files_dir, python_version, platforms, (), timeout,
-                              indexes=[clean[u] for u in plan["indexes"]], env=env)
+                              indexes=[clean[u] for u in plan["indexes"]], env=env, progress=progress)
     outputs.append(out)
     cache = {}
     for fname in names:
@@ -190,13 +252,14 @@ def _download_planned(pip_argv, pins, work, python_version, platforms, plan, tim
 
 
 def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeout=3600, set_python_versions=None,
-          indexes=None):
+          indexes=None, progress=None):
     """Fill DEST/wheels, write DEST/locks/<set>.txt, DEST/SHA256SUMS and DEST/manifest.json.
 
     SET_PYTHON_VERSIONS ({set: "3.13"}) stages those sets for another Python than PYTHON_VERSION, in the same
     run: one mirror, one manifest and one SHA256SUMS cover the wheels of every Python.
     INDEXES (index_plan's result, None = pip's own configuration) names where each set and pinned package comes
     from; then the lock and the manifest record the index of each wheel.
+    PROGRESS (a Progress) gets a line as each set starts and ends and pip's lines as each wheel downloads.
     Returns (changed, manifest).
     """
     set_python_versions = dict(set_python_versions or {})
@@ -210,21 +273,28 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
     changed = False
     files = {}
     lock_texts = {}
+    progress = progress or Progress()
     for set_name in sorted(sets):
-        pins = list(sets[set_name]) + list(installer_pins)
-        for pin in pins:
+        for pin in list(sets[set_name]) + list(installer_pins):
             parse_pin(pin)
+    for number, set_name in enumerate(sorted(sets), 1):
+        pins = list(sets[set_name]) + list(installer_pins)
         set_python = set_python_versions.get(set_name, python_version)
+        progress("[set %d/%d] %s: pip download of %s for Python %s" % (number, len(sets), set_name, " ".join(pins),
+                                                                         set_python))
+        started = time.monotonic()
         work = tempfile.mkdtemp(prefix="stage-%s-" % set_name)
         try:
             sources = {}
             if indexes:
                 names, sources, got_dir, _out = _download_planned(pip_argv, pins, work, set_python, platforms,
-                                                                  indexes[set_name], timeout)
+                                                                  indexes[set_name], timeout, progress)
             else:
-                names, _out = download_set(pip_argv, pins, work, set_python, platforms, [wheels_dir], timeout)
+                names, _out = download_set(pip_argv, pins, work, set_python, platforms, [wheels_dir], timeout,
+                                           progress=progress)
                 got_dir = work
             entries = {}
+            added = 0
             for fname in names:
                 src = os.path.join(got_dir, fname)
                 digest = sha256_file(src)
@@ -233,6 +303,7 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
                 if not os.path.exists(target) or sha256_file(target) != digest:
                     shutil.move(src, target)
                     changed = True
+                    added += 1
                 files[fname] = {"filename": fname, "name": info["name"], "version": info["version"],
                                 "sha256": digest, "size": os.path.getsize(target)}
                 if indexes:
@@ -241,6 +312,9 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
                 entries[info["name"]]["hashes"].append(digest)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+        size = sum(files[f]["size"] for f in names)
+        progress("[set %d/%d] %s: %d wheels (%.1f MB), %d new in the mirror, %.0f s" % (
+            number, len(sets), set_name, len(names), size / 1e6, added, time.monotonic() - started))
         header = [
             "Hash-pinned lock for set %r, written by playbooks/stage_wheels.yml; do not edit." % set_name,
             "Python %s, platforms %s. Pins: %s" % (set_python, ", ".join(platforms), ", ".join(pins))]

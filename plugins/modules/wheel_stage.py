@@ -93,6 +93,16 @@ options:
       - The lock's header and the manifest's C(files[].index) record the index of every wheel.
     type: dict
     default: {}
+  progress_log:
+    description:
+      - File that staging appends a timestamped line to as it goes, for a person to follow with C(tail -f) while a
+        download of several GB runs (run the task with C(async)/C(poll), as C(playbooks/stage_wheels.yml) does, to
+        get Ansible's own poll lines too).
+      - One line when each set starts and ends (wheels, size, how many were new, seconds) and pip's own lines as it
+        finds, downloads and saves each file. Credentials of the index URLs never reach it.
+      - Created 0600 if missing; a link there is refused. Not set means no log.
+    type: path
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""
@@ -145,7 +155,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import MirrorError, long_secrets, scrub, url_secrets
-from ansible_collections.codex.offline_ml.plugins.module_utils._stage import index_plan, stage
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage import Progress, index_plan, stage
 
 
 def _urls(params):
@@ -172,6 +182,7 @@ def main():
             extra_index_urls=dict(type="list", elements="str", default=[]),
             set_indexes=dict(type="dict", default={}),
             package_indexes=dict(type="dict", default={}),
+            progress_log=dict(type="path"),
         ),
         supports_check_mode=False,
     )
@@ -180,13 +191,23 @@ def main():
     for url in _urls(p):
         secrets += url_secrets(url)
         module.no_log_values.update(long_secrets(url))
+    progress = None
     try:
         set_python = dict((k, str(v)) for k, v in p["set_python_versions"].items())
         plan = index_plan(p["sets"], p["index_url"], p["extra_index_urls"], p["set_indexes"], p["package_indexes"])
+        try:
+            os.makedirs(p["dest"], exist_ok=True)
+        except OSError as exc:
+            raise RuntimeError("dest %s cannot be created: %s" % (p["dest"], exc.strerror or exc))
+        progress = Progress(p["progress_log"], lambda text: scrub(text, secrets))
         changed, manifest = stage(p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"],
-                                  set_python_versions=set_python, indexes=plan)
+                                  set_python_versions=set_python, indexes=plan, progress=progress)
     except (MirrorError, RuntimeError) as exc:
+        if progress:
+            progress("failed: %s" % str(exc).splitlines()[0])
+            progress.close()
         module.fail_json(msg=scrub(str(exc), secrets))
+    progress.close()
     module.exit_json(changed=changed, files=len(manifest["files"]), indexes=manifest.get("indexes", {}),
                      locks=dict((s, os.path.join(p["dest"], "locks", "%s.txt" % s)) for s in p["sets"]))
 

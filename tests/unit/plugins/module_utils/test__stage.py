@@ -255,3 +255,76 @@ def test_set_python_versions_naming_an_unknown_set_fails_before_pip(tmp_path, up
     assert 'set_python_versions names sets that are not in sets: nope' in str(info.value)
     assert upstream.calls() == []
     assert not (tmp_path / 'mirror').exists()
+
+
+def progress_lines(path):
+    """The log's lines without their HH:MM:SS stamp."""
+    lines = path.read_text().splitlines()
+    for line in lines:
+        assert line[:9].count(':') == 2 and line[8] == ' ', line
+    return [line[9:] for line in lines]
+
+
+def test_progress_says_each_set_and_each_saved_file_as_it_goes(tmp_path, upstream):
+    log = tmp_path / 'stage.log'
+    progress = _stage.Progress(str(log))
+    _stage.stage(str(tmp_path / 'mirror'), SETS, ['fakeuv==0.1'], upstream.argv, '3.11', ['manylinux_2_28_x86_64'],
+                 timeout=60, progress=progress)
+    progress.close()
+    lines = progress_lines(log)
+    assert lines[0] == '[set 1/2] big: pip download of alpha==1.0 gamma==3.0 fakeuv==0.1 for Python 3.11'
+    assert '  Saved %s' % GAMMA in lines
+    big_end = [n for n, line in enumerate(lines) if line.startswith('[set 1/2] big: 4 wheels (')]
+    small_start = lines.index('[set 2/2] small: pip download of alpha==1.0 fakeuv==0.1 for Python 3.11')
+    assert big_end and big_end[0] < small_start
+    assert ', 4 new in the mirror, ' in lines[big_end[0]]
+    # the second set's wheels are all in the mirror already
+    assert lines[-1].startswith('[set 2/2] small: 3 wheels (') and ', 0 new in the mirror, ' in lines[-1]
+    assert oct(log.stat().st_mode & 0o777) == '0o600'
+
+
+def test_progress_lines_come_while_pip_still_runs(tmp_path):
+    """A line reaches the log as pip prints it, not when pip ends: the stand-in exits 0 only once it has seen its own
+    line in the log (and fails after 20 s otherwise)."""
+    log = tmp_path / 'stage.log'
+    script = tmp_path / 'slow_pip.py'
+    script.write_text(
+        'import sys, time\n'
+        'print("Collecting big==1.0", flush=True)\n'
+        'deadline = time.time() + 20\n'
+        'while "Collecting big==1.0" not in open(%r).read():\n'
+        '    if time.time() > deadline:\n'
+        '        print("ERROR: my line never reached the log"); sys.exit(3)\n'
+        '    time.sleep(0.05)\n' % str(log))
+    progress = _stage.Progress(str(log))
+    names, out = _stage.download_set([sys.executable, str(script)], ['big==1.0'], str(tmp_path), '3.11',
+                                     ['manylinux_2_28_x86_64'], timeout=30, progress=progress)
+    assert names == [] and out == 'Collecting big==1.0\n'
+    assert progress_lines(log) == ['  Collecting big==1.0']
+
+
+def test_a_pip_that_outlives_the_timeout_is_killed(tmp_path):
+    script = tmp_path / 'hung_pip.py'
+    script.write_text('import time\nprint("Collecting hung==1.0", flush=True)\ntime.sleep(60)\n')
+    with pytest.raises(RuntimeError) as err:
+        _stage.download_set([sys.executable, str(script)], ['hung==1.0'], str(tmp_path), '3.11',
+                            ['manylinux_2_28_x86_64'], timeout=1)
+    assert 'could not run' in str(err.value) and 'timed out after 1 seconds' in str(err.value)
+
+
+def test_progress_log_through_a_link_is_refused(tmp_path):
+    target = tmp_path / 'root-only'
+    target.write_text('keep\n')
+    link = tmp_path / 'stage.log'
+    link.symlink_to(target)
+    with pytest.raises(RuntimeError) as err:
+        _stage.Progress(str(link))
+    assert str(err.value).startswith('progress_log %s cannot be opened for appending' % link)
+    assert target.read_text() == 'keep\n'
+
+
+def test_a_bad_pin_in_a_later_set_fails_before_any_download(tmp_path, upstream):
+    with pytest.raises(MirrorError):
+        _stage.stage(str(tmp_path / 'mirror'), {'a': ['alpha==1.0'], 'b': ['gamma>=3']}, ['fakeuv==0.1'],
+                     upstream.argv, '3.11', ['manylinux_2_28_x86_64'], timeout=60)
+    assert upstream.calls() == []

@@ -87,3 +87,21 @@ def test_check_mode_is_skipped(run_module, tmp_path, fake_pip):
                                 sets={'s': ['alpha==1.0']}, pip=fake_pip)
     assert not failed and result.get('skipped') is True and result['changed'] is False
     assert not os.path.exists(str(tmp_path / 'mirror'))
+
+
+def test_progress_log_holds_no_credential(run_module, tmp_path, write_wheel):
+    upstream = tmp_path / 'upstream'
+    write_wheel(upstream, 'alpha', '1.0', {'alpha.py': ''})
+    write_wheel(upstream, 'uv', '0.13.9', {'uv.py': ''})
+    script = tmp_path / 'fake_pip.py'
+    script.write_text('print("Downloading https://alice:s3cret-token-123@idx.example/simple/alpha/alpha-1.0.whl")\n'
+                      + FAKE_PIP % {'upstream': str(upstream)})
+    log = tmp_path / 'mirror' / 'stage.log'
+    failed, result = run_module(wheel_stage, dest=str(tmp_path / 'mirror'), sets={'torch_cpu': ['alpha==1.0']},
+                                pip=[sys.executable, str(script)], progress_log=str(log),
+                                index_url='https://alice:s3cret-token-123@idx.example/simple/')
+    assert not failed, result['msg']
+    text = log.read_text()
+    assert 's3cret-token-123' not in text
+    assert '  Downloading https://alice:***@idx.example/simple/alpha/alpha-1.0.whl' in text
+    assert '[set 1/1] torch_cpu: 2 wheels (' in text
