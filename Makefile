@@ -28,6 +28,7 @@ export CODEX_STUB_WHEELHOUSE := $(STUB_MIRROR)
 export CODEX_FAMILY_WHEELS := $(BUILD)/family-wheels
 
 .PHONY: help test bench bench-fleet demo demo-down lint sanity unit molecule molecule-fleet integration system-deps \
+        suite-lint suite-sanity suite-unit suite-molecule suite-fleet suite-integration \
         venv images mirror family-wheels hf-mirror collection mirrors-up mirrors-down build clean
 
 help:
@@ -99,7 +100,11 @@ mirrors-down:
 	@molecule/_shared/hf_mirror.sh stop
 
 # ---------------------------------------------------------------- checks
+# Each suite is a public target (its set-up first) and a suite-* target (the suite alone, for tests/tools/test_lanes.sh,
+# which runs them in two lanes after one set-up: concurrent set-ups would rewrite the same build files).
 lint: venv collection mirror
+	@$(MAKE) --no-print-directory suite-lint
+suite-lint:
 	yamllint -s .
 	ansible-lint
 	python3 tests/tools/role_docs.py --check
@@ -108,19 +113,27 @@ lint: venv collection mirror
 	tests/tools/check_build.sh
 
 sanity: venv
+	@$(MAKE) --no-print-directory suite-sanity
+suite-sanity:
 	tests/tools/ansible_test_sanity.sh
 
 unit: venv collection mirror family-wheels
+	@$(MAKE) --no-print-directory suite-unit
+suite-unit:
 	pytest tests/unit -q -p no:cacheprovider
 
 WITH_MIRRORS := molecule/_shared/with_mirrors.sh molecule/_shared/hf_mirror.sh run
 NETNS := molecule/_shared/netns.sh
 
 molecule: build
+	@$(MAKE) --no-print-directory suite-molecule
+suite-molecule:
 	$(WITH_MIRRORS) bash -c 'for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done'
 
 # The mixed fleet, inside a network namespace that has only `lo`: mirrors and containers start in it.
 molecule-fleet: build
+	@$(MAKE) --no-print-directory suite-fleet
+suite-fleet:
 	$(NETNS) run codex-fleet -- $(WITH_MIRRORS) molecule test -s fleet
 
 # INTEGRATION: a file or folder of tests/integration (default: all of them).
@@ -129,9 +142,13 @@ molecule-fleet: build
 INTEGRATION ?= tests/integration
 INTEGRATION_JOBS ?= -n 2 --dist loadfile
 integration: build
+	@$(MAKE) --no-print-directory suite-integration
+suite-integration:
 	$(WITH_MIRRORS) pytest $(INTEGRATION) -q -p no:cacheprovider -rA $(INTEGRATION_JOBS)
 
-test: lint sanity unit molecule molecule-fleet integration
+# The whole suite: one set-up, then two lanes at once (tests/tools/test_lanes.sh says which suite runs where and why).
+test: build
+	tests/tools/test_lanes.sh
 	@echo "make test: all suites passed"
 
 # Benchmarks write docs/benchmarks.md; never part of make test.
