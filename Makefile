@@ -131,6 +131,10 @@ suite-molecule:
 	$(WITH_MIRRORS) bash -c 'for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done'
 
 # The mixed fleet, inside a network namespace that has only `lo`: mirrors and containers start in it.
+# One scenario alone (the lanes list them one by one, so the summary times each).
+suite-scenario-%:
+	$(WITH_MIRRORS) molecule test -s $*
+
 molecule-fleet: build
 	@$(MAKE) --no-print-directory suite-fleet
 suite-fleet:
@@ -147,8 +151,9 @@ suite-integration:
 	$(WITH_MIRRORS) pytest $(INTEGRATION) -q -p no:cacheprovider -rA $(INTEGRATION_JOBS)
 
 # The whole suite: one set-up, then two lanes at once (tests/tools/test_lanes.sh says which suite runs where and why).
+# The host's mirrors start once here for both lanes (a suite's own start then finds them running and leaves them).
 test: build
-	tests/tools/test_lanes.sh
+	SCENARIOS="$(SCENARIOS)" $(WITH_MIRRORS) tests/tools/test_lanes.sh
 	@echo "make test: all suites passed"
 
 # Benchmarks write docs/benchmarks.md; never part of make test.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`'s runner: the suites in two lanes that run at the same time.
 #   lane A: lint, sanity, unit, then the fleet scenario (inside its own loopback-only network namespace, so its
-#           mirrors and sshd ports are its own)
-#   lane B: the Molecule scenarios, then the integration tests (the host's mirrors)
+#           mirrors and sshd ports are its own), then a scenario
+#   lane B: the other Molecule scenarios, then the integration tests
+# The host's mirrors are started once by the caller (make test: with_mirrors.sh), shared by both lanes.
 # Why two lanes on 2 cores: most of a scenario's or an integration test's time is spent waiting (installers,
 # containers starting, SSH, olah), not on the CPU; lane A's first half is the CPU-bound part. One after the other the
 # suites took about 50 min in CI (README, "Tests").
@@ -16,8 +17,19 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
 logs="${root}/build/test-logs"
 mkdir -p "${logs}"
-lane_a="${LANE_A-lint sanity unit fleet}"
-lane_b="${LANE_B-molecule integration}"
+lane_a="${LANE_A-lint sanity unit fleet scenario-ci_gates}"
+lane_b="${LANE_B-scenario-torch_cpu scenario-torch_stub scenario-hf_offline_cache scenario-hf_per_user scenario-hf_bundle integration}"
+
+# Every scenario of make's SCENARIOS runs in a lane: a scenario added there and not here would silently not run.
+# (Not checked when LANE_A or LANE_B is given: then the caller chose.)
+[ -n "${LANE_A+x}${LANE_B+x}" ] || for scenario in ${SCENARIOS:-}; do
+  case " ${lane_a} ${lane_b} " in
+    *" scenario-${scenario} "*) ;;
+    *) echo "test_lanes.sh: scenario ${scenario} (in the Makefile's SCENARIOS) is in neither lane: add" \
+            "scenario-${scenario} to lane_a or lane_b in $0" >&2
+       exit 2 ;;
+  esac
+done
 
 # run_lane NAME SUITE...: the suites one after the other; a line per suite to logs/NAME.status
 run_lane() {
