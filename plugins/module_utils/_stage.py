@@ -280,8 +280,8 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
     for number, set_name in enumerate(sorted(sets), 1):
         pins = list(sets[set_name]) + list(installer_pins)
         set_python = set_python_versions.get(set_name, python_version)
-        progress("[set %d/%d] %s: pip download of %s for Python %s" % (number, len(sets), set_name, " ".join(pins),
-                                                                         set_python))
+        progress("[set %d/%d] %s: pip download of %s for Python %s" % (
+            number, len(sets), set_name, " ".join(pins), set_python))
         started = time.monotonic()
         work = tempfile.mkdtemp(prefix="stage-%s-" % set_name)
         try:
