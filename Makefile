@@ -130,11 +130,11 @@ molecule: build
 suite-molecule:
 	$(WITH_MIRRORS) bash -c 'for s in $(SCENARIOS); do echo "=== molecule scenario $$s"; molecule test -s $$s; done'
 
-# The mixed fleet, inside a network namespace that has only `lo`: mirrors and containers start in it.
 # One scenario alone (the lanes list them one by one, so the summary times each).
 suite-scenario-%:
 	$(WITH_MIRRORS) molecule test -s $*
 
+# The mixed fleet, inside a network namespace that has only `lo`: mirrors and containers start in it.
 molecule-fleet: build
 	@$(MAKE) --no-print-directory suite-fleet
 suite-fleet:
