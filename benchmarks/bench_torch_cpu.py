@@ -173,7 +173,10 @@ def main():
         raw = {"overlay": raw_installs(box, "/root/bench"), "volume": raw_installs(box, "/vol/bench")}
         loads["roles"] = load()
         runs["uv_overlay"] = playbook(work, "uv-overlay", "/opt/codex/venv", "uv")
-        runs["rerun"] = playbook(work, "rerun", "/opt/codex/venv", "uv")
+        # three re-runs, the median one reported (this machine's timings move by a third between runs)
+        reruns = sorted((playbook(work, "rerun%d" % n, "/opt/codex/venv", "uv") for n in range(3)),
+                        key=lambda r: r["seconds"])
+        runs["rerun"] = dict(reruns[1], spread=[r["seconds"] for r in reruns])
         runs["rerun_stopped"] = playbook(work, "rerun-stopped", "/opt/codex/venv", "uv", mirror=STOPPED_MIRROR)
         ping = [adhoc("ping")[0] for _try in range(3)]
         diag = []
@@ -206,6 +209,11 @@ def verdict(met):
     return "met" if met else "**not met**"
 
 
+def reason(met, text):
+    """The last column: why a target was missed and what would close it; for a met target, nothing to close."""
+    return "" if met else text
+
+
 def render(raw, runs, ping, diag, inner, loads, total):
     lines = [BEGIN, "Measured %s on: %s. Whole run: %.0f s, one container. The machine may be shared: load average "
              "(1, 5, 15 min) at the start %s, when the role rows started %s." % (
@@ -223,7 +231,9 @@ def render(raw, runs, ping, diag, inner, loads, total):
     lines += ["", "| over the converged uv venv (overlayfs) | seconds | changed | host module calls | diagnostic calls "
               "(module, health check) |",
               "|---|---:|---:|---:|---:|"]
-    for key, label in (("uv_overlay", "first converge"), ("rerun", "idempotent re-run"),
+    for key, label in (("uv_overlay", "first converge"),
+                       ("rerun", "idempotent re-run (median of 3: %s s)" % " / ".join(
+                           "%.1f" % x for x in runs["rerun"]["spread"])),
                        ("rerun_stopped", "re-run with the mirror stopped (%s)" % STOPPED_MIRROR)):
         r = runs[key]
         lines.append("| %s | %.1f | %d | %d | %d |" % (
@@ -271,24 +281,24 @@ def render(raw, runs, ping, diag, inner, loads, total):
     budget = TARGETS["uv"] * pip_o - uvc_o
     lines.append("| role first converge, uv <= %.2fx raw pip | %.1f s vs %.1f s = %.2fx (volume: %.2fx) | %s | %s |" % (
         TARGETS["uv"], uv_role, pip_o, ratio(uv_role, pip_o), ratio(runs["uv_volume"]["seconds"], raw["volume"]["pip"]),
-        verdict(uv_role <= TARGETS["uv"] * pip_o),
-        "uv with bytecode alone takes %.1f s (%.2fx raw pip): on this machine byte-compiling the closure costs uv "
-        "about what pip's whole install costs, so %s; the role's uv step took %.1f s, the whole build step %.1f s, "
+        verdict(uv_role <= TARGETS["uv"] * pip_o), reason(uv_role <= TARGETS["uv"] * pip_o,
+        "uv with bytecode alone takes %.1f s (%.2fx raw pip): %s; the role's uv step took %.1f s, the whole build step %.1f s, "
         "everything else %.1f s: ansible start-up %.1f s and %d host module calls (%.1f s together with the "
         "build's, each a connection round trip). Within the target the role could spend %.1f s on top of the raw uv install. "
         "What would close it: an installer that byte-compiles faster (or no bytecode, which we do not take: the "
         "venv is root's, so every user's first import would compile in memory, every time), and fewer round "
         "trips." % (uvc_o, ratio(uvc_o, pip_o),
+                    "on this machine byte-compiling the closure costs uv about what pip's whole install costs, so "
                     "the target is below what the installer alone needs" if uvc_o > TARGETS["uv"] * pip_o
-                    else "the target leaves the role little room",
+                    else "the role's own work is what exceeds the target",
                     install_step, build, overhead, f_start, len(host_calls(runs["uv_overlay"]["timeline"])),
                     sum(t["end"] - t["start"] for t in host_calls(runs["uv_overlay"]["timeline"])),
-                    budget)))
+                    budget))))
     p_start, _p_rows, p_steps, _p_tail = profile(runs["pip_overlay"])
     p_install = sum(sec for step, sec in p_steps if step == "pip install")
     lines.append("| role first converge, pip <= %.2fx raw pip | %.1f s vs %.1f s = %.2fx (volume: %.2fx) | %s | %s |" % (
         TARGETS["pip"], pip_role, pip_o, ratio(pip_role, pip_o), ratio(runs["pip_volume"]["seconds"], raw["volume"]["pip"]),
-        verdict(pip_role <= TARGETS["pip"] * pip_o),
+        verdict(pip_role <= TARGETS["pip"] * pip_o), reason(pip_role <= TARGETS["pip"] * pip_o,
         "the role's pip install step took %.1f s (raw: %.1f s; the role downloads every wheel from the mirror "
         "index over HTTP and checks its hash, the raw row reads local files), and creating the venv with pip "
         "(ensurepip) %.1f s, which the raw row does before its clock starts; the rest, %.1f s, is the role's own "
@@ -296,12 +306,12 @@ def render(raw, runs, ping, diag, inner, loads, total):
         "it: installer uv (the default)." % (
             p_install, pip_o, sum(sec for step, sec in p_steps if step == "create venv"),
             pip_role - p_install - sum(sec for step, sec in p_steps if step == "create venv"), p_start,
-            (TARGETS["pip"] - 1) * pip_o)))
+            (TARGETS["pip"] - 1) * pip_o))))
     lines.append("| idempotent re-run <= %.0f s | %.1f s, changed %d, %d host module calls, no mirror request "
                  "(re-run with the mirror stopped: %.1f s, changed %d) | %s | %s |" % (
                      TARGETS["rerun_s"], rerun_s, runs["rerun"]["changed"], len(host_calls(runs["rerun"]["timeline"])),
                      runs["rerun_stopped"]["seconds"], runs["rerun_stopped"]["changed"],
-                     verdict(rerun_s <= TARGETS["rerun_s"]),
+                     verdict(rerun_s <= TARGETS["rerun_s"]), reason(rerun_s <= TARGETS["rerun_s"],
                      "ansible-playbook start-up %.1f s, then %d module calls (%.1f s together; the diagnostic, "
                      "which imports torch, %.1f s); each call over this connection (podman exec) costs about what "
                      "`-m ping` costs less ansible's start-up. What would close it: fewer calls (the root check, "
@@ -311,13 +321,16 @@ def render(raw, runs, ping, diag, inner, loads, total):
                          r_start, len(host_calls(runs["rerun"]["timeline"])),
                          sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])),
                          sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])
-                             if t["action"].endswith("torch_diagnostic")))))
+                             if t["action"].endswith("torch_diagnostic"))))))
     lines.append("| `-m torch_diagnostic` <= %.1fx `-m ping` | %.2f s vs %.2f s = %.2fx | %s | %s |" % (
         TARGETS["module"], diag, ping, ratio(diag, ping), verdict(diag <= TARGETS["module"] * ping),
-        "the diagnostic itself (import torch, a tensor, the companions) takes %.2f s inside the module; the rest "
-        "is the same start-up and round trip as ping (%.2f s). The target allows %.2f s for the diagnostic, less "
-        "than importing torch takes here; what would close it: a cached verdict (which would no longer prove that "
-        "torch works now), so we keep the real import." % (inner, ping, (TARGETS["module"] - 1) * ping)))
+        reason(diag <= TARGETS["module"] * ping,
+               "the diagnostic itself (import torch, a tensor, the companions) takes %.2f s inside the module; the "
+               "rest is the same start-up and round trip as ping (%.2f s). The target allows %.2f s for the "
+               "diagnostic%s; what would close it: a cached verdict, which would no longer prove that torch works "
+               "now, so we keep the real import." % (
+                   inner, ping, (TARGETS["module"] - 1) * ping,
+                   ", less than the module's own run takes here" if inner > (TARGETS["module"] - 1) * ping else ""))))
     lines.append(END)
     return "\n".join(lines)
 
