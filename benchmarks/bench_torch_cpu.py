@@ -281,48 +281,54 @@ def render(raw, runs, ping, diag, inner, loads, total):
     budget = TARGETS["uv"] * pip_o - uvc_o
     lines.append("| role first converge, uv <= %.2fx raw pip | %.1f s vs %.1f s = %.2fx (volume: %.2fx) | %s | %s |" % (
         TARGETS["uv"], uv_role, pip_o, ratio(uv_role, pip_o), ratio(runs["uv_volume"]["seconds"], raw["volume"]["pip"]),
-        verdict(uv_role <= TARGETS["uv"] * pip_o), reason(uv_role <= TARGETS["uv"] * pip_o,
-        "uv with bytecode alone takes %.1f s (%.2fx raw pip): %s; the role's uv step took %.1f s, the whole build step %.1f s, "
-        "everything else %.1f s: ansible start-up %.1f s and %d host module calls (%.1f s together with the "
-        "build's, each a connection round trip). Within the target the role could spend %.1f s on top of the raw uv install. "
-        "What would close it: an installer that byte-compiles faster (or no bytecode, which we do not take: the "
-        "venv is root's, so every user's first import would compile in memory, every time), and fewer round "
-        "trips." % (uvc_o, ratio(uvc_o, pip_o),
-                    "on this machine byte-compiling the closure costs uv about what pip's whole install costs, so "
-                    "the target is below what the installer alone needs" if uvc_o > TARGETS["uv"] * pip_o
-                    else "the role's own work is what exceeds the target",
-                    install_step, build, overhead, f_start, len(host_calls(runs["uv_overlay"]["timeline"])),
-                    sum(t["end"] - t["start"] for t in host_calls(runs["uv_overlay"]["timeline"])),
-                    budget))))
+        verdict(uv_role <= TARGETS["uv"] * pip_o),
+        reason(
+            uv_role <= TARGETS["uv"] * pip_o,
+            "uv with bytecode alone takes %.1f s (%.2fx raw pip): %s; the role's uv step took %.1f s, the whole build step %.1f s, "
+            "everything else %.1f s: ansible start-up %.1f s and %d host module calls (%.1f s together with the "
+            "build's, each a connection round trip). Within the target the role could spend %.1f s on top of the raw uv install. "
+            "What would close it: an installer that byte-compiles faster (or no bytecode, which we do not take: the "
+            "venv is root's, so every user's first import would compile in memory, every time), and fewer round "
+            "trips." % (uvc_o, ratio(uvc_o, pip_o),
+                        "on this machine byte-compiling the closure costs uv about what pip's whole install costs, so "
+                        "the target is below what the installer alone needs" if uvc_o > TARGETS["uv"] * pip_o
+                        else "the role's own work is what exceeds the target",
+                        install_step, build, overhead, f_start, len(host_calls(runs["uv_overlay"]["timeline"])),
+                        sum(t["end"] - t["start"] for t in host_calls(runs["uv_overlay"]["timeline"])),
+                        budget))))
     p_start, _p_rows, p_steps, _p_tail = profile(runs["pip_overlay"])
     p_install = sum(sec for step, sec in p_steps if step == "pip install")
     lines.append("| role first converge, pip <= %.2fx raw pip | %.1f s vs %.1f s = %.2fx (volume: %.2fx) | %s | %s |" % (
         TARGETS["pip"], pip_role, pip_o, ratio(pip_role, pip_o), ratio(runs["pip_volume"]["seconds"], raw["volume"]["pip"]),
-        verdict(pip_role <= TARGETS["pip"] * pip_o), reason(pip_role <= TARGETS["pip"] * pip_o,
-        "the role's pip install step took %.1f s (raw: %.1f s; the role downloads every wheel from the mirror "
-        "index over HTTP and checks its hash, the raw row reads local files), and creating the venv with pip "
-        "(ensurepip) %.1f s, which the raw row does before its clock starts; the rest, %.1f s, is the role's own "
-        "work (ansible start-up %.1f s, the module calls); the target leaves %.1f s for all of it. What would close "
-        "it: installer uv (the default)." % (
-            p_install, pip_o, sum(sec for step, sec in p_steps if step == "create venv"),
-            pip_role - p_install - sum(sec for step, sec in p_steps if step == "create venv"), p_start,
-            (TARGETS["pip"] - 1) * pip_o))))
+        verdict(pip_role <= TARGETS["pip"] * pip_o),
+        reason(
+            pip_role <= TARGETS["pip"] * pip_o,
+            "the role's pip install step took %.1f s (raw: %.1f s; the role downloads every wheel from the mirror "
+            "index over HTTP and checks its hash, the raw row reads local files), and creating the venv with pip "
+            "(ensurepip) %.1f s, which the raw row does before its clock starts; the rest, %.1f s, is the role's own "
+            "work (ansible start-up %.1f s, the module calls); the target leaves %.1f s for all of it. What would close "
+            "it: installer uv (the default)." % (
+                p_install, pip_o, sum(sec for step, sec in p_steps if step == "create venv"),
+                pip_role - p_install - sum(sec for step, sec in p_steps if step == "create venv"), p_start,
+                (TARGETS["pip"] - 1) * pip_o))))
     lines.append("| idempotent re-run <= %.0f s | %.1f s, changed %d, %d host module calls, no mirror request "
                  "(re-run with the mirror stopped: %.1f s, changed %d) | %s | %s |" % (
                      TARGETS["rerun_s"], rerun_s, runs["rerun"]["changed"], len(host_calls(runs["rerun"]["timeline"])),
                      runs["rerun_stopped"]["seconds"], runs["rerun_stopped"]["changed"],
-                     verdict(rerun_s <= TARGETS["rerun_s"]), reason(rerun_s <= TARGETS["rerun_s"],
-                     "ansible-playbook start-up %.1f s, then %d module calls (%.1f s together; the diagnostic, "
-                     "which imports torch, %.1f s); each call costs about what `-m ping` costs less ansible's start-up "
-                     "(the controller's work per task, the module's Python starting on the host), and not the "
-                     "connection: the fleet benchmark's re-run over SSH with ControlPersist took as long as over "
-                     "podman exec. What would close it: fewer calls (the root check, the venv comparison, the "
-                     "files and the facts are separate calls; each merged into another saves about one call's "
-                     "cost)." % (
-                         r_start, len(host_calls(runs["rerun"]["timeline"])),
-                         sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])),
-                         sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])
-                             if t["action"].endswith("torch_diagnostic"))))))
+                     verdict(rerun_s <= TARGETS["rerun_s"]),
+                     reason(
+                         rerun_s <= TARGETS["rerun_s"],
+                         "ansible-playbook start-up %.1f s, then %d module calls (%.1f s together; the diagnostic, "
+                         "which imports torch, %.1f s); each call costs about what `-m ping` costs less ansible's start-up "
+                         "(the controller's work per task, the module's Python starting on the host), and not the "
+                         "connection: the fleet benchmark's re-run over SSH with ControlPersist took as long as over "
+                         "podman exec. What would close it: fewer calls (the root check, the venv comparison, the "
+                         "files and the facts are separate calls; each merged into another saves about one call's "
+                         "cost)." % (
+                             r_start, len(host_calls(runs["rerun"]["timeline"])),
+                             sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])),
+                             sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])
+                                 if t["action"].endswith("torch_diagnostic"))))))
     lines.append("| `-m torch_diagnostic` <= %.1fx `-m ping` | %.2f s vs %.2f s = %.2fx | %s | %s |" % (
         TARGETS["module"], diag, ping, ratio(diag, ping), verdict(diag <= TARGETS["module"] * ping),
         reason(diag <= TARGETS["module"] * ping,
