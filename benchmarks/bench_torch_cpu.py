@@ -132,6 +132,11 @@ def host_calls(timeline):
             and t["action"] not in LOCAL_ACTIONS and t["delegate_to"] not in ("localhost", "127.0.0.1")]
 
 
+def busy(tasks):
+    """Seconds the TASKS (timeline entries) took together."""
+    return sum(t["end"] - t["start"] for t in tasks)
+
+
 def diag_runs(timeline):
     """Runs of the torch diagnostic: module tasks, plus the health check inside an offline_venv build."""
     runs = sum(1 for t in host_calls(timeline) if t["action"].endswith("torch_diagnostic"))
@@ -294,10 +299,11 @@ def render(raw, runs, ping, diag, inner, loads, total):
                         "the target is below what the installer alone needs" if uvc_o > TARGETS["uv"] * pip_o
                         else "the role's own work is what exceeds the target",
                         install_step, build, overhead, f_start, len(host_calls(runs["uv_overlay"]["timeline"])),
-                        sum(t["end"] - t["start"] for t in host_calls(runs["uv_overlay"]["timeline"])),
+                        busy(host_calls(runs["uv_overlay"]["timeline"])),
                         budget))))
     p_start, _p_rows, p_steps, _p_tail = profile(runs["pip_overlay"])
     p_install = sum(sec for step, sec in p_steps if step == "pip install")
+    p_venv = sum(sec for step, sec in p_steps if step == "create venv")
     lines.append("| role first converge, pip <= %.2fx raw pip | %.1f s vs %.1f s = %.2fx (volume: %.2fx) | %s | %s |" % (
         TARGETS["pip"], pip_role, pip_o, ratio(pip_role, pip_o), ratio(runs["pip_volume"]["seconds"], raw["volume"]["pip"]),
         verdict(pip_role <= TARGETS["pip"] * pip_o),
@@ -308,8 +314,7 @@ def render(raw, runs, ping, diag, inner, loads, total):
             "(ensurepip) %.1f s, which the raw row does before its clock starts; the rest, %.1f s, is the role's own "
             "work (ansible start-up %.1f s, the module calls); the target leaves %.1f s for all of it. What would close "
             "it: installer uv (the default)." % (
-                p_install, pip_o, sum(sec for step, sec in p_steps if step == "create venv"),
-                pip_role - p_install - sum(sec for step, sec in p_steps if step == "create venv"), p_start,
+                p_install, pip_o, p_venv, pip_role - p_install - p_venv, p_start,
                 (TARGETS["pip"] - 1) * pip_o))))
     lines.append("| idempotent re-run <= %.0f s | %.1f s, changed %d, %d host module calls, no mirror request "
                  "(re-run with the mirror stopped: %.1f s, changed %d) | %s | %s |" % (
@@ -326,9 +331,9 @@ def render(raw, runs, ping, diag, inner, loads, total):
                          "files and the facts are separate calls; each merged into another saves about one call's "
                          "cost)." % (
                              r_start, len(host_calls(runs["rerun"]["timeline"])),
-                             sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])),
-                             sum(t["end"] - t["start"] for t in host_calls(runs["rerun"]["timeline"])
-                                 if t["action"].endswith("torch_diagnostic"))))))
+                             busy(host_calls(runs["rerun"]["timeline"])),
+                             busy(t for t in host_calls(runs["rerun"]["timeline"])
+                                  if t["action"].endswith("torch_diagnostic"))))))
     lines.append("| `-m torch_diagnostic` <= %.1fx `-m ping` | %.2f s vs %.2f s = %.2fx | %s | %s |" % (
         TARGETS["module"], diag, ping, ratio(diag, ping), verdict(diag <= TARGETS["module"] * ping),
         reason(diag <= TARGETS["module"] * ping,
