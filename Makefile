@@ -29,7 +29,7 @@ export CODEX_FAMILY_WHEELS := $(BUILD)/family-wheels
 
 .PHONY: help test bench bench-fleet demo demo-down lint sanity unit molecule molecule-fleet integration system-deps \
         suite-lint suite-sanity suite-unit suite-molecule suite-fleet suite-integration \
-        venv images mirror family-wheels hf-mirror collection mirrors-up mirrors-down build clean
+        venv images mirror refresh-locks family-wheels hf-mirror collection mirrors-up mirrors-down build clean
 
 help:
 	@echo "make demo   - the main job: site.yml then audit.yml over the 3-container demo lab; prints the report's path"
@@ -61,15 +61,29 @@ images: system-deps
 	@molecule/_shared/build_image.sh bookworm | tail -n1 > $(BUILD)/image-debian12
 	@molecule/_shared/build_image.sh trixie | tail -n1 > $(BUILD)/image-debian13
 
-# Staged with the real staging playbook; re-staged only when the pins or the staging code change.
+# Staged with the real staging playbook from the committed locks (every set, resolve=none): a fresh clone stages the
+# same closure on any day, whatever the index has published since. Re-staged only when the pins, the locks or the
+# staging code change. `make refresh-locks` resolves the sets afresh on purpose and says what moved.
+LOCKS := molecule/_shared/locks
 MIRROR_INPUTS := playbooks/stage_wheels.yml molecule/_shared/stage_vars.yml plugins/module_utils/_stage.py \
-                 plugins/modules/wheel_stage.py
+                 plugins/module_utils/_stage_lock.py plugins/modules/wheel_stage.py $(wildcard $(LOCKS)/*.txt)
 mirror: $(MIRROR)/.stamp $(STUB_MIRROR)/.stamp
 $(MIRROR)/.stamp: $(MIRROR_INPUTS) | venv collection
 	@mkdir -p $(BUILD)
 	flock $(BUILD)/.stage.lock ansible-playbook playbooks/stage_wheels.yml -e stage_wheels_dest=$(MIRROR) \
-	  -e @molecule/_shared/stage_vars.yml
+	  -e @molecule/_shared/stage_vars.yml -e stage_wheels_lock_dir=$(ROOT)/$(LOCKS) -e stage_wheels_resolve=none
 	@touch $@
+
+# Resolve every set of the test mirror afresh (the index's newest closure of the same pins) into a scratch mirror,
+# print what moved against the committed locks, and replace them; commit the result on purpose.
+refresh-locks: venv collection
+	rm -rf $(BUILD)/mirror-refresh
+	flock $(BUILD)/.stage.lock ansible-playbook playbooks/stage_wheels.yml -e stage_wheels_dest=$(BUILD)/mirror-refresh \
+	  -e @molecule/_shared/stage_vars.yml -e stage_wheels_lock_dir=$(ROOT)/$(LOCKS) -e stage_wheels_resolve=all
+	rm -f $(LOCKS)/*.txt
+	cp $(BUILD)/mirror-refresh/locks/*.txt $(LOCKS)/
+	@git --no-pager diff --stat -- $(LOCKS) 2>/dev/null || true
+	@echo "refresh-locks: $(LOCKS) now holds the fresh closure (above: what moved); make mirror re-stages from it"
 $(STUB_MIRROR)/.stamp: tests/fixtures/stub_torch/build_stub_wheel.py | venv
 	rm -rf $(STUB_MIRROR) && mkdir -p $(STUB_MIRROR)
 	$(VENV)/bin/python tests/fixtures/stub_torch/build_stub_wheel.py $(STUB_MIRROR)
@@ -152,8 +166,9 @@ suite-integration:
 
 # The whole suite: one set-up, then two lanes at once (tests/tools/test_lanes.sh says which suite runs where and why).
 # The host's mirrors start once here for both lanes (a suite's own start then finds them running and leaves them).
+# tests/tools/leftovers.py marks every process of the run and fails it if any is still running at its end.
 test: build
-	SCENARIOS="$(SCENARIOS)" $(WITH_MIRRORS) tests/tools/test_lanes.sh
+	python3 tests/tools/leftovers.py run -- env SCENARIOS="$(SCENARIOS)" $(WITH_MIRRORS) tests/tools/test_lanes.sh
 	@echo "make test: all suites passed"
 
 # Benchmarks write docs/benchmarks.md; never part of make test.

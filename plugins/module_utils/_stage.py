@@ -30,6 +30,15 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     render_lock,
     url_credentials,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage_lock import (
+    check_lock,
+    entry_of,
+    explain_pip_failure,
+    lock_header,
+    lock_modes,
+    lock_moves,
+    requirements_text,
+)
 
 MANIFEST_SCHEMA = 1
 # pip's lines a person follows while a set downloads (one per requirement found, download started, file saved)
@@ -75,14 +84,8 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
-def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=(), timeout=3600, indexes=None,
-                 no_deps=False, env=None, progress=None):
-    """pip download the binary-only closure of PINS for the target; returns the wheel file names.
-
-    INDEXES (a list: the index, then extra indexes; URLs without credentials, see netrc_env) makes pip run isolated:
-    the staging machine's pip configuration and PIP_* variables add no source.
-    PROGRESS (a Progress): pip's output is read line by line as pip writes it, and its progress lines go there.
-    """
+def _download_argv(pip_argv, workdir, python_version, platforms, find_links=(), indexes=None, no_deps=False):
+    """pip download's command line for a binary-only download for the target (requirements not included)."""
     pyver = python_version.replace(".", "")
     argv = list(pip_argv) + ["download", "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
                              "--dest", workdir, "--only-binary=:all:", "--python-version", pyver,
@@ -98,12 +101,28 @@ def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=
         argv += ["--platform", plat]
     for link in find_links:
         argv += ["--find-links", link]
-    argv += list(pins)
+    return argv
+
+
+def _run_pip(argv, what, pip_argv, timeout, env, progress):
+    """Run pip's ARGV (streaming its progress); (exit status, output). WHAT names the download in errors."""
     try:
-        returncode, out = _run_streaming(argv, timeout, env, progress or Progress())
+        return _run_streaming(argv, timeout, env, progress or Progress())
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise RuntimeError("pip download of %s could not run with pip command %s: %s" % (
-            " ".join(pins), " ".join(pip_argv), exc))
+            what, " ".join(pip_argv), exc))
+
+
+def download_set(pip_argv, pins, workdir, python_version, platforms, find_links=(), timeout=3600, indexes=None,
+                 no_deps=False, env=None, progress=None):
+    """pip download the binary-only closure of PINS for the target; returns the wheel file names.
+
+    INDEXES (a list: the index, then extra indexes; URLs without credentials, see netrc_env) makes pip run isolated:
+    the staging machine's pip configuration and PIP_* variables add no source.
+    PROGRESS (a Progress): pip's output is read line by line as pip writes it, and its progress lines go there.
+    """
+    argv = _download_argv(pip_argv, workdir, python_version, platforms, find_links, indexes, no_deps) + list(pins)
+    returncode, out = _run_pip(argv, " ".join(pins), pip_argv, timeout, env, progress)
     if returncode != 0:
         pins_text = " ".join(os.path.basename(pin) for pin in pins)
         raise RuntimeError("pip download of %s failed (exit %s):\n%s" % (pins_text, returncode, out[-4000:]))
@@ -251,59 +270,191 @@ def _download_planned(pip_argv, pins, work, python_version, platforms, plan, tim
     return names, sources, files_dir, "\n".join(outputs)
 
 
+class _Hashes(object):
+    """sha256 of files, each file hashed once per run (torch is in several sets)."""
+
+    def __init__(self):
+        self.known = {}
+
+    def __call__(self, path):
+        st = os.stat(path)
+        key = (path, st.st_size, st.st_mtime_ns)
+        if key not in self.known:
+            self.known[key] = sha256_file(path)
+        return self.known[key]
+
+
+def _source_of(fname, name, plan, clean, cache, previous):
+    """The index a locked file came from: the previous manifest's record of the same bytes, else the package's own
+    index, else the first of the set's indexes that lists it."""
+    if previous.get(fname):
+        return previous[fname]
+    if name in plan["packages"]:
+        return redact_url(plan["packages"][name])
+    found = [u for u in plan["indexes"] if len(plan["indexes"]) == 1 or _listed_on(clean[u], name, fname, cache)]
+    return redact_url(found[0]) if found else None
+
+
+def _download_locked(pip_argv, set_name, lock_path, entries, work, wheels_dir, python_version, platforms, plan,
+                     timeout, progress, hashes, previous):
+    """Stage exactly the files of a lock: those already in WHEELS_DIR with a locked hash are kept, the rest
+    downloaded by pip in hash-checking mode (--no-deps: the lock is the closure), each package from the index the
+    plan names for it. Returns (downloaded names, reused names, {filename: index}, the directory they are in).
+    A file the index no longer serves with a locked hash fails naming it."""
+    reused = {}
+    for fname in sorted(os.listdir(wheels_dir)):
+        info = parse_wheel_filename(fname)
+        entry = entry_of(entries, info) if info else None
+        if entry and info["name"] not in reused and hashes(os.path.join(wheels_dir, fname)) in entry["hashes"]:
+            reused[info["name"]] = fname
+    groups = {}
+    for name, entry in entries.items():
+        if name in reused:
+            continue
+        key = ()
+        if plan:
+            key = (plan["packages"][name],) if name in plan["packages"] else tuple(plan["indexes"])
+        groups.setdefault(key, {})[name] = entry
+    files_dir = os.path.join(work, "files")
+    os.makedirs(files_dir)
+    env, clean = None, {}
+    if plan:
+        env, clean = netrc_env(plan["indexes"] + sorted(set(plan["packages"].values())), work)
+    target = "Python %s (%s)" % (python_version, ", ".join(platforms))
+    sources, cache = {}, {}
+    for number, key in enumerate(sorted(groups)):
+        requirements = os.path.join(work, "lock-%d.txt" % number)
+        with open(requirements, "w") as handle:
+            handle.write(requirements_text(groups[key]))
+        before = set(os.listdir(files_dir))
+        argv = _download_argv(pip_argv, files_dir, python_version, platforms, indexes=[clean[u] for u in key],
+                              no_deps=True) + ["--require-hashes", "-r", requirements]
+        returncode, out = _run_pip(argv, "the lock %s" % lock_path, pip_argv, timeout, env, progress)
+        if returncode != 0:
+            raise RuntimeError(explain_pip_failure(out, set_name, lock_path, target) or
+                               "pip download of the lock %s of set %s failed (exit %s):\n%s" % (
+                                   lock_path, set_name, returncode, out[-4000:]))
+        for fname in set(os.listdir(files_dir)) - before:
+            info = parse_wheel_filename(fname)
+            if plan and info:
+                sources[fname] = _source_of(fname, info["name"], plan, clean, cache, {})
+    downloaded = sorted(f for f in os.listdir(files_dir) if f.endswith(".whl"))
+    covered = dict(reused)
+    for fname in downloaded:
+        info = parse_wheel_filename(fname)
+        entry = entry_of(entries, info) if info else None
+        if not entry:
+            raise RuntimeError("lock %s of set %s: pip downloaded %s, which the lock does not name" % (
+                lock_path, set_name, fname))
+        digest = hashes(os.path.join(files_dir, fname))
+        if digest not in entry["hashes"]:
+            raise RuntimeError("lock %s of set %s: the index no longer serves the locked file: %s has sha256 %s, "
+                               "the lock expects %s" % (lock_path, set_name, fname, digest, ", ".join(entry["hashes"])))
+        covered[info["name"]] = fname
+    lacking = sorted("%s==%s" % (n, entries[n]["version"]) for n in set(entries) - set(covered))
+    if lacking:
+        raise RuntimeError("lock %s of set %s: no file was staged for %s" % (lock_path, set_name, ", ".join(lacking)))
+    if plan:
+        for fname in reused.values():
+            sources[fname] = _source_of(fname, parse_wheel_filename(fname)["name"], plan, clean, cache, previous)
+    return downloaded, sorted(reused.values()), sources, files_dir
+
+
+def _previous_sources(dest):
+    """{filename: index} recorded by the manifest a previous run left in DEST ({} without one)."""
+    try:
+        with open(os.path.join(dest, "manifest.json")) as handle:
+            files = json.load(handle).get("files", [])
+        return dict((f["filename"], f["index"]) for f in files if f.get("index"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuntimeError("lock %s cannot be read: %s" % (path, getattr(exc, "strerror", None) or exc))
+
+
 def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeout=3600, set_python_versions=None,
-          indexes=None, progress=None):
+          indexes=None, progress=None, lock_dir=None, resolve="missing", refresh=()):
     """Fill DEST/wheels, write DEST/locks/<set>.txt, DEST/SHA256SUMS and DEST/manifest.json.
 
     SET_PYTHON_VERSIONS ({set: "3.13"}) stages those sets for another Python than PYTHON_VERSION, in the same
     run: one mirror, one manifest and one SHA256SUMS cover the wheels of every Python.
     INDEXES (index_plan's result, None = pip's own configuration) names where each set and pinned package comes
     from; then the lock and the manifest record the index of each wheel.
+    LOCK_DIR, RESOLVE, REFRESH (see _stage_lock.lock_modes): a set with a lock there is re-staged exactly from it
+    (same versions, same hashes; files already in DEST/wheels are not downloaded again), the others are resolved
+    by pip; a resolved set that had a lock reports what moved.
     PROGRESS (a Progress) gets a line as each set starts and ends and pip's lines as each wheel downloads.
-    Returns (changed, manifest).
+    Returns (changed, manifest, {set: 'lock' or 'resolved'}, {set: moves}).
     """
     set_python_versions = dict(set_python_versions or {})
     unknown = sorted(set(set_python_versions) - set(sets))
     if unknown:
         raise RuntimeError("set_python_versions names sets that are not in sets: %s" % ", ".join(unknown))
+    modes = lock_modes(sets, lock_dir, resolve, refresh)
+    # every set's pins, and every lock against its set, are checked before the first download
+    locked = {}
+    for set_name in sorted(sets):
+        pins = list(sets[set_name]) + list(installer_pins)
+        for pin in pins:
+            parse_pin(pin)
+        if modes[set_name]:
+            path = modes[set_name]
+            locked[set_name] = (path, check_lock(set_name, path, _read_text(path), pins,
+                                                 set_python_versions.get(set_name, python_version), platforms))
     wheels_dir = os.path.join(dest, "wheels")
     locks_dir = os.path.join(dest, "locks")
     for d in (wheels_dir, locks_dir):
         os.makedirs(d, exist_ok=True)
     changed = False
     files = {}
-    lock_texts = {}
+    lock_texts, moves = {}, {}
     progress = progress or Progress()
-    for set_name in sorted(sets):
-        for pin in list(sets[set_name]) + list(installer_pins):
-            parse_pin(pin)
+    hashes = _Hashes()
+    previous = _previous_sources(dest) if indexes else {}
     for number, set_name in enumerate(sorted(sets), 1):
         pins = list(sets[set_name]) + list(installer_pins)
         set_python = set_python_versions.get(set_name, python_version)
-        progress("[set %d/%d] %s: pip download of %s for Python %s" % (
-            number, len(sets), set_name, " ".join(pins), set_python))
         started = time.monotonic()
         work = tempfile.mkdtemp(prefix="stage-%s-" % set_name)
         try:
-            sources = {}
-            if indexes:
-                names, sources, got_dir, _out = _download_planned(pip_argv, pins, work, set_python, platforms,
-                                                                  indexes[set_name], timeout, progress)
+            sources, reused = {}, []
+            if set_name in locked:
+                lock_path, lock_entries = locked[set_name]
+                progress("[set %d/%d] %s: the %d files of lock %s for Python %s" % (
+                    number, len(sets), set_name, len(lock_entries), lock_path, set_python))
+                names, reused, sources, got_dir = _download_locked(
+                    pip_argv, set_name, lock_path, lock_entries, work, wheels_dir, set_python, platforms,
+                    indexes[set_name] if indexes else None, timeout, progress, hashes, previous)
             else:
-                names, _out = download_set(pip_argv, pins, work, set_python, platforms, [wheels_dir], timeout,
-                                           progress=progress)
-                got_dir = work
+                progress("[set %d/%d] %s: pip download of %s for Python %s" % (
+                    number, len(sets), set_name, " ".join(pins), set_python))
+                if indexes:
+                    names, sources, got_dir, _out = _download_planned(pip_argv, pins, work, set_python, platforms,
+                                                                      indexes[set_name], timeout, progress)
+                else:
+                    names, _out = download_set(pip_argv, pins, work, set_python, platforms, [wheels_dir], timeout,
+                                               progress=progress)
+                    got_dir = work
             entries = {}
             added = 0
-            for fname in names:
-                src = os.path.join(got_dir, fname)
-                digest = sha256_file(src)
-                info = parse_wheel_filename(fname)
+            for fname in names + reused:
                 target = os.path.join(wheels_dir, fname)
-                if not os.path.exists(target) or sha256_file(target) != digest:
-                    shutil.move(src, target)
-                    changed = True
-                    added += 1
+                if fname in names:
+                    src = os.path.join(got_dir, fname)
+                    digest = hashes(src)
+                    if not os.path.exists(target) or hashes(target) != digest:
+                        shutil.move(src, target)
+                        changed = True
+                        added += 1
+                else:
+                    digest = hashes(target)
+                info = parse_wheel_filename(fname)
                 files[fname] = {"filename": fname, "name": info["name"], "version": info["version"],
                                 "sha256": digest, "size": os.path.getsize(target)}
                 if indexes:
@@ -312,14 +463,20 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
                 entries[info["name"]]["hashes"].append(digest)
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        size = sum(files[f]["size"] for f in names)
+        staged = sorted(names + reused)
+        size = sum(files[f]["size"] for f in staged)
         progress("[set %d/%d] %s: %d wheels (%.1f MB), %d new in the mirror, %.0f s" % (
-            number, len(sets), set_name, len(names), size / 1e6, added, time.monotonic() - started))
-        header = [
-            "Hash-pinned lock for set %r, written by playbooks/stage_wheels.yml; do not edit." % set_name,
-            "Python %s, platforms %s. Pins: %s" % (set_python, ", ".join(platforms), ", ".join(pins))]
+            number, len(sets), set_name, len(staged), size / 1e6, added, time.monotonic() - started))
+        header = lock_header(set_name, set_python, platforms, pins)
         if indexes:
-            header += ["from %s: %s" % (sources.get(f) or "an unknown index", f) for f in sorted(names)]
+            header += ["from %s: %s" % (sources.get(f) or "an unknown index", f) for f in staged]
+        if set_name in locked:
+            # the lock as it was given: every hash it allows, also those of files this target did not need
+            entries = locked[set_name][1]
+        else:
+            before = os.path.join(lock_dir or locks_dir, "%s.txt" % set_name)
+            if os.path.isfile(before):
+                moves[set_name] = lock_moves(_read_text(before), entries)
         lock_texts[set_name] = render_lock(entries, header=header)
     for set_name, text in lock_texts.items():
         changed |= _write_if_changed(os.path.join(locks_dir, "%s.txt" % set_name), text)
@@ -337,7 +494,8 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
     changed |= _write_if_changed(os.path.join(dest, "manifest.json"), json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     sums = "".join("%s  wheels/%s\n" % (files[k]["sha256"], k) for k in sorted(files))
     changed |= _write_if_changed(os.path.join(dest, "SHA256SUMS"), sums)
-    return changed, manifest
+    staged_from = dict((k, "lock" if k in locked else "resolved") for k in sets)
+    return changed, manifest, staged_from, moves
 
 
 def _write_if_changed(path, text):

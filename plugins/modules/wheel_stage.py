@@ -18,6 +18,10 @@ description:
     platforms with C(pip download), adds it to O(dest)/wheels, and writes O(dest)/locks/SET.txt (every closure entry
     with its sha256), O(dest)/SHA256SUMS and O(dest)/manifest.json.
   - The installer pins (uv) are added to every set, so each lock names all a role installs.
+  - With O(lock_dir), a set whose lock is there is re-staged exactly from it: the same versions and the same files
+    (pip in hash-checking mode, without resolving), whatever the index has published since; files already in
+    O(dest)/wheels with a locked hash are not downloaded again. Resolving a set afresh is an explicit choice
+    (O(refresh), O(resolve)), and RV(moved) then says which packages moved against its previous lock.
   - Run it where an upstream index is reachable; the result is carried over the air gap and served as a PEP 503
     index (for example pypiserver) or a flat directory.
 author:
@@ -103,6 +107,37 @@ options:
       - Created 0600 if missing; a link there is refused. Not set means no log.
     type: path
     version_added: 0.3.0
+  lock_dir:
+    description:
+      - Directory holding a hash-pinned lock C(SET.txt) per set to stage from (a lock this module wrote earlier, or
+        the output of C(pip-compile --generate-hashes) or C(uv pip compile --generate-hashes)). A set staged from
+        its lock gets exactly the lock's files; a file the index no longer serves with a locked hash fails the run
+        naming the file, and so does a version the index no longer has.
+      - The lock must still describe its set (checked before the first download): staged for the same Python and
+        platforms from the same pins (read from the header this module writes), and every pin in it at its version.
+        Otherwise the run fails naming the set and the pin; resolve it afresh with O(refresh).
+      - The lock written to O(dest)/locks of a set staged from its lock is byte-identical to the lock given.
+      - Not set means O(dest)/locks when that directory exists (a run again over the same mirror re-stages what it
+        staged before), else every set is resolved by pip (a first staging).
+    type: path
+    version_added: 0.3.0
+  resolve:
+    description:
+      - What a set without a lock in O(lock_dir) gets. V(missing) resolves it (a set added since the last staging).
+        V(none) fails the run naming the sets without a lock (a mirror that must be reproducible). V(all) resolves
+        every set afresh, as O(refresh) listing every set does.
+    type: str
+    choices: [missing, none, all]
+    default: missing
+    version_added: 0.3.0
+  refresh:
+    description:
+      - Sets resolved afresh although O(lock_dir) holds a lock for them (a deliberate update: a new pin, or the
+        newest closure of the same pins). RV(moved) lists what changed against the previous lock.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.3.0
 """
 
 EXAMPLES = r"""
@@ -120,6 +155,22 @@ EXAMPLES = r"""
       ci_gates_py313: ["pytest==9.2.0"]
     set_python_versions:
       ci_gates_py313: "3.13"
+
+- name: Re-stage last month's release exactly, for another disk (same files, same hashes)
+  codex.offline_ml.wheel_stage:
+    dest: /srv/mirror-copy
+    lock_dir: /srv/mirror/locks
+    resolve: none
+    sets:
+      torch_cpu: ["torch==2.13.0+cpu"]
+
+- name: Take the newest closure of torch_cpu's pins on purpose; moved says what changed
+  codex.offline_ml.wheel_stage:
+    dest: /srv/mirror
+    lock_dir: /srv/mirror/locks
+    refresh: [torch_cpu]
+    sets:
+      torch_cpu: ["torch==2.13.0+cpu"]
 
 - name: The seed's torch family from the PyTorch CPU index, everything else from PyPI
   codex.offline_ml.wheel_stage:
@@ -148,6 +199,29 @@ indexes:
   returned: always
   type: dict
   sample: {"torch_cpu": {"indexes": ["https://pypi.org/simple/"], "packages": {"torch": "https://download.pytorch.org/whl/cpu"}}}
+staged_from:
+  description: Per set, V(lock) (re-staged exactly from its lock in O(lock_dir)) or V(resolved) (resolved by pip).
+  returned: always
+  type: dict
+  sample: {"torch_cpu": "lock", "ci_gates": "resolved"}
+  version_added: 0.3.0
+moved:
+  description:
+    - Per set resolved afresh that had a lock before (in O(lock_dir), else in O(dest)/locks), what moved against
+      it - C(changed) (name to C(old -> new); C(v -> v (other files)) when a version's files changed), C(added) and
+      C(removed) (name to version). A set whose closure did not move has V({}). Sets staged from their lock are
+      not listed.
+  returned: always
+  type: dict
+  sample: {"torch_cpu": {"changed": {"filelock": "4.3.1 -> 4.3.2"}}}
+  version_added: 0.3.0
+moved_lines:
+  description: RV(moved) as one line per set, for a person.
+  returned: always
+  type: list
+  elements: str
+  sample: ["torch_cpu: filelock 4.3.1 -> 4.3.2"]
+  version_added: 0.3.0
 """
 
 import os
@@ -156,6 +230,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import MirrorError, long_secrets, scrub, url_secrets
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage import Progress, index_plan, stage
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage_lock import RESOLVE_CHOICES, describe_moves
 
 
 def _urls(params):
@@ -183,6 +258,9 @@ def main():
             set_indexes=dict(type="dict", default={}),
             package_indexes=dict(type="dict", default={}),
             progress_log=dict(type="path"),
+            lock_dir=dict(type="path"),
+            resolve=dict(type="str", choices=list(RESOLVE_CHOICES), default="missing"),
+            refresh=dict(type="list", elements="str", default=[]),
         ),
         supports_check_mode=False,
     )
@@ -200,8 +278,13 @@ def main():
         except OSError as exc:
             raise RuntimeError("dest %s cannot be created: %s" % (p["dest"], exc.strerror or exc))
         progress = Progress(p["progress_log"], lambda text: scrub(text, secrets))
-        changed, manifest = stage(p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"],
-                                  set_python_versions=set_python, indexes=plan, progress=progress)
+        lock_dir = p["lock_dir"]
+        if lock_dir is None and os.path.isdir(os.path.join(p["dest"], "locks")):
+            lock_dir = os.path.join(p["dest"], "locks")
+        changed, manifest, staged_from, moved = stage(
+            p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"],
+            set_python_versions=set_python, indexes=plan, progress=progress, lock_dir=lock_dir,
+            resolve=p["resolve"], refresh=p["refresh"])
     except (MirrorError, RuntimeError) as exc:
         if progress:
             progress("failed: %s" % str(exc).splitlines()[0])
@@ -209,7 +292,8 @@ def main():
         module.fail_json(msg=scrub(str(exc), secrets))
     progress.close()
     module.exit_json(changed=changed, files=len(manifest["files"]), indexes=manifest.get("indexes", {}),
-                     locks=dict((s, os.path.join(p["dest"], "locks", "%s.txt" % s)) for s in p["sets"]))
+                     locks=dict((s, os.path.join(p["dest"], "locks", "%s.txt" % s)) for s in p["sets"]),
+                     staged_from=staged_from, moved=moved, moved_lines=describe_moves(moved))
 
 
 if __name__ == "__main__":

@@ -16,12 +16,17 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "tools"))
+import leftovers  # noqa: E402  (tests/tools: the processes a run started, by a marker in their environment)
+
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 MIRROR_DIR = REPO_ROOT / "build" / "mirror"
@@ -182,12 +187,27 @@ def playbook_argv(container, playbook, extra_vars, verbosity=0):
     return argv, varfile
 
 
+# Set in the environment of every playbook started here: its workers (which leave its process group with setsid)
+# are found and ended by it.
+PROC_VAR = "CODEX_TEST_PROC"
+
+
+def _marked_env():
+    env = tool_env()
+    env[PROC_VAR] = uuid.uuid4().hex
+    return env
+
+
 def run_play(container, playbook, extra_vars=None, verbosity=0, timeout=900):
     """Run a playbook of tests/integration/playbooks against the container: Result(rc, stdout+stderr)."""
     argv, varfile = playbook_argv(container, playbook, extra_vars, verbosity)
+    env = _marked_env()
     try:
-        proc = subprocess.run(argv, cwd=str(REPO_ROOT), env=tool_env(), stdout=subprocess.PIPE,
+        proc = subprocess.run(argv, cwd=str(REPO_ROOT), env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        leftovers.kill_marked(PROC_VAR, env[PROC_VAR])
+        raise
     finally:
         os.unlink(varfile)
     return Result(argv, proc.returncode, proc.stdout.decode("utf-8", "replace"))
@@ -195,19 +215,34 @@ def run_play(container, playbook, extra_vars=None, verbosity=0, timeout=900):
 
 @contextlib.contextmanager
 def background_play(container, playbook, extra_vars=None):
-    """Start a playbook in its own process group; yields the Popen (stdout+stderr to a temp file)."""
+    """Start a playbook in its own process group; yields the Popen (stdout+stderr to a temp file). On the way
+    out the playbook and every process it started are ended (kill_group)."""
     argv, varfile = playbook_argv(container, playbook, extra_vars)
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(argv, cwd=str(REPO_ROOT), env=tool_env(), stdout=log, stderr=subprocess.STDOUT,
+    env = _marked_env()
+    proc = subprocess.Popen(argv, cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
+    proc.codex_marker = env[PROC_VAR]
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        # The whole group, also when the playbook itself has exited: its forked workers outlive it otherwise
+        # (re-parented to PID 1, still converging the container).
+        kill_group(proc)
         os.unlink(varfile)
         log.close()
+
+
+def kill_group(proc):
+    """SIGKILL PROC's process group (PROC was started with start_new_session) and every process that carries its
+    marker (background_play's), also those that left the group with setsid; reap PROC."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if getattr(proc, "codex_marker", None):
+        leftovers.kill_marked(PROC_VAR, proc.codex_marker)
+    proc.wait()
 
 
 def failure_messages(out):
@@ -235,6 +270,17 @@ def lock_hash(lock, name):
     text = (LOCKS / lock).read_text()
     block = text.split("\n%s==" % name, 1)[1]
     return block.split("--hash=sha256:", 1)[1][:64]
+
+
+def locked_wheel(lock, name):
+    """The staged wheel lock LOCK pins for NAME, found by the lock's hash in the staging manifest: (file name,
+    version). Tests name a package, never a file or a version: the committed locks decide those."""
+    digest = lock_hash(lock, name)
+    files = json.loads((MIRROR_DIR / "manifest.json").read_text())["files"]
+    found = [(f["filename"], f["version"]) for f in files if f["sha256"] == digest]
+    assert found, "no staged wheel has the sha256 %s that %s pins for %s: re-stage the mirror (make mirror)" % (
+        digest, lock, name)
+    return found[0]
 
 
 # --------------------------------------------------------------------------- local mirrors

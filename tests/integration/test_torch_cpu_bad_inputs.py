@@ -105,24 +105,27 @@ def _replace_tampered(path, source):
     _tamper(path)
 
 
+# The package, not its file: the committed lock decides the file and the version ({pin} is name==version).
 INSTALL_TIME = [
     # On a new host first: nothing of the failed run may stay (no /opt/codex at all).
-    pytest.param("pristine", "filelock-4.3.1-py3-none-any.whl", _replace_tampered,
-                 ["Hash mismatch for `filelock==4.3.1`"], id="tampered_filelock_new_host"),
-    pytest.param("healthy", "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl", _truncate,
-                 ["torch==2.13.0+cpu has an invalid package format", "Failed to read from zip file"],
+    pytest.param("pristine", "filelock", _replace_tampered,
+                 ["Hash mismatch for `{pin}`"], id="tampered_filelock_new_host"),
+    pytest.param("healthy", "torch", _truncate,
+                 ["{pin} has an invalid package format", "Failed to read from zip file"],
                  id="truncated_torch_over_healthy_venv"),
 ]
 
 
-@pytest.mark.parametrize("start, name, spoil, needles", INSTALL_TIME)
-def test_bad_wheel_fails_install_and_leaves_host_as_it_was(request, tmp_path, start, name, spoil, needles):
+@pytest.mark.parametrize("start, package, spoil, needles", INSTALL_TIME)
+def test_bad_wheel_fails_install_and_leaves_host_as_it_was(request, tmp_path, start, package, spoil, needles):
     """A flat directory publishes no hashes for the preflight to compare, so a bad wheel is caught by the installer
     while the new release is built: a tampered one by uv's --require-hashes against the lock, a truncated one as an
     unreadable zip. On a new host nothing of the run stays (no /opt/codex); over a healthy venv (the lock with six
     forces a rebuild) the failed release is removed and the live venv is untouched and still healthy."""
     host = request.getfixturevalue(start)
     release = host.venv_target()
+    name, version = h.locked_wheel("torch_cpu_extra.txt", package)
+    needles = [n.format(pin="%s==%s" % (package, version)) for n in needles]
     mirror = h.link_wheels(tmp_path / "wheels", exclude=[name])
     spoil(mirror / name, h.MIRROR_DIR / "wheels" / name)
     before = host.snapshot()
@@ -223,7 +226,7 @@ def test_hash_mismatch_in_index_fails_preflight_naming_the_file(healthy, tmp_pat
     the REAL lock, the preflight names the file and the lock, nothing is installed. (A pin change, the lock with
     six: over a venv that already matches its lock the re-run does not ask the mirror at all.)"""
     release = healthy.venv_target()
-    name = "filelock-4.3.1-py3-none-any.whl"
+    name = h.locked_wheel("torch_cpu_extra.txt", "filelock")[0]
     mirror = h.link_wheels(tmp_path / "wheels", exclude=[name])
     (mirror / name).write_bytes((h.MIRROR_DIR / "wheels" / name).read_bytes())
     _tamper(mirror / name)
@@ -231,7 +234,7 @@ def test_hash_mismatch_in_index_fails_preflight_naming_the_file(healthy, tmp_pat
     with h.index_server(mirror) as url:
         result = h.run_play(healthy, "torch_cpu.yml", h.good_vars(lock="torch_cpu_extra.txt", torch_cpu_mirror_url=url))
     _failed_with(result, "hash mismatch in mirror %s: %s (mirror sha256" % (url, name),
-                 "lock expects %s" % h.lock_hash("torch_cpu.txt", "filelock"),
+                 "lock expects %s" % h.lock_hash("torch_cpu_extra.txt", "filelock"),
                  "Fix: the mirror's file differs from torch_cpu_lock_file")
     h.assert_unchanged(before, healthy.snapshot())
     _still_healthy(healthy, release)
@@ -282,8 +285,7 @@ def test_install_killed_midway_keeps_old_venv_and_next_converge_heals(healthy):
     with h.background_play(healthy, "torch_cpu.yml", extra) as play:
         killer = healthy.python(h.KILL_INSTALL_CODE, h.RELEASES, h.VENV, "1.0", "300", timeout=330)
         assert killer.rc == 0, killer
-        play.kill()
-        play.wait()
+        h.kill_group(play)
     healthy.state = "killed"
     killed = json.loads(killer.out.strip().splitlines()[-1])
     print("killed mid-install: %s" % json.dumps(killed, indent=1))

@@ -39,7 +39,7 @@ def family_mirror(tmp_path_factory):
     mirror = h.link_wheels(tmp_path_factory.mktemp("family") / "wheels")
     _companion_wheel(mirror, "torchvision", "0.28.0", requires=["numpy", "torch (==2.11.0)"])
     other = _companion_wheel(mirror, "torchaudio", "2.13.0", tag="cp399-cp399-manylinux_2_17_x86_64",
-                             requires=["torch==2.13.0"])
+                             requires=["torch==2.13.0"])  # not-a-staged-version: the CUDA torch's version
     return mirror, other
 
 
@@ -58,7 +58,7 @@ def test_requires_dist_naming_another_torch_fails_naming_both_versions(pristine,
     """The companion's wheel says it was built for torch 2.11.0: read from the mirror (find_links: over HTTP on the
     host; wheelhouse: on the controller, where the files are) before anything changes."""
     mirror, dummy = family_mirror
-    message = ("torchvision==0.28.0 requires torch==2.11.0, but torch==2.13.0+cpu is pinned: pin the torchvision "
+    message = ("torchvision==0.28.0 requires torch==2.11.0, but torch==2.13.0+cpu is pinned: pin the torchvision "  # not-a-staged-version
                "built for torch 2.13.0+cpu (from the same index as torch), or pin the torch it requires")
     fix = "Fix: pin companions built for the pinned torch (torch_cpu_companions) and re-stage the mirror"
     if mode == "wheelhouse":

@@ -2,6 +2,8 @@
 
 import functools
 import json
+import os
+import re
 
 import testinfra
 
@@ -13,6 +15,20 @@ COMMAND = "/usr/local/bin/codex-torch-check"
 @functools.lru_cache(maxsize=None)
 def _podman(name):
     return testinfra.get_host("podman://%s" % name)
+
+
+def lock_names(lock):
+    """The distribution names (normalized) the staged lock LOCK (e.g. torch_cpu.txt) pins: the closure is the
+    lock's to decide, never a list in a test."""
+    root = os.environ.get("MOLECULE_PROJECT_DIRECTORY") or os.path.join(os.path.dirname(__file__), "..", "..", "..")
+    path = os.path.join(root, "build", "mirror", "locks", lock)
+    with open(path) as handle:
+        return set(normalize(m.group(1)) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", handle.read(), re.M))
+
+
+def normalize(name):
+    """PEP 503: Typing_Extensions and typing-extensions are one distribution."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def fast(host):
