@@ -30,6 +30,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     render_lock,
     url_credentials,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage_preflight import check_room, preflight
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage_lock import (
     check_lock,
     entry_of,
@@ -295,18 +296,24 @@ def _source_of(fname, name, plan, clean, cache, previous):
     return redact_url(found[0]) if found else None
 
 
+def reusable(entries, wheels_dir, hashes):
+    """{name: file name} of the lock ENTRIES already in WHEELS_DIR with a locked hash (nothing to download)."""
+    reused = {}
+    for fname in sorted(os.listdir(wheels_dir)) if os.path.isdir(wheels_dir) else []:
+        info = parse_wheel_filename(fname)
+        entry = entry_of(entries, info) if info else None
+        if entry and info["name"] not in reused and hashes(os.path.join(wheels_dir, fname)) in entry["hashes"]:
+            reused[info["name"]] = fname
+    return reused
+
+
 def _download_locked(pip_argv, set_name, lock_path, entries, work, wheels_dir, python_version, platforms, plan,
                      timeout, progress, hashes, previous):
     """Stage exactly the files of a lock: those already in WHEELS_DIR with a locked hash are kept, the rest
     downloaded by pip in hash-checking mode (--no-deps: the lock is the closure), each package from the index the
     plan names for it. Returns (downloaded names, reused names, {filename: index}, the directory they are in).
     A file the index no longer serves with a locked hash fails naming it."""
-    reused = {}
-    for fname in sorted(os.listdir(wheels_dir)):
-        info = parse_wheel_filename(fname)
-        entry = entry_of(entries, info) if info else None
-        if entry and info["name"] not in reused and hashes(os.path.join(wheels_dir, fname)) in entry["hashes"]:
-            reused[info["name"]] = fname
+    reused = reusable(entries, wheels_dir, hashes)
     groups = {}
     for name, entry in entries.items():
         if name in reused:
@@ -379,7 +386,7 @@ def _read_text(path):
 
 
 def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeout=3600, set_python_versions=None,
-          indexes=None, progress=None, lock_dir=None, resolve="missing", refresh=()):
+          indexes=None, progress=None, lock_dir=None, resolve="missing", refresh=(), check=True):
     """Fill DEST/wheels, write DEST/locks/<set>.txt, DEST/SHA256SUMS and DEST/manifest.json.
 
     SET_PYTHON_VERSIONS ({set: "3.13"}) stages those sets for another Python than PYTHON_VERSION, in the same
@@ -390,7 +397,9 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
     (same versions, same hashes; files already in DEST/wheels are not downloaded again), the others are resolved
     by pip; a resolved set that had a lock reports what moved.
     PROGRESS (a Progress) gets a line as each set starts and ends and pip's lines as each wheel downloads.
-    Returns (changed, manifest, {set: 'lock' or 'resolved'}, {set: moves}).
+    With INDEXES and CHECK, the preflight (_stage_preflight) runs before the first download: every gap of every set x target
+    fails the run at once, and so does a destination without room for what will be downloaded.
+    Returns (changed, manifest, {set: 'lock' or 'resolved'}, {set: moves}, the preflight report or None).
     """
     set_python_versions = dict(set_python_versions or {})
     unknown = sorted(set(set_python_versions) - set(sets))
@@ -409,13 +418,24 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
                                                  set_python_versions.get(set_name, python_version), platforms))
     wheels_dir = os.path.join(dest, "wheels")
     locks_dir = os.path.join(dest, "locks")
+    progress = progress or Progress()
+    hashes = _Hashes()
+    report = None
+    if indexes and check:
+        staged = dict((name, set(reusable(locked[name][1], wheels_dir, hashes))) for name in locked)
+        report = preflight(sets, installer_pins, python_version, set_python_versions, platforms, indexes, locked,
+                           staged)
+        progress("preflight: %d set(s), %d gap(s), about %.1f MB to download" % (
+            len(sets), len(report["gaps"]), report["download_bytes"] / 1e6))
+        if report["gaps"]:
+            raise RuntimeError("preflight: nothing was downloaded; %d package(s) cannot be staged:\n%s" % (
+                len(report["gaps"]), "\n".join(report["gaps"])))
+        check_room(dest, report["download_bytes"])
     for d in (wheels_dir, locks_dir):
         os.makedirs(d, exist_ok=True)
     changed = False
     files = {}
     lock_texts, moves = {}, {}
-    progress = progress or Progress()
-    hashes = _Hashes()
     previous = _previous_sources(dest) if indexes else {}
     for number, set_name in enumerate(sorted(sets), 1):
         pins = list(sets[set_name]) + list(installer_pins)
@@ -495,7 +515,7 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
     sums = "".join("%s  wheels/%s\n" % (files[k]["sha256"], k) for k in sorted(files))
     changed |= _write_if_changed(os.path.join(dest, "SHA256SUMS"), sums)
     staged_from = dict((k, "lock" if k in locked else "resolved") for k in sets)
-    return changed, manifest, staged_from, moves
+    return changed, manifest, staged_from, moves, report
 
 
 def _write_if_changed(path, text):

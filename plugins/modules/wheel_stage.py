@@ -18,7 +18,7 @@ description:
     platforms with C(pip download), adds it to O(dest)/wheels, and writes O(dest)/locks/SET.txt (every closure entry
     with its sha256), O(dest)/SHA256SUMS and O(dest)/manifest.json.
   - The installer pins (uv) are added to every set, so each lock names all a role installs.
-  - With O(lock_dir), a set whose lock is there is re-staged exactly from it: the same versions and the same files
+  - With O(lock_dir), a set whose lock is there is re-staged exactly from it - the same versions and the same files
     (pip in hash-checking mode, without resolving), whatever the index has published since; files already in
     O(dest)/wheels with a locked hash are not downloaded again. Resolving a set afresh is an explicit choice
     (O(refresh), O(resolve)), and RV(moved) then says which packages moved against its previous lock.
@@ -113,7 +113,7 @@ options:
         the output of C(pip-compile --generate-hashes) or C(uv pip compile --generate-hashes)). A set staged from
         its lock gets exactly the lock's files; a file the index no longer serves with a locked hash fails the run
         naming the file, and so does a version the index no longer has.
-      - The lock must still describe its set (checked before the first download): staged for the same Python and
+      - The lock must still describe its set (checked before the first download) - staged for the same Python and
         platforms from the same pins (read from the header this module writes), and every pin in it at its version.
         Otherwise the run fails naming the set and the pin; resolve it afresh with O(refresh).
       - The lock written to O(dest)/locks of a set staged from its lock is byte-identical to the lock given.
@@ -132,11 +132,23 @@ options:
     version_added: 0.3.0
   refresh:
     description:
-      - Sets resolved afresh although O(lock_dir) holds a lock for them (a deliberate update: a new pin, or the
+      - Sets resolved afresh although O(lock_dir) holds a lock for them (a deliberate update - a new pin, or the
         newest closure of the same pins). RV(moved) lists what changed against the previous lock.
     type: list
     elements: str
     default: []
+    version_added: 0.3.0
+  preflight:
+    description:
+      - With an index named (O(index_url) and the others), ask the index before the first download, for every set
+        and its target (Python tag, platforms), whether each package has a fitting wheel there, exists only as an
+        sdist, or is missing (a set staged from its lock - every entry of the lock not staged yet; a set resolved
+        afresh - its pins), and the size of each file (HTTP HEAD). Any gap fails the run before anything is
+        downloaded, naming the set, the target, the package and what exists instead; so does a O(dest) without
+        room for the download. RV(preflight) is the report.
+      - Without an index named, pip's own configuration decides where the wheels come from and nothing is asked.
+    type: bool
+    default: true
     version_added: 0.3.0
 """
 
@@ -215,6 +227,17 @@ moved:
   type: dict
   sample: {"torch_cpu": {"changed": {"filelock": "4.3.1 -> 4.3.2"}}}
   version_added: 0.3.0
+preflight:
+  description:
+    - The preflight's report (None without an index named, or with O(preflight=false)) - per set its C(python),
+      C(platforms), C(target), C(scope) (V(lock) - every entry checked, or V(pins)) and C(packages) (name to
+      C(status) V(wheel), V(sdist), V(missing) or V(staged), C(version), C(file), C(index), C(size), C(detail));
+      C(gaps) (one line per package that cannot be staged), C(download_bytes) and C(unknown_sizes).
+  returned: always
+  type: dict
+  sample: {"sets": {"ci_gates_py313": {"target": "cp313 manylinux_2_28_x86_64", "scope": "lock", "packages": {
+    "coverage": {"status": "wheel", "version": "7.17.5", "size": 250000}}}}, "gaps": [], "download_bytes": 250000}
+  version_added: 0.3.0
 moved_lines:
   description: RV(moved) as one line per set, for a person.
   returned: always
@@ -261,6 +284,7 @@ def main():
             lock_dir=dict(type="path"),
             resolve=dict(type="str", choices=list(RESOLVE_CHOICES), default="missing"),
             refresh=dict(type="list", elements="str", default=[]),
+            preflight=dict(type="bool", default=True),
         ),
         supports_check_mode=False,
     )
@@ -281,10 +305,10 @@ def main():
         lock_dir = p["lock_dir"]
         if lock_dir is None and os.path.isdir(os.path.join(p["dest"], "locks")):
             lock_dir = os.path.join(p["dest"], "locks")
-        changed, manifest, staged_from, moved = stage(
+        changed, manifest, staged_from, moved, report = stage(
             p["dest"], p["sets"], p["installer"], p["pip"], p["python_version"], p["platforms"],
             set_python_versions=set_python, indexes=plan, progress=progress, lock_dir=lock_dir,
-            resolve=p["resolve"], refresh=p["refresh"])
+            resolve=p["resolve"], refresh=p["refresh"], check=p["preflight"])
     except (MirrorError, RuntimeError) as exc:
         if progress:
             progress("failed: %s" % str(exc).splitlines()[0])
@@ -293,7 +317,7 @@ def main():
     progress.close()
     module.exit_json(changed=changed, files=len(manifest["files"]), indexes=manifest.get("indexes", {}),
                      locks=dict((s, os.path.join(p["dest"], "locks", "%s.txt" % s)) for s in p["sets"]),
-                     staged_from=staged_from, moved=moved, moved_lines=describe_moves(moved))
+                     staged_from=staged_from, moved=moved, moved_lines=describe_moves(moved), preflight=report)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: contributors to codex.offline_ml
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)

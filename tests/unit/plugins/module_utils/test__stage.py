@@ -229,9 +229,9 @@ def test_set_python_versions_stage_a_set_for_another_python_in_the_same_manifest
     one manifest and SHA256SUMS cover the wheels of both Pythons."""
     dest = tmp_path / 'mirror'
     gamma313 = upstream.wheel('gamma', '3.0', 'three-313', tag='cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64')
-    changed, manifest, _from, _moves = _stage.stage(str(dest), {'big': ['gamma==3.0'], 'big_py313': ['gamma==3.0']}, ['fakeuv==0.1'],
-                                                    upstream.argv, '3.11', ['manylinux_2_28_x86_64'], timeout=60,
-                                                    set_python_versions={'big_py313': '3.13'})
+    changed, manifest, _from, _moves, _report = _stage.stage(
+        str(dest), {'big': ['gamma==3.0'], 'big_py313': ['gamma==3.0']}, ['fakeuv==0.1'], upstream.argv, '3.11',
+        ['manylinux_2_28_x86_64'], timeout=60, set_python_versions={'big_py313': '3.13'})
     assert changed is True
     pythons = sorted(argv[argv.index('--python-version') + 1] for argv in upstream.calls())
     assert pythons == ['311', '313']

@@ -70,8 +70,8 @@ def test_family_from_the_cpu_index_rest_from_pypi(tmp_path, upstreams, machine_p
     plan = _stage.index_plan(SETS, upstreams['pypi'], package_indexes={'torch': upstreams['cpu'],
                                                                        'torchvision': upstreams['cpu']})
     dest = tmp_path / 'mirror'
-    changed, manifest, _from, _moves = _stage.stage(str(dest), SETS, [], PIP, '3.11', ['manylinux_2_28_x86_64'], timeout=300,
-                                                    indexes=plan)
+    changed, manifest, _from, _moves, _report = _stage.stage(
+        str(dest), SETS, [], PIP, '3.11', ['manylinux_2_28_x86_64'], timeout=300, indexes=plan)
     assert changed
     files = dict((f['filename'], f) for f in manifest['files'])
     expected = {
@@ -97,8 +97,8 @@ def test_extra_index_is_recorded_per_wheel(tmp_path, upstreams, machine_pip_conf
     sets = {'fam': ['torch==2.13.0+cpu']}
     plan = _stage.index_plan(sets, upstreams['pypi'], set_indexes={'fam': {'index_url': upstreams['cpu']}})
     assert plan['fam']['indexes'] == [upstreams['cpu']]
-    changed, manifest, _from, _moves = _stage.stage(str(tmp_path / 'm'), sets, [], PIP, '3.11', ['manylinux_2_28_x86_64'],
-                                                    timeout=300, indexes=plan)
+    changed, manifest, _from, _moves, _report = _stage.stage(
+        str(tmp_path / 'm'), sets, [], PIP, '3.11', ['manylinux_2_28_x86_64'], timeout=300, indexes=plan)
     assert set(f['index'] for f in manifest['files']) == {upstreams['cpu']}
 
 

@@ -81,7 +81,8 @@ def stage(dest, url, **kwargs):
 def staged(index, tmp_path):
     """The release staged on the first day (resolved): its directory."""
     dest = tmp_path / 'staged'
-    changed, manifest, staged_from, moves = stage(dest, index.url)
+    changed, manifest, staged_from, moves, _report = stage(
+        dest, index.url)
     assert changed and staged_from == {'app': 'resolved'} and moves == {}
     assert sorted(parse_lock((dest / 'locks' / 'app.txt').read_text())) == ['alpha', 'beta']
     return dest
@@ -89,8 +90,8 @@ def staged(index, tmp_path):
 
 def test_restage_from_the_lock_is_byte_identical_although_the_index_moved_on(index, staged, tmp_path):
     dest = tmp_path / 'again'
-    changed, manifest, staged_from, moves = stage(dest, index.day('later').url, lock_dir=str(staged / 'locks'),
-                                                  resolve='none')
+    changed, manifest, staged_from, moves, _report = stage(
+        dest, index.day('later').url, lock_dir=str(staged / 'locks'), resolve='none')
     assert staged_from == {'app': 'lock'} and moves == {}
     for name in ('locks/app.txt', 'SHA256SUMS'):
         assert (dest / name).read_bytes() == (staged / name).read_bytes(), name
@@ -99,39 +100,54 @@ def test_restage_from_the_lock_is_byte_identical_although_the_index_moved_on(ind
     # the same run over a mirror that has the files: nothing downloaded (the index is empty now), nothing changed
     for served in index.directory.iterdir():
         served.unlink()
-    changed, _manifest, _from, _moves = stage(dest, index.url, lock_dir=str(staged / 'locks'))
+    changed, _manifest, _from, _moves, _report = stage(
+        dest, index.url, lock_dir=str(staged / 'locks'))
     assert changed is False
 
 
 def test_refresh_resolves_afresh_and_says_what_moved(index, staged, tmp_path):
     dest = tmp_path / 'refreshed'
-    changed, manifest, staged_from, moves = stage(dest, index.day('later').url, lock_dir=str(staged / 'locks'),
-                                                  refresh=['app'])
+    changed, manifest, staged_from, moves, _report = stage(
+        dest, index.day('later').url, lock_dir=str(staged / 'locks'), refresh=['app'])
     assert staged_from == {'app': 'resolved'}
     assert moves == {'app': {'changed': {'beta': '1.0 -> 1.1'}}}
     assert describe_moves(moves) == ['app: beta 1.0 -> 1.1']
     assert parse_lock((dest / 'locks' / 'app.txt').read_text())['beta']['version'] == '1.1'
 
 
-def test_a_locked_file_the_index_serves_with_other_bytes_fails_naming_it(index, staged, tmp_path):
+@pytest.mark.parametrize('check', [True, False], ids=['preflight', 'pip'])
+def test_a_locked_file_the_index_serves_with_other_bytes_fails_naming_it(index, staged, tmp_path, check):
+    """Caught by the preflight from the index's sha256 (nothing downloaded); without it, by pip's hash check."""
     dest = tmp_path / 'replaced'
     with pytest.raises(RuntimeError) as info:
-        stage(dest, index.day('replaced').url, lock_dir=str(staged / 'locks'), resolve='none')
+        stage(dest, index.day('replaced').url, lock_dir=str(staged / 'locks'), resolve='none', check=check)
     message = str(info.value)
-    assert message.startswith('lock %s of set app: the index no longer serves the locked file: ' % (
-        staged / 'locks' / 'app.txt'))
-    assert 'beta==1.0: the index serves %s with sha256 %s, the lock expects %s' % (
-        BETA_10, sha(index.directory / BETA_10), sha(staged / 'wheels' / BETA_10)) in message
+    served, locked = sha(index.directory / BETA_10), sha(staged / 'wheels' / BETA_10)
+    if check:
+        assert message == ('preflight: nothing was downloaded; 1 package(s) cannot be staged:\n'
+                           'set app, target cp311 manylinux_2_28_x86_64: beta==1.0: the index serves %s with sha256 '
+                           '%s, the lock expects %s' % (BETA_10, served, locked))
+    else:
+        assert message.startswith('lock %s of set app: the index no longer serves the locked file: beta==1.0: the '
+                                  'index serves %s with sha256 %s, the lock expects %s' % (
+                                      staged / 'locks' / 'app.txt', BETA_10, served, locked))
     assert not (dest / 'wheels' / BETA_10).exists() and not (dest / 'manifest.json').exists()
 
 
-def test_a_locked_version_the_index_deleted_fails_naming_it(index, staged, tmp_path):
+@pytest.mark.parametrize('check', [True, False], ids=['preflight', 'pip'])
+def test_a_locked_version_the_index_deleted_fails_naming_it(index, staged, tmp_path, check):
     with pytest.raises(RuntimeError) as info:
-        stage(tmp_path / 'deleted', index.day('deleted').url, lock_dir=str(staged / 'locks'), resolve='none')
-    assert str(info.value) == (
-        'lock %s of set app: the index no longer serves beta==1.0 for Python 3.11 (manylinux_2_28_x86_64): give the '
-        'index that served it when the lock was staged, or resolve the set afresh on purpose (refresh: [app])'
-        % (staged / 'locks' / 'app.txt'))
+        stage(tmp_path / 'deleted', index.day('deleted').url, lock_dir=str(staged / 'locks'), resolve='none',
+              check=check)
+    if check:
+        assert str(info.value) == (
+            'preflight: nothing was downloaded; 1 package(s) cannot be staged:\nset app, target cp311 '
+            'manylinux_2_28_x86_64: beta==1.0: not on %s (it has: 1.1)' % index.url)
+    else:
+        assert str(info.value) == (
+            'lock %s of set app: the index no longer serves beta==1.0 for Python 3.11 (manylinux_2_28_x86_64): give '
+            'the index that served it when the lock was staged, or resolve the set afresh on purpose (refresh: [app])'
+            % (staged / 'locks' / 'app.txt'))
 
 
 def test_module_restages_from_the_locks_it_wrote_and_reports_moves(run_module, index, tmp_path):

@@ -32,7 +32,7 @@ RETURN_KEYS = {
                      'drift', 'generated_at'},
     'offline_venv': {'path', 'reasons', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output'},
     'venv_audit': {'venvs'},
-    'wheel_stage': {'files', 'locks', 'indexes'},
+    'wheel_stage': {'files', 'locks', 'indexes', 'staged_from', 'moved', 'moved_lines', 'preflight'},
 }
 
 # Option keys compared, with the value Ansible assumes when a side leaves the key out.

@@ -98,7 +98,7 @@ def test_progress_log_holds_no_credential(run_module, tmp_path, write_wheel):
                       + FAKE_PIP % {'upstream': str(upstream)})
     log = tmp_path / 'mirror' / 'stage.log'
     failed, result = run_module(wheel_stage, dest=str(tmp_path / 'mirror'), sets={'torch_cpu': ['alpha==1.0']},
-                                pip=[sys.executable, str(script)], progress_log=str(log),
+                                pip=[sys.executable, str(script)], progress_log=str(log), preflight=False,
                                 index_url='https://alice:s3cret-token-123@idx.example/simple/')
     assert not failed, result['msg']
     text = log.read_text()
