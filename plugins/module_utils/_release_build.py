@@ -39,31 +39,35 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._release_verify i
     verify,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._sbom import build_sbom, validate_sbom, wheel_license
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage_preflight import release_report
 
 SBOM = "sbom.cdx.json"
 PREFLIGHT = "preflight.json"
 SIGNER = "stager"
 
 
-def check_inputs(release_id, signing_key, unsigned, base, ssh_keygen="ssh-keygen", env=None):
+def check_inputs(release_id, signing_key, unsigned, base, ssh_keygen="ssh-keygen", env=None, prefix=""):
     """Everything about the release that can be wrong before anything is staged: the id, the key (it must sign), the
-    base manifest (one of ours). Returns the base manifest and its sha256 (None, None without a base)."""
+    base manifest (one of ours). Messages name the options with PREFIX in front (the playbook's variables).
+    Returns the base manifest and its sha256 (None, None without a base)."""
+    names = dict((name, prefix + name) for name in ("release_id", "signing_key", "unsigned", "base"))
     if not RELEASE_ID_RE.match(release_id or ""):
-        raise ReleaseError("release_id %r is not a release id: letters, digits, '.', '_' and '-', at most 64, starting "
-                           "with a letter or digit (for example 2026-12-04)" % (release_id,))
+        raise ReleaseError("%s %r is not a release id: letters, digits, '.', '_' and '-', at most 64, starting with a "
+                           "letter or digit (for example 2026-12-04)" % (names["release_id"], release_id))
     if unsigned and signing_key:
-        raise ReleaseError("signing_key and unsigned are both given: sign the release, or stage it unsigned on purpose")
+        raise ReleaseError("%(signing_key)s and %(unsigned)s are both given: sign the release, or stage it unsigned on "
+                           "purpose" % names)
     if not unsigned:
         if not signing_key:
-            raise ReleaseError("no signing_key: give an OpenSSH private key file, or the public key file (.pub) of a "
-                               "key loaded in ssh-agent; or stage with unsigned: true (the manifest records it and the "
-                               "mirror refuses it unless told otherwise)")
+            raise ReleaseError("no %(signing_key)s: give an OpenSSH private key file, or the public key file (.pub) of "
+                               "a key loaded in ssh-agent; or set %(unsigned)s: true (the manifest records it and the "
+                               "mirror refuses it unless told otherwise)" % names)
         scratch = tempfile.mkdtemp(prefix="codex-sign-check-")
         try:
             probe = os.path.join(scratch, "probe")
             with open(probe, "w") as handle:
                 handle.write("codex.offline_ml signing check\n")
-            sign_file(probe, signing_key, ssh_keygen, env)
+            sign_file(probe, signing_key, ssh_keygen, env, option=names["signing_key"])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     if not base:
@@ -72,14 +76,14 @@ def check_inputs(release_id, signing_key, unsigned, base, ssh_keygen="ssh-keygen
     try:
         return read_manifest_file(path)
     except ReleaseError as exc:
-        raise ReleaseError("base %s: %s" % (base, exc))
+        raise ReleaseError("%s %s: %s" % (names["base"], base, exc))
 
 
-def sign_file(path, signing_key, ssh_keygen="ssh-keygen", env=None, timeout=120):
+def sign_file(path, signing_key, ssh_keygen="ssh-keygen", env=None, timeout=120, option="signing_key"):
     """PATH.sig by ssh-keygen -Y sign in our namespace. The key is a path (a private key, or a public key whose
     private half ssh-agent holds: SSH_AUTH_SOCK in ENV); no secret is ever on a command line."""
     if not os.path.isfile(signing_key):
-        raise ReleaseError("signing_key %s is not a file" % signing_key)
+        raise ReleaseError("%s %s is not a file" % (option, signing_key))
     run_env = dict(env if env is not None else os.environ)
     for name in ("DISPLAY", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE"):
         run_env.pop(name, None)    # a key with a passphrase must fail, not wait for a prompt nobody sees
@@ -88,11 +92,11 @@ def sign_file(path, signing_key, ssh_keygen="ssh-keygen", env=None, timeout=120)
                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=run_env,
                               timeout=timeout, check=False, start_new_session=True)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ReleaseError("signing_key %s cannot sign: %s" % (signing_key, exc))
+        raise ReleaseError("%s %s cannot sign: %s" % (option, signing_key, exc))
     if proc.returncode != 0 or not os.path.isfile(path + ".sig"):
-        raise ReleaseError("signing_key %s cannot sign (ssh-keygen: %s): give a private key without a passphrase, "
-                           "or the public key (.pub) of a key loaded in ssh-agent (SSH_AUTH_SOCK)" % (
-                               signing_key, proc.stderr.decode("utf-8", "replace").strip() or proc.returncode))
+        raise ReleaseError("%s %s cannot sign (ssh-keygen: %s): give a private key without a passphrase, or the "
+                           "public key (.pub) of a key loaded in ssh-agent (SSH_AUTH_SOCK)" % (
+                               option, signing_key, proc.stderr.decode("utf-8", "replace").strip() or proc.returncode))
 
 
 def public_key(signing_key, ssh_keygen="ssh-keygen"):
@@ -193,10 +197,10 @@ def _fsync_dir(path):
 
 
 def build_release(stage_dir, bundles, releases_dir, release_id, tool_version, signing_key=None, unsigned=False,
-                  base=None, preflight=None, ssh_keygen="ssh-keygen", env=None, now=None):
+                  base=None, preflight=None, ssh_keygen="ssh-keygen", env=None, now=None, prefix=""):
     """Build RELEASES_DIR/RELEASE_ID; returns (changed, summary). An existing release of that id is left alone when
-    it holds the same content, and refused when it does not."""
-    base_manifest, base_sha = check_inputs(release_id, signing_key, unsigned, base, ssh_keygen, env)
+    it holds the same content, and refused when it does not. PREFIX: see check_inputs."""
+    base_manifest, base_sha = check_inputs(release_id, signing_key, unsigned, base, ssh_keygen, env, prefix)
     items, staged, models = collect(stage_dir, bundles)
     final = os.path.join(releases_dir, release_id)
     partial = os.path.join(releases_dir, ".%s.partial" % release_id)
@@ -207,8 +211,8 @@ def build_release(stage_dir, bundles, releases_dir, release_id, tool_version, si
             existing = read_manifest(final)[0]
             created = existing.get("created", created)
         except ReleaseError as exc:
-            raise ReleaseError("release_id %s: %s exists and is not a release (%s): give a new release_id" % (
-                release_id, final, exc))
+            raise ReleaseError("%srelease_id %s: %s exists and is not a release (%s): give a new %srelease_id" % (
+                prefix, release_id, final, exc, prefix))
     in_base = set(f["sha256"] for f in base_manifest["files"]) if base_manifest else set()
     os.makedirs(releases_dir, exist_ok=True)
     shutil.rmtree(partial, ignore_errors=True)
@@ -235,7 +239,7 @@ def build_release(stage_dir, bundles, releases_dir, release_id, tool_version, si
         if problems:
             raise ReleaseError("the SBOM does not validate against CycloneDX 1.6: %s" % "; ".join(problems[:5]))
         if preflight is not None:
-            generated[PREFLIGHT] = json.dumps(preflight, indent=2, sort_keys=True) + "\n"
+            generated[PREFLIGHT] = json.dumps(release_report(preflight), indent=2, sort_keys=True) + "\n"
         for name, text in sorted(generated.items()):
             _write(os.path.join(partial, name), text)
             size, digest = file_digest(os.path.join(partial, name))
@@ -266,8 +270,8 @@ def build_release(stage_dir, bundles, releases_dir, release_id, tool_version, si
         if existing is not None:
             old_sha = file_digest(os.path.join(final, MANIFEST))[1]
             if old_sha != manifest_sha:
-                raise ReleaseError("release_id %s: %s exists with other content (manifest sha256 %s, this run's %s): "
-                                   "give a new release_id" % (release_id, final, old_sha, manifest_sha))
+                raise ReleaseError("%srelease_id %s: %s exists with other content (manifest sha256 %s, this run's %s): "
+                                   "give a new %srelease_id" % (prefix, release_id, final, old_sha, manifest_sha, prefix))
             return False, summary(final, manifest, manifest_sha)
         scratch = tempfile.mkdtemp(prefix="codex-release-check-")
         try:

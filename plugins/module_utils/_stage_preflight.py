@@ -158,8 +158,9 @@ def preflight(sets, installer_pins, python_version, set_python_versions, platfor
 
     SETS {set: [pins]}; PLAN index_plan's result (required: without named indexes nothing can be asked);
     LOCKED {set: (path, lock entries)} for sets staged from their lock; STAGED {set: names} of their entries already
-    staged with a locked hash (nothing to ask the index, nothing to download). Returns {'sets': {set: {'python', 'platforms', 'target', 'scope', 'packages':
-    {name: {...}}}}, 'gaps': [line, ...], 'download_bytes': int, 'unknown_sizes': int}.
+    staged with a locked hash: reported as the index has them, but never a gap and not downloaded. Returns {'sets': {set: {'python', 'platforms', 'target', 'scope', 'packages':
+    {name: {'status', 'version', 'file', 'index', 'detail', 'size', 'staged'}}}}, 'gaps': [line, ...],
+    'download_bytes': int, 'unknown_sizes': int}.
     """
     jobs = []
     report = {"sets": {}, "gaps": [], "download_bytes": 0, "unknown_sizes": 0}
@@ -175,17 +176,16 @@ def preflight(sets, installer_pins, python_version, set_python_versions, platfor
                                     "target": _target_label(set_python, platforms), "packages": {}}
         tags = target_tags(set_python, platforms)
         for name, (version, hashes) in sorted(wanted.items()):
-            if name in staged.get(set_name, ()):
-                report["sets"][set_name]["packages"][name] = {"status": "staged", "version": version}
-                continue
             package_index = plan[set_name]["packages"].get(name)
             indexes = [package_index] if package_index else plan[set_name]["indexes"]
-            jobs.append((set_name, name, version, indexes, tags, "cp%s" % set_python.replace(".", ""), hashes))
+            jobs.append((set_name, name, version, indexes, tags, "cp%s" % set_python.replace(".", ""), hashes,
+                         name in staged.get(set_name, ())))
 
     def run(job):
-        set_name, name, version, indexes, tags, python_tag, hashes = job
+        set_name, name, version, indexes, tags, python_tag, hashes, have = job
         result = check_package(name, version, indexes, tags, python_tag, hashes, timeout)
         result["version"] = version
+        result["staged"] = have
         result["size"] = file_size(result["url"], timeout) if result["status"] == "wheel" else None
         return set_name, name, result
 
@@ -195,6 +195,8 @@ def preflight(sets, installer_pins, python_version, set_python_versions, platfor
     for set_name, name, result in results:
         url = result.pop("url")
         report["sets"][set_name]["packages"][name] = result
+        if result["staged"]:
+            continue
         if result["status"] != "wheel":
             report["gaps"].append("set %s, target %s: %s==%s: %s" % (
                 set_name, report["sets"][set_name]["target"], name, result["version"], result["detail"]))
@@ -205,6 +207,17 @@ def preflight(sets, installer_pins, python_version, set_python_versions, platfor
             else:
                 report["download_bytes"] += result["size"]
     return report
+
+
+def release_report(report):
+    """The part of a report that describes the indexes and the targets (what a release carries as preflight.json):
+    without what depended on this run's staging cache (staged, bytes to download), so a re-run writes the same."""
+    sets = {}
+    for set_name, entry in report["sets"].items():
+        packages = dict((name, dict((k, v) for k, v in package.items() if k != "staged"))
+                        for name, package in entry["packages"].items())
+        sets[set_name] = dict(entry, packages=packages)
+    return {"sets": sets, "gaps": list(report["gaps"])}
 
 
 def check_room(dest, needed, free=None):

@@ -81,6 +81,10 @@ options:
     description: Version of the collection that stages (recorded in the manifest and the SBOM).
     type: str
     required: true
+  variable_prefix:
+    description: Put in front of the option names in error messages (V(stage_) - C(playbooks/stage.yml)'s variables).
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -178,17 +182,18 @@ def main():
             preflight=dict(type="dict"),
             tar=dict(type="bool", default=False),
             tool_version=dict(type="str", required=True),
+            variable_prefix=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )
     p = module.params
     try:
         if module.check_mode:
-            check_inputs(p["release_id"], p["signing_key"], p["unsigned"], p["base"])
+            check_inputs(p["release_id"], p["signing_key"], p["unsigned"], p["base"], prefix=p["variable_prefix"])
             module.exit_json(changed=False, release=p["release_id"])
         changed, result = build_release(p["stage_dir"], p["bundles"], p["releases_dir"], p["release_id"],
                                         p["tool_version"], signing_key=p["signing_key"], unsigned=p["unsigned"],
-                                        base=p["base"], preflight=p["preflight"])
+                                        base=p["base"], preflight=p["preflight"], prefix=p["variable_prefix"])
         if p["tar"]:
             result["tar"] = os.path.join(p["releases_dir"], "%s.tar" % p["release_id"])
             changed |= write_tar(result["path"], result["tar"])

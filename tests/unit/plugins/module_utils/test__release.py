@@ -92,7 +92,7 @@ def bundle(root):
 def release(tmp_path, write_wheel, keys):
     stage = staging_dir(tmp_path / 'stage', write_wheel)
     changed, result = build.build_release(stage, [bundle(tmp_path / 'hf')], str(tmp_path / 'releases'), 'r1', '0.3.0',
-                                          signing_key=keys['key'], preflight={'gaps': []})
+                                          signing_key=keys['key'], preflight={'sets': {}, 'gaps': []})
     assert changed
     return result
 
@@ -222,7 +222,7 @@ def test_unsigned_on_purpose_is_recorded_and_refused_unless_allowed(tmp_path, wr
 
 def test_a_rerun_is_no_change_and_an_id_with_other_content_is_refused(release, tmp_path, write_wheel, keys):
     again = build.build_release(str(tmp_path / 'stage'), [bundle(tmp_path / 'hf')], str(tmp_path / 'releases'), 'r1',
-                                '0.3.0', signing_key=keys['key'], preflight={'gaps': []})
+                                '0.3.0', signing_key=keys['key'], preflight={'sets': {}, 'gaps': []})
     assert again[0] is False and again[1]['manifest_sha256'] == release['manifest_sha256']
     other = staging_dir(tmp_path / 'other', write_wheel, beta='2.0')
     with pytest.raises(rv.ReleaseError) as info:
@@ -233,7 +233,7 @@ def test_a_rerun_is_no_change_and_an_id_with_other_content_is_refused(release, t
 
 @pytest.mark.parametrize('kwargs, message', [
     (dict(), 'no signing_key: give an OpenSSH private key file, or the public key file (.pub) of a key loaded in '
-             'ssh-agent; or stage with unsigned: true'),
+             'ssh-agent; or set unsigned: true'),
     (dict(signing_key='LOCKED'), 'signing_key LOCKED cannot sign (ssh-keygen: '),
     (dict(signing_key='/nonexistent/key'), 'signing_key /nonexistent/key is not a file'),
     (dict(signing_key='KEY', unsigned=True), 'signing_key and unsigned are both given'),
@@ -262,6 +262,14 @@ def test_the_tar_is_deterministic_and_verifies_once_extracted(release, tmp_path,
     with tarfile.open(tar) as archive:
         archive.extractall(str(tmp_path / 'carried'), filter='data')
     assert rv.verify(str(tmp_path / 'carried' / 'r1'), keys['allowed'])['ok']
+
+
+def test_messages_name_the_playbooks_variables(tmp_path, write_wheel):
+    with pytest.raises(rv.ReleaseError) as info:
+        build.build_release(staging_dir(tmp_path / 'stage', write_wheel), [], str(tmp_path / 'r'), 'x', '0.3.0',
+                            prefix='stage_')
+    assert str(info.value).startswith('no stage_signing_key: give an OpenSSH private key file')
+    assert 'or set stage_unsigned: true' in str(info.value)
 
 
 def test_modules(run_module, release, tmp_path, keys):

@@ -78,7 +78,7 @@ def test_the_report_gives_each_package_its_file_index_and_size(index, tmp_path):
     assert changed and report['gaps'] == []
     alpha = report['sets']['fine']['packages']['alpha']
     assert alpha == {'status': 'wheel', 'version': '1.0', 'file': 'alpha-1.0-py3-none-any.whl', 'index': url,
-                     'detail': '', 'size': (directory / 'alpha-1.0-py3-none-any.whl').stat().st_size}
+                     'detail': '', 'size': (directory / 'alpha-1.0-py3-none-any.whl').stat().st_size, 'staged': False}
     assert report['sets']['ok311']['scope'] == 'pins' and report['sets']['ok311']['target'] == 'cp311 ' + PLATFORMS[0]
     assert report['download_bytes'] == sum(f['size'] for f in manifest['files'])
 

@@ -30,6 +30,10 @@ MODULES = sorted(p.stem for p in MODULES_DIR.glob('*.py') if p.stem != '__init__
 RETURN_KEYS = {
     'fleet_report': {'dir', 'latest', 'files', 'written', 'compliant', 'noncompliant', 'summary', 'failure_message',
                      'drift', 'generated_at'},
+    'release_build': {'release', 'path', 'manifest_sha256', 'signed', 'base', 'files', 'carried', 'bytes',
+                      'carried_bytes', 'models', 'tar'},
+    'release_verify': {'ok', 'release', 'manifest_sha256', 'signed', 'signer', 'base', 'files', 'carried', 'bytes',
+                       'carried_bytes', 'problems'},
     'offline_venv': {'path', 'reasons', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output'},
     'venv_audit': {'venvs'},
     'wheel_stage': {'files', 'locks', 'indexes', 'staged_from', 'moved', 'moved_lines', 'preflight'},
@@ -100,8 +104,10 @@ def test_documentation_matches_the_code(name, docs, monkeypatch):
     assert disagreements(doc.get('options') or {}, kwargs['argument_spec']) == []
 
     attributes = doc['attributes']
-    check_mode = 'full' if kwargs.get('supports_check_mode', False) else 'none'
-    assert attributes['check_mode']['support'] == check_mode
+    # partial: the module runs in check mode but does less there (its details say what)
+    check_mode = ('full', 'partial') if kwargs.get('supports_check_mode', False) else ('none',)
+    assert attributes['check_mode']['support'] in check_mode
+    assert attributes['check_mode']['support'] != 'partial' or attributes['check_mode'].get('details')
     returns_diff = '_diff' in Path(module.__file__).read_text()
     assert (attributes['diff_mode']['support'] in ('full', 'partial')) == returns_diff
     assert attributes['platform']['platforms'] == 'posix'
