@@ -420,21 +420,26 @@ def http_get(url, timeout=15, ca_bundle=None, trusted_host=None):
     return status, body.decode("utf-8", "replace")
 
 
-def _files_from_html(base_url, html):
+def anchor_files(base_url, html):
+    """Every link of an index or directory page: [(file name, absolute URL, sha256 of the fragment or None)]."""
     parser = _Anchors()
     parser.feed(html)
-    files = []
+    found = []
     for href in parser.hrefs:
         target, _sep, fragment = href.partition("#")
-        info = parse_wheel_filename(target.rsplit("/", 1)[-1])
-        if not info:
-            continue
-        digest = None
-        if fragment.startswith("sha256="):
-            digest = fragment[len("sha256="):].lower()
-        info["url"] = urljoin(base_url, target)
-        info["sha256"] = digest
-        files.append(info)
+        digest = fragment[len("sha256="):].lower() if fragment.startswith("sha256=") else None
+        found.append((unquote(target.rsplit("/", 1)[-1]), urljoin(base_url, target), digest))
+    return found
+
+
+def _files_from_html(base_url, html):
+    files = []
+    for filename, url, digest in anchor_files(base_url, html):
+        info = parse_wheel_filename(filename)
+        if info:
+            info["url"] = url
+            info["sha256"] = digest
+            files.append(info)
     return files
 
 

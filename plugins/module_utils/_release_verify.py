@@ -91,8 +91,8 @@ def read_manifest_file(path):
         raise ReleaseError("%s is not a release manifest of codex.offline_ml (no format %r): stage releases with "
                            "playbooks/stage.yml" % (path, FORMAT))
     if manifest.get("schema") != SCHEMA:
-        raise ReleaseError("%s has schema %r; this collection reads schema %d" % (path, manifest.get("schema"),
-                                                                                 SCHEMA))
+        raise ReleaseError("%s has schema %r; this collection reads schema %d" % (
+            path, manifest.get("schema"), SCHEMA))
     if not isinstance(manifest.get("files"), list) or not RELEASE_ID_RE.match(str(manifest.get("release", ""))):
         raise ReleaseError("%s has no release id or no file list" % path)
     return manifest, hashlib.sha256(data).hexdigest()
@@ -271,19 +271,20 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
     args = parser.parse_args(argv)
     verdict = verify(args.release, args.allowed_signers, args.base, args.allow_unsigned)
+    lines = []
     if args.json:
-        print(json.dumps(verdict, indent=2, sort_keys=True))
+        lines.append(json.dumps(verdict, indent=2, sort_keys=True))
     else:
-        print("release %s: %s" % (verdict["release"] or args.release, "OK" if verdict["ok"] else "REFUSED"))
+        lines.append("release %s: %s" % (verdict["release"] or args.release, "OK" if verdict["ok"] else "REFUSED"))
         if verdict["manifest_sha256"]:
-            print("  manifest sha256 %s, %s, %d files (%d carried, %.1f MB)" % (
+            lines.append("  manifest sha256 %s, %s, %d files (%d carried, %.1f MB)" % (
                 verdict["manifest_sha256"], "signed by %s" % verdict["signer"] if verdict["signer"] else
                 "signature not verified" if verdict["signed"] else "unsigned", verdict["files"], verdict["carried"],
                 verdict["carried_bytes"] / 1e6))
-        for problem in verdict["problems"]:
-            print("  - %s" % problem)
+        lines += ["  - %s" % problem for problem in verdict["problems"]]
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0 if verdict["ok"] else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

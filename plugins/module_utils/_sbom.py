@@ -131,7 +131,7 @@ def _wheel_component(wheel):
 
 def _model_component(model):
     repo_id, commit = model['repo_id'], model['commit']
-    namespace, _, name = repo_id.rpartition('/')
+    namespace, _sep, name = repo_id.rpartition('/')
     ref = 'model:%s@%s' % (repo_id, commit)
     files = [Component(type=ComponentType.FILE, name=item['path'], bom_ref='%s/%s' % (ref, item['path']),
                        hashes=_sha256(item.get('sha256')))

@@ -435,7 +435,7 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
         os.makedirs(d, exist_ok=True)
     changed = False
     files = {}
-    lock_texts, moves = {}, {}
+    moves = {}
     previous = _previous_sources(dest) if indexes else {}
     for number, set_name in enumerate(sorted(sets), 1):
         pins = list(sets[set_name]) + list(installer_pins)
@@ -497,9 +497,9 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
             before = os.path.join(lock_dir or locks_dir, "%s.txt" % set_name)
             if os.path.isfile(before):
                 moves[set_name] = lock_moves(_read_text(before), entries)
-        lock_texts[set_name] = render_lock(entries, header=header)
-    for set_name, text in lock_texts.items():
-        changed |= _write_if_changed(os.path.join(locks_dir, "%s.txt" % set_name), text)
+        # written as soon as the set is staged: a run interrupted later re-stages this set from it (its files are
+        # in wheels/ already, nothing is downloaded again)
+        changed |= _write_if_changed(os.path.join(locks_dir, "%s.txt" % set_name), render_lock(entries, header=header))
     manifest = {"schema": MANIFEST_SCHEMA, "python_version": python_version, "platforms": list(platforms),
                 "sets": dict((k, list(v)) for k, v in sorted(sets.items())), "installer": list(installer_pins),
                 "files": [files[k] for k in sorted(files)]}

@@ -26,9 +26,8 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
-    _Anchors,
     _strip_userinfo,
-    expand_platforms,
+    anchor_files,
     http_get,
     normalize_name,
     parse_pin,
@@ -80,22 +79,16 @@ def project_files(index, name, timeout=30):
         return None
     if status != 200:
         raise MirrorError("index %s answered HTTP %s" % (redact_url(page), status), kind="unreachable")
-    parser = _Anchors()
-    parser.feed(html)
     files = []
-    for href in parser.hrefs:
-        target, _sep, fragment = href.partition("#")
-        filename = unquote(target.rsplit("/", 1)[-1])
-        digest = fragment[len("sha256="):].lower() if fragment.startswith("sha256=") else None
+    for filename, url, digest in anchor_files(page, html):
         wheel = parse_wheel_filename(filename)
         if wheel and wheel["name"] == name:
-            files.append({"filename": filename, "url": urljoin(page, target), "version": wheel["version"],
-                          "tags": wheel["tags"], "sha256": digest})
+            files.append({"filename": filename, "url": url, "version": wheel["version"], "tags": wheel["tags"],
+                          "sha256": digest})
             continue
         version = _sdist_version(filename, name)
         if version:
-            files.append({"filename": filename, "url": urljoin(page, target), "version": version, "tags": None,
-                          "sha256": digest})
+            files.append({"filename": filename, "url": url, "version": version, "tags": None, "sha256": digest})
     return files
 
 
@@ -158,7 +151,8 @@ def preflight(sets, installer_pins, python_version, set_python_versions, platfor
 
     SETS {set: [pins]}; PLAN index_plan's result (required: without named indexes nothing can be asked);
     LOCKED {set: (path, lock entries)} for sets staged from their lock; STAGED {set: names} of their entries already
-    staged with a locked hash: reported as the index has them, but never a gap and not downloaded. Returns {'sets': {set: {'python', 'platforms', 'target', 'scope', 'packages':
+    staged with a locked hash: reported as the index has them, but never a gap and not downloaded.
+    Returns {'sets': {set: {'python', 'platforms', 'target', 'scope', 'packages':
     {name: {'status', 'version', 'file', 'index', 'detail', 'size', 'staged'}}}}, 'gaps': [line, ...],
     'download_bytes': int, 'unknown_sizes': int}.
     """

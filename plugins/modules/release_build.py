@@ -93,7 +93,7 @@ EXAMPLES = r"""
     stage_dir: /srv/stage/wheels
     bundles: [/srv/stage/hf/hf-bundle.tar]
     releases_dir: /srv/releases
-    release_id: 2026-12-04
+    release_id: "2026-12-04"
     signing_key: /root/.ssh/release_ed25519
     tool_version: 0.3.0
 
@@ -101,7 +101,7 @@ EXAMPLES = r"""
   codex.offline_ml.release_build:
     stage_dir: /srv/stage/wheels
     releases_dir: /srv/releases
-    release_id: 2027-01-08
+    release_id: "2027-01-08"
     base: /srv/releases/2026-12-04
     signing_key: /root/.ssh/release_ed25519.pub   # the key is in ssh-agent
     tool_version: 0.3.0
@@ -112,7 +112,7 @@ release:
   description: The release id.
   returned: success
   type: str
-  sample: 2026-12-04
+  sample: "2026-12-04"
 path:
   description: The release directory.
   returned: success

@@ -119,9 +119,8 @@ def test_a_second_run_changes_nothing(lab, full):
 
 
 def test_a_delta_for_one_more_pin_carries_only_the_new_files(lab, full):
-    result = stage(lab, "r2", {"torch_cpu": ["torch==2.13.0+cpu"], "torch_cpu_extra": ["torch==2.13.0+cpu",
-                                                                                     "six==1.17.0"]},
-                   stage_base=full)
+    sets = {"torch_cpu": ["torch==2.13.0+cpu"], "torch_cpu_extra": ["torch==2.13.0+cpu", "six==1.17.0"]}
+    result = stage(lab, "r2", sets, stage_base=full)
     assert result.rc == 0, result
     delta = str(lab["base"] / "releases" / "r2")
     manifest = json.loads(open(os.path.join(delta, "manifest.json")).read())
@@ -130,8 +129,8 @@ def test_a_delta_for_one_more_pin_carries_only_the_new_files(lab, full):
     assert carried == ["locks/torch_cpu_extra.txt", "preflight.json", "sbom.cdx.json", "wheels/" + six], carried
     size = sum(f["size"] for f in manifest["files"] if f["carried"])
     whole = sum(f["size"] for f in manifest["files"])
-    print("delta r2: %d of %d files, %.2f MB of %.1f MB" % (len(carried), len(manifest["files"]), size / 1e6,
-                                                           whole / 1e6))
+    print("delta r2: %d of %d files, %.2f MB of %.1f MB" % (
+        len(carried), len(manifest["files"]), size / 1e6, whole / 1e6))
     code, verdict = verify(lab, delta)
     base_sha = hashlib.sha256(open(os.path.join(full, "manifest.json"), "rb").read()).hexdigest()
     assert code == 1 and verdict["problems"] == [

@@ -111,8 +111,8 @@ def test_a_signed_release_verifies_and_lists_everything(release, keys):
     assert validate_sbom(sbom_text) == []
     sbom = json.loads(sbom_text)
     wheel = [c for c in sbom['components'] if c['name'] == 'beta'][0]
-    assert wheel['hashes'] == [{'alg': 'SHA-256', 'content': [f for f in manifest['files']
-                                                               if f['path'].endswith('beta-1.0-py3-none-any.whl')][0]['sha256']}]
+    beta = [f for f in manifest['files'] if f['path'].endswith('beta-1.0-py3-none-any.whl')][0]
+    assert wheel['hashes'] == [{'alg': 'SHA-256', 'content': beta['sha256']}]
     model = [c for c in sbom['components'] if c['type'] == 'machine-learning-model'][0]
     assert model['name'] == 'codex-test/tiny-bert' and model['version'] == COMMIT
     # sha256sum -c accepts SHA256SUMS as it is

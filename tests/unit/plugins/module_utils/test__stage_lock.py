@@ -273,3 +273,26 @@ def test_explain_pip_failure_reads_pips_own_lines():
 
 def test_explain_pip_failure_without_a_known_cause_is_none():
     assert explain_pip_failure('ERROR: something else\n', 'app', 'L', 'Python 3.11') is None
+
+
+def test_a_run_interrupted_after_a_set_restages_that_set_from_its_lock(index, tmp_path):
+    """The first set is staged and its lock written; the second fails (its pin is not on the index; the preflight is
+    off, as for an index whose pages cannot be asked); the run again, with the pin fixed, downloads nothing for the
+    first set."""
+    dest = tmp_path / 'mirror'
+    sets = {'app': ['alpha==1.0'], 'zz': ['beta==9.9']}
+    with pytest.raises(RuntimeError):
+        _stage.stage(str(dest), sets, [], PIP, '3.11', PLATFORMS, timeout=300, indexes=_stage.index_plan(sets, index.url),
+                     check=False)
+    assert (dest / 'locks' / 'app.txt').is_file() and not (dest / 'locks' / 'zz.txt').exists()
+    log = tmp_path / 'progress.log'
+    sets['zz'] = ['beta==1.0']
+    progress = _stage.Progress(str(log))
+    _changed, _manifest, staged_from, _moves, _report = _stage.stage(
+        str(dest), sets, [], PIP, '3.11', PLATFORMS, timeout=300, indexes=_stage.index_plan(sets, index.url),
+        lock_dir=str(dest / 'locks'), progress=progress)
+    progress.close()
+    assert staged_from == {'app': 'lock', 'zz': 'resolved'}
+    text = log.read_text()
+    app = text[text.index('[set 1/2] app'):text.index('[set 2/2] zz')]
+    assert 'Downloading' not in app and '2 wheels' in app and '0 new in the mirror' in app, app
