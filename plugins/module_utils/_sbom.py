@@ -20,7 +20,8 @@ import zipfile
 import zlib
 from datetime import datetime, timezone
 from email.parser import Parser
-from urllib.parse import urlsplit, urlunsplit
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import strip_userinfo
 
 try:
     from cyclonedx.contrib.license.factories import LicenseFactory
@@ -106,12 +107,6 @@ def wheel_license(path):
 # ---------------------------------------------------------------- SBOM
 
 
-def _public_url(url):
-    """``url`` without its userinfo: credentials of a private index never land in the SBOM."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition('@')[2], parts.path, parts.query, parts.fragment))
-
-
 def _sha256(content):
     return [HashType(alg=HashAlgorithm.SHA_256, content=content)] if content else []
 
@@ -123,7 +118,7 @@ def _wheel_component(wheel):
     references = []
     if wheel.get('index'):
         references.append(ExternalReference(type=ExternalReferenceType.DISTRIBUTION,
-                                            url=XsUri(_public_url(wheel['index']))))
+                                            url=XsUri(strip_userinfo(wheel['index']))))  # no credential of a private index
     return Component(type=ComponentType.LIBRARY, name=wheel['name'], version=wheel['version'], purl=purl,
                      bom_ref=wheel['path'], hashes=_sha256(wheel.get('sha256')), licenses=licenses,
                      external_references=references, properties=[Property(name='codex:file', value=wheel['path'])])

@@ -285,11 +285,11 @@ class _Hashes(object):
         return self.known[key]
 
 
-def _source_of(fname, name, plan, clean, cache, previous):
-    """The index a locked file came from: the previous manifest's record of the same bytes, else the package's own
-    index, else the first of the set's indexes that lists it."""
-    if previous.get(fname):
-        return previous[fname]
+def _source_of(fname, name, plan, clean, cache, recorded=None):
+    """The index a locked file came from: RECORDED (the previous manifest's record of the same bytes), else the
+    package's own index, else the first of the set's indexes that lists it."""
+    if recorded:
+        return recorded
     if name in plan["packages"]:
         return redact_url(plan["packages"][name])
     found = [u for u in plan["indexes"] if len(plan["indexes"]) == 1 or _listed_on(clean[u], name, fname, cache)]
@@ -344,7 +344,7 @@ def _download_locked(pip_argv, set_name, lock_path, entries, work, wheels_dir, p
         for fname in set(os.listdir(files_dir)) - before:
             info = parse_wheel_filename(fname)
             if plan and info:
-                sources[fname] = _source_of(fname, info["name"], plan, clean, cache, {})
+                sources[fname] = _source_of(fname, info["name"], plan, clean, cache)
     downloaded = sorted(f for f in os.listdir(files_dir) if f.endswith(".whl"))
     covered = dict(reused)
     for fname in downloaded:
@@ -363,16 +363,17 @@ def _download_locked(pip_argv, set_name, lock_path, entries, work, wheels_dir, p
         raise RuntimeError("lock %s of set %s: no file was staged for %s" % (lock_path, set_name, ", ".join(lacking)))
     if plan:
         for fname in reused.values():
-            sources[fname] = _source_of(fname, parse_wheel_filename(fname)["name"], plan, clean, cache, previous)
+            sources[fname] = _source_of(fname, parse_wheel_filename(fname)["name"], plan, clean, cache,
+                                        previous.get(hashes(os.path.join(wheels_dir, fname))))
     return downloaded, sorted(reused.values()), sources, files_dir
 
 
 def _previous_sources(dest):
-    """{filename: index} recorded by the manifest a previous run left in DEST ({} without one)."""
+    """{sha256: index} recorded by the manifest a previous run left in DEST ({} without one)."""
     try:
         with open(os.path.join(dest, "manifest.json")) as handle:
             files = json.load(handle).get("files", [])
-        return dict((f["filename"], f["index"]) for f in files if f.get("index"))
+        return dict((f["sha256"], f["index"]) for f in files if f.get("index"))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
 
@@ -422,9 +423,9 @@ def stage(dest, sets, installer_pins, pip_argv, python_version, platforms, timeo
     hashes = _Hashes()
     report = None
     if indexes and check:
-        staged = dict((name, set(reusable(locked[name][1], wheels_dir, hashes))) for name in locked)
+        already = dict((name, set(reusable(locked[name][1], wheels_dir, hashes))) for name in locked)
         report = preflight(sets, installer_pins, python_version, set_python_versions, platforms, indexes, locked,
-                           staged)
+                           already)
         progress("preflight: %d set(s), %d gap(s), about %.1f MB to download" % (
             len(sets), len(report["gaps"]), report["download_bytes"] / 1e6))
         if report["gaps"]:
