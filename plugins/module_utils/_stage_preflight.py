@@ -136,8 +136,8 @@ def check_package(name, version, indexes, tags, python_tag, hashes=None, timeout
             "sdist only (%s)" % ", ".join(sorted(sdists)) if sdists else "",
             "wheels only for other targets (%s)" % ", ".join(sorted(unfit)) if unfit else ""])))
     else:
-        result["detail"] = "not on %s (it has: %s)" % (", ".join(redact_url(i) for i in indexes),
-                                                       ", ".join(sorted(others)[-8:]) if others else "no version")
+        result["detail"] = "not on %s (%s)" % (", ".join(redact_url(i) for i in indexes), "it has: " + ", ".join(
+            sorted(others)[-8:]) if others else "no version of it at all")
     return result
 
 
