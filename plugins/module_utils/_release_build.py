@@ -39,7 +39,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._release_verify i
     verify,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._sbom import build_sbom, validate_sbom, wheel_license
-from ansible_collections.codex.offline_ml.plugins.module_utils._stage_preflight import release_report
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage_preflight import check_room, release_report
 
 SBOM = "sbom.cdx.json"
 PREFLIGHT = "preflight.json"
@@ -215,6 +215,10 @@ def build_release(stage_dir, bundles, releases_dir, release_id, tool_version, si
                 prefix, release_id, final, exc, prefix))
     in_base = set(f["sha256"] for f in base_manifest["files"]) if base_manifest else set()
     os.makedirs(releases_dir, exist_ok=True)
+    if os.stat(releases_dir).st_dev != os.stat(stage_dir).st_dev:
+        # another file system: the files are copied, not linked (check_room walks up to what exists)
+        check_room(releases_dir, sum(os.path.getsize(i.source) for i in items if os.path.isfile(i.source)),
+                   what="copying the release there needs about %.1f MB", name="releases_dir")
     shutil.rmtree(partial, ignore_errors=True)
     os.makedirs(partial)
     try:

@@ -214,7 +214,8 @@ def release_report(report):
     return {"sets": sets, "gaps": list(report["gaps"])}
 
 
-def check_room(dest, needed, free=None):
+def check_room(dest, needed, free=None, what="the download needs about %.1f MB (the preflight's sizes)",
+               name="dest"):
     """Raise RuntimeError when DEST's file system has less free space than NEEDED bytes (plus 5 %)."""
     if free is None:
         where = os.path.abspath(dest)
@@ -223,5 +224,5 @@ def check_room(dest, needed, free=None):
         stat = os.statvfs(where)
         free = stat.f_bavail * stat.f_frsize
     if needed * 1.05 > free:
-        raise RuntimeError("dest %s has %.1f MB free, the download needs about %.1f MB (the preflight's sizes): "
-                           "free space there or stage to another file system" % (dest, free / 1e6, needed / 1e6))
+        raise RuntimeError("%s %s has %.1f MB free, %s: free space there or use another file system" % (
+            name, dest, free / 1e6, what % (needed / 1e6)))

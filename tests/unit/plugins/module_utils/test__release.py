@@ -281,3 +281,29 @@ def test_modules(run_module, release, tmp_path, keys):
     failed, result = run_module(release_build, stage_dir=str(tmp_path / 'nowhere'), releases_dir=str(tmp_path / 'x'),
                                 release_id='r9', unsigned=True, tool_version='0.3.0')
     assert failed and result['msg'].startswith('stage_dir %s holds no staging manifest.json' % (tmp_path / 'nowhere'))
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A 64 kB tmpfs (root mounts it; the outside boundary is a real file system that fills up)."""
+    mount = tmp_path / 'small'
+    mount.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', str(mount)], check=True)
+    yield mount
+    subprocess.run(['umount', str(mount)], check=True)
+
+
+def test_a_release_on_another_file_system_without_room_is_refused_before_copying(tmp_path, write_wheel, keys,
+                                                                                small_fs):
+    stage = staging_dir(tmp_path / 'stage', write_wheel)
+    with open(os.path.join(stage, 'wheels', 'padding-1.0-py3-none-any.whl'), 'wb') as handle:
+        handle.write(os.urandom(200 * 1024))
+    manifest = json.loads(open(os.path.join(stage, 'manifest.json')).read())
+    manifest['files'].append({'filename': 'padding-1.0-py3-none-any.whl', 'name': 'padding', 'version': '1.0',
+                              'sha256': '0' * 64, 'size': 200 * 1024, 'index': None})
+    open(os.path.join(stage, 'manifest.json'), 'w').write(json.dumps(manifest))
+    with pytest.raises(RuntimeError) as info:
+        build.build_release(stage, [], str(small_fs / 'releases'), 'big', '0.3.0', signing_key=keys['key'])
+    assert str(info.value).startswith('releases_dir %s has 0.1 MB free, copying the release there needs about 0.2 MB'
+                                      % (small_fs / 'releases'))
+    assert os.listdir(str(small_fs / 'releases')) == []

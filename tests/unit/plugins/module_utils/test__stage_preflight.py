@@ -92,7 +92,7 @@ def test_a_destination_without_room_fails_before_the_download(index, tmp_path, m
     with pytest.raises(RuntimeError) as info:
         _stage.stage(str(dest), sets, [], PIP, '3.11', PLATFORMS, timeout=120, indexes=_stage.index_plan(sets, url))
     assert str(info.value).startswith('dest %s has 0.0 MB free, the download needs about ' % dest)
-    assert str(info.value).endswith('MB (the preflight\'s sizes): free space there or stage to another file system')
+    assert str(info.value).endswith("MB (the preflight's sizes): free space there or use another file system")
     assert not dest.exists()
 
 
