@@ -171,6 +171,19 @@ def collect(stage_dir, bundles):
     return items, staged, models
 
 
+def _set_python(staged, name):
+    return staged.get("set_python_versions", {}).get(name, staged.get("python_version"))
+
+
+def _targets(staged):
+    """The targets of the release: [{'python', 'platforms', 'sets'}], one per Python the sets are staged for."""
+    pythons = {}
+    for name in sorted(staged.get("sets", {})):
+        pythons.setdefault(_set_python(staged, name), []).append(name)
+    return [{"python": python, "platforms": staged.get("platforms", []), "sets": names}
+            for python, names in sorted(pythons.items())]
+
+
 def _place(source, target):
     """Hard-link SOURCE at TARGET (the staging cache and the release on one file system: no copy of GBs), else copy."""
     try:
@@ -262,8 +275,9 @@ def build_release(stage_dir, bundles, releases_dir, release_id, tool_version, si
             "base": {"release": base_manifest["release"], "manifest_sha256": base_sha} if base_manifest else None,
             "python_version": staged.get("python_version"), "platforms": staged.get("platforms", []),
             "set_python_versions": staged.get("set_python_versions", {}), "installer": staged.get("installer", []),
-            "sets": dict((name, {"pins": pins, "lock": "locks/%s.txt" % name}) for name, pins in
-                         sorted(staged.get("sets", {}).items())),
+            "sets": dict((name, {"pins": pins, "lock": "locks/%s.txt" % name, "python": _set_python(staged, name)})
+                         for name, pins in sorted(staged.get("sets", {}).items())),
+            "targets": _targets(staged),
             "indexes": staged.get("indexes", {}), "models": models,
             "files": sorted((e for e, _i in entries), key=lambda e: e["path"]),
         }

@@ -107,6 +107,8 @@ def test_a_signed_release_verifies_and_lists_everything(release, keys):
     assert manifest['models'][0]['files'] == [{'path': 'config.json', 'sha256': 'c' * 64, 'size': 3},
                                               {'path': 'model.safetensors', 'sha256': 'b' * 64, 'size': 10}]
     assert manifest['signed'] is True and manifest['base'] is None and manifest['tool']['version'] == '0.3.0'
+    assert manifest['targets'] == [{'python': '3.11', 'platforms': ['manylinux_2_28_x86_64'], 'sets': ['app']}]
+    assert manifest['sets'] == {'app': {'pins': ['alpha==1.0'], 'lock': 'locks/app.txt', 'python': '3.11'}}
     sbom_text = open(os.path.join(release['path'], 'sbom.cdx.json')).read()
     assert validate_sbom(sbom_text) == []
     sbom = json.loads(sbom_text)
