@@ -295,8 +295,7 @@ def small_fs(tmp_path):
     subprocess.run(['umount', str(mount)], check=True)
 
 
-def test_a_release_on_another_file_system_without_room_is_refused_before_copying(tmp_path, write_wheel, keys,
-                                                                                small_fs):
+def test_a_release_on_another_file_system_without_room_is_refused(tmp_path, write_wheel, keys, small_fs):
     stage = staging_dir(tmp_path / 'stage', write_wheel)
     with open(os.path.join(stage, 'wheels', 'padding-1.0-py3-none-any.whl'), 'wb') as handle:
         handle.write(os.urandom(200 * 1024))
