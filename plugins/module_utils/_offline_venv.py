@@ -55,6 +55,12 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases im
     swap,
     write_release_pth,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_reuse import (
+    ReuseRefused,
+    clone,
+    snapshot,
+    write_snapshot,
+)
 
 # Distributions a venv may hold beyond the wanted set without being rebuilt: what `python -m venv` seeds for
 # installer pip (pip, and setuptools up to Python 3.11), so a lock without setuptools can be built with pip.
@@ -280,6 +286,11 @@ class Builder(object):
         self._netrc = None
         # The progress log of the build that is running (None outside a build).
         self._progress = None
+        # Set by the caller under the release lock: the uv cache to use (None: no cache), the live release whose
+        # verified files a build with a lock starts from (None: from nothing), and what that re-use did.
+        self.cache = None
+        self.reuse_from = None
+        self.reuse = None
 
     # ------------------------------------------------------------------ helpers
     def _env(self, extra=None):
@@ -349,13 +360,44 @@ class Builder(object):
             args += ["--cert", self.ca_bundle]
         return args
 
-    def _requirement_args(self, workdir):
+    def _requirement_args(self, workdir, sync=False):
         if self.lock_text:
             lockfile = os.path.join(workdir, "requirements.lock")
             with open(lockfile, "w") as fh:
                 fh.write(self.lock_text)
-            return ["--require-hashes", "-r", lockfile]
+            return ["--require-hashes"] + ([lockfile] if sync else ["-r", lockfile])
         return ["%s==%s" % (n, v) for n, v in sorted(self.wanted.items())]
+
+    def _unchanged(self, live):
+        """Distributions of the lock the live release was built with at the same version from the same wheels."""
+        try:
+            with open(os.path.join(live, MARKER)) as fh:
+                marker = json.load(fh)
+            wanted, hashes = marker.get("wanted") or {}, marker.get("hashes") or {}
+        except (OSError, ValueError, AttributeError):
+            return set()
+        return set(n for n, e in (self.lock or {}).items()
+                   if wanted.get(n) == e["version"] and sorted(hashes.get(n) or []) == sorted(e["hashes"]))
+
+    def _start_from_live(self, release):
+        """Copy the live release's verified files into the new venv RELEASE (see _venv_reuse); on a refusal the
+        venv is made again from nothing. Returns what snapshot() may skip hashing."""
+        if not (self.reuse_from and self.lock_text):
+            return {}
+        start = time.time()
+        try:
+            stats, known = clone(self.reuse_from, release, self._unchanged(self.reuse_from))
+        except (ReuseRefused, OSError) as exc:
+            reason = exc.msg if isinstance(exc, ReuseRefused) else "%s: %s" % (type(exc).__name__, exc)
+            self.steps.append({"step": "re-use the live release", "rc": 1, "refused": reason,
+                               "seconds": round(time.time() - start, 2)})
+            self.reuse = {"from": self.reuse_from, "refused": reason}
+            shutil.rmtree(release, ignore_errors=True)
+            self._run([self.python, "-m", "venv", "--without-pip", release], "create venv")
+            return {}
+        self.steps.append(dict(stats, step="re-use the live release", rc=0, seconds=round(time.time() - start, 2)))
+        self.reuse = dict(stats, **{"from": self.reuse_from})
+        return known
 
     def _write_netrc(self, workdir):
         text = netrc_text(self.url) if self.mode != "wheelhouse" else None
@@ -422,20 +464,28 @@ class Builder(object):
         # next build: the directory names the process that made it).
         remove_orphan_workdirs()
         workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "%d-" % os.getpid())
+        known = {}
         try:
             self._progress = os.path.join(workdir, PROGRESS_LOG)
             self._netrc = self._write_netrc(workdir)
-            req_args = self._requirement_args(workdir)
             if self.installer == "uv":
                 if "uv" not in self.wanted:
                     raise VenvError("installer uv needs uv in the lock or requirements")
                 uv = self._fetch_uv(workdir)
                 self._run([self.python, "-m", "venv", "--without-pip", release], "create venv")
+                known = self._start_from_live(release)
                 env = self._env({"SSL_CERT_FILE": self.ca_bundle} if self.ca_bundle else None)
-                self._run([uv, "pip", "install", "--python", os.path.join(release, "bin", "python"), "--no-config",
-                           "--no-cache", "--only-binary", ":all:", "--link-mode", "copy", "--compile-bytecode"]
-                          + self._source_args("uv") + req_args, "uv pip install", env=env, cwd=workdir)
+                # With a lock, sync: the venv ends exactly the lock whatever the re-used release held. Copies, not
+                # links, from the cache: see _venv_reuse for why releases never share a file.
+                sync = bool(self.lock_text)
+                cache = ["--cache-dir", self.cache] if self.cache else ["--no-cache"]
+                self._run([uv, "pip", "sync" if sync else "install", "--python", os.path.join(release, "bin", "python"),
+                           "--no-config"] + cache + ["--only-binary", ":all:", "--link-mode", "copy",
+                                                     "--compile-bytecode"]
+                          + self._source_args("uv") + self._requirement_args(workdir, sync),
+                          "uv pip sync" if sync else "uv pip install", env=env, cwd=workdir)
             else:
+                req_args = self._requirement_args(workdir)
                 self._run([self.python, "-m", "venv", release], "create venv")
                 self._run([os.path.join(release, "bin", "python"), "-m", "pip", "install", "--isolated", "--no-input",
                            "--disable-pip-version-check", "--no-cache-dir", "--progress-bar", "off",
@@ -452,6 +502,9 @@ class Builder(object):
             raise VenvError("the new venv does not match what was asked: %s" % "; ".join(reasons))
         if self.verify_argv:
             self._health_check(release)
+        start = time.time()
+        write_snapshot(release, snapshot(release, known))
+        self.steps.append({"step": "snapshot", "rc": 0, "seconds": round(time.time() - start, 2)})
         with open(os.path.join(release, MARKER), "w") as fh:
             # What an audit compares with the staging manifest: each distribution with the wheel sha256(s)
             # the lock allowed (null without a lock). The mirror only redacted.
@@ -488,6 +541,9 @@ class Builder(object):
             if self.extra_paths:
                 with open(os.path.join(site, "codex_offline_ml.pth"), "w") as fh:
                     fh.write("\n".join(self.extra_paths) + "\n")
+            elif os.path.lexists(os.path.join(site, "codex_offline_ml.pth")):
+                # Copied from the re-used release; this build has no extra paths.
+                os.unlink(os.path.join(site, "codex_offline_ml.pth"))
         except subprocess.CalledProcessError as exc:
             raise VenvError("the new venv's python cannot tell its site-packages (exit %s): %s" % (
                 exc.returncode, (exc.stderr or b"").decode("utf-8", "replace").strip()[-2000:]))

@@ -23,6 +23,13 @@ description:
   - A new venv is built in a release directory beside the live one and checked (distributions, then the optional
     O(verify_command)) before O(path), a symlink, is swapped to it atomically. A run killed at any point leaves the
     previous venv working; the next run removes the unfinished release.
+  - With installer V(uv) and a O(lock), a new release starts from the live release's files that still match the
+    record taken when it passed its health check (O(reuse)), copied, never hard-linked, so that a file changed in
+    one release cannot change another; C(uv pip sync) then installs, removes or changes only what the lock changes.
+    One file that differs refuses the re-use and the release is built from nothing. A release that changes one pin
+    costs that pin, the copy and the health check, not the whole closure again.
+  - uv keeps its cache in C(.uv-cache) in the releases directory (mode 0700, the same file system), pruned after
+    each build to the versions the live and kept releases hold; its size is in RV(uv_cache).
   - The C(uv) installer is itself taken from the mirror (its wheel chosen by the interpreter's tags and hash-checked
     against the lock) without pip.
   - Mirror credentials never reach a command line, the environment or the result. The installers get them from a
@@ -84,6 +91,12 @@ options:
       - Unfinished builds and the release a rollback left are always removed.
     type: int
     default: 1
+  reuse:
+    description:
+      - With installer V(uv) and a O(lock), start a new release from the live release's verified files (see above).
+        V(false) builds every release from nothing (the cache still serves the unpacked wheels).
+    type: bool
+    default: true
   rollback:
     description:
       - Make the most recently live previous release live again, instead of building. Idempotent (a second run
@@ -155,6 +168,21 @@ verify_output:
   returned: when a release was built (empty without O(verify_command))
   type: str
   sample: '{"status": "ok", "version": "2.13.0+cpu"}'
+reused:
+  description:
+    - What the build took from the live release (O(reuse)) - V(from), the V(files) and V(bytes) copied, the
+      V(scripts_rewritten) to the new release's interpreter - or V(refused) with the reason it built from nothing.
+  returned: when a release was built with installer V(uv) from a live release
+  type: dict
+  sample: {"from": "/opt/codex/.venv.releases/20261127T090000-9a8b7c6d5e-cd34", "files": 20050, "bytes": 904000000,
+           "scripts_rewritten": 4}
+uv_cache:
+  description:
+    - The uv cache beside the releases - its V(path), its size in V(bytes), and the cache entries V(pruned) by
+      this run (versions no live or kept release holds).
+  returned: with installer V(uv), once a release was built
+  type: dict
+  sample: {"path": "/opt/codex/.venv.releases/.uv-cache", "bytes": 820000000, "pruned": []}
 steps:
   description: Installer steps run, with exit codes and seconds.
   returned: changed
@@ -163,6 +191,8 @@ steps:
   sample: [{"step": "uv pip install", "rc": 0, "seconds": 3.1}]
 """
 
+import json
+import os
 import shutil
 import traceback
 
@@ -180,6 +210,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     wanted_set,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import (
+    MARKER,
     Builder,
     ReleaseError,
     ReleaseLock,
@@ -197,6 +228,14 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv imp
     stale_releases,
     swap,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import current_release
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_reuse import (
+    CACHE,
+    CacheError,
+    cache_size,
+    ensure_cache,
+    prune_cache,
+)
 
 
 def _lines(dists):
@@ -210,6 +249,32 @@ class _Fail(Exception):
         super(_Fail, self).__init__(msg)
         self.msg = msg
         self.extra = extra
+
+
+def _wanted_of(release):
+    try:
+        with open(os.path.join(release, MARKER)) as fh:
+            wanted = json.load(fh).get("wanted") or {}
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return set(wanted.items()) if isinstance(wanted, dict) else set()
+
+
+def _uv_cache(path, prune, timeout, keep_releases=1):
+    """The cache's state for the result; with PRUNE, first forget what no live or kept release holds."""
+    cache = os.path.join(releases_dir(path), CACHE)
+    if not os.path.isdir(cache):
+        return None
+    pruned = []
+    if prune:
+        live = current_release(path)
+        keep = set()
+        for release in [live] + kept_releases(path, keep_releases):
+            if release:
+                keep |= _wanted_of(release)
+        pruned = prune_cache(cache, keep, uv=os.path.join(live, "bin", "uv") if live else None,
+                             timeout=min(timeout, 300))
+    return dict(path=cache, bytes=cache_size(cache), pruned=pruned)
 
 
 def run_module(module, p):
@@ -248,6 +313,10 @@ def run_module(module, p):
         result["diff"] = dict(before=_lines(state["dists"]), after=_lines(wanted) if reasons else _lines(state["dists"]),
                               before_header=path, after_header=path)
     if not result["changed"] or module.check_mode:
+        if p["installer"] == "uv":
+            cache = _uv_cache(path, False, p["timeout"])
+            if cache:
+                result["uv_cache"] = cache
         return result
 
     try:
@@ -257,6 +326,14 @@ def run_module(module, p):
         raise _Fail("cannot create or lock %s: %s" % (releases_dir(path), exc), reasons=reasons)
     try:
         if reasons:
+            if p["installer"] == "uv":
+                try:
+                    builder.cache = ensure_cache(releases_dir(path))
+                except CacheError as exc:
+                    raise _Fail(exc.msg, reasons=reasons)
+                live = current_release(path)
+                if p["reuse"] and live and os.path.isfile(os.path.join(live, MARKER)):
+                    builder.reuse_from = live
             release = new_release_path(path, wanted, p["installer"])
             try:
                 new_state = builder.build(release)
@@ -272,8 +349,17 @@ def run_module(module, p):
             result["release"] = release
             result["installed"] = new_state["dists"]
             result["verify_output"] = builder.verify_output
+            if builder.reuse:
+                result["reused"] = builder.reuse
         result["removed"] = remove_stale(path, p["keep_releases"])
         result["kept"] = kept_releases(path, p["keep_releases"])
+        if p["installer"] == "uv":
+            try:
+                cache = _uv_cache(path, True, p["timeout"], p["keep_releases"])
+            except CacheError as exc:
+                raise _Fail("the new release is live, but %s" % exc.msg)
+            if cache:
+                result["uv_cache"] = cache
     finally:
         lock_ctx.__exit__(None, None, None)
     result["steps"] = builder.steps
@@ -318,6 +404,7 @@ def main():
             timeout=dict(type="int", default=1800),
             keep_releases=dict(type="int", default=1),
             rollback=dict(type="bool", default=False),
+            reuse=dict(type="bool", default=True),
         ),
         required_if=MIRROR_URL_REQUIRED_IF + [("mirror_mode", "wheelhouse", ["wheelhouse"])],
         supports_check_mode=True,

@@ -28,14 +28,28 @@ def sha256(path):
 def mirror(tmp_path_factory, uv_wheel, write_wheel):
     """A wheelhouse (alpha 1.0 and 2.0, the real uv) and a lock of alpha 1.0 + uv."""
     path = tmp_path_factory.mktemp('offline-venv') / 'wheelhouse'
-    alpha = write_wheel(path, 'alpha', '1.0', {'alpha.py': 'VALUE = "1.0"\n'})
-    write_wheel(path, 'alpha', '2.0', {'alpha.py': 'VALUE = "2.0"\n'})
+    alpha = {}
+    for version in ('1.0', '2.0'):
+        # a console script, so that a release holds a bin/ script naming its own interpreter
+        alpha[version] = write_wheel(path, 'alpha', version, {
+            'alpha.py': 'VALUE = "%s"\n\ndef main():\n    print(VALUE)\n' % version,
+            'alpha-%s.dist-info/entry_points.txt' % version: '[console_scripts]\nalpha-say = alpha:main\n'})
+    # beta: the same in both locks, with a console script (a re-used release copies it and names its interpreter)
+    beta = write_wheel(path, 'beta', '1.0', {
+        'beta.py': 'def main():\n    print("beta")\n',
+        'beta-1.0.dist-info/entry_points.txt': '[console_scripts]\nbeta-say = beta:main\n'})
     uv = path / uv_wheel.name
     shutil.copyfile(str(uv_wheel), str(uv))
     uv_version = parse_wheel_filename(uv.name)['version']
-    lock = render_lock({'alpha': {'version': '1.0', 'hashes': [sha256(alpha)]},
-                        'uv': {'version': uv_version, 'hashes': [sha256(uv)]}})
-    return {'wheelhouse': str(path), 'lock': lock, 'uv': 'uv==%s' % uv_version, 'uv_version': uv_version}
+    def lock(version, *extra):
+        entries = {'alpha': {'version': version, 'hashes': [sha256(alpha[version])]},
+                   'uv': {'version': uv_version, 'hashes': [sha256(uv)]}}
+        if 'beta' in extra:
+            entries['beta'] = {'version': '1.0', 'hashes': [sha256(beta)]}
+        return render_lock(entries)
+
+    return {'wheelhouse': str(path), 'lock': lock('1.0'), 'uv': 'uv==%s' % uv_version, 'uv_version': uv_version,
+            'reuse1': lock('1.0', 'beta'), 'reuse2': lock('2.0', 'beta')}
 
 
 def args_for(path, mirror, **extra):
@@ -71,7 +85,11 @@ def test_build_then_idempotent(tmp_path, mirror, run_module):
     assert os.path.islink(str(path)) and os.readlink(str(path)) == first['release']
     assert os.path.dirname(first['release']) == releases_dir(str(path))
     assert [s['step'] for s in first['steps']] == ['fetch uv %s' % mirror['uv_version'], 'create venv',
-                                                   'uv pip install']
+                                                   'uv pip sync', 'snapshot']
+    assert 'reused' not in first
+    cache = os.path.join(releases_dir(str(path)), '.uv-cache')
+    assert first['uv_cache']['path'] == cache and first['uv_cache']['bytes'] > 0
+    assert os.stat(cache).st_mode & 0o777 == 0o700
     assert alpha_of(path) == '1.0'
 
     failed, second = run_module(offline_venv, _ansible_diff=True, **args_for(path, mirror))
@@ -378,3 +396,136 @@ def test_verify_output_is_returned_after_a_build(tmp_path, mirror, run_module):
     assert json.loads(result['verify_output']) == {'status': 'ok', 'alpha': '1.0'}
     failed, again = run_module(offline_venv, **args_for(path, mirror, verify_command=check))
     assert not failed and again['changed'] is False and 'verify_output' not in again
+
+
+# --------------------------------------------------------------------------- a new release re-uses the live one
+def files_of(release):
+    """{relative path: (inode, link count, bytes)} of the regular files of a release."""
+    out = {}
+    for root, _dirs, names in os.walk(release):
+        for name in names:
+            full = os.path.join(root, name)
+            st = os.lstat(full)
+            if not os.path.islink(full):
+                with open(full, 'rb') as fh:
+                    out[os.path.relpath(full, release)] = (st.st_ino, st.st_nlink, fh.read())
+    return out
+
+
+def say(path):
+    return subprocess.check_output([os.path.join(str(path), 'bin', 'alpha-say')], universal_newlines=True).strip()
+
+
+def test_a_one_pin_release_reuses_the_live_release_and_stays_independent(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    failed, first = run_module(offline_venv, **args_for(path, mirror, lock=mirror['reuse1']))
+    assert not failed, first['msg']
+    assert say(path) == '1.0'
+
+    failed, second = run_module(offline_venv, **args_for(path, mirror, requirements=['alpha==2.0'],
+                                                        lock=mirror['reuse2']))
+    assert not failed, second['msg']
+    assert second['reused']['from'] == first['release'] and second['reused']['files'] > 0
+    # the copied entry point named the old release's interpreter: rewritten, and the new release runs it
+    assert second['reused']['scripts_rewritten'] == 1 and second['reused']['distributions'] == 2
+    with open(os.path.join(second['release'], 'bin', 'beta-say')) as fh:
+        assert fh.readline() == '#!%s/bin/python\n' % second['release']
+    assert subprocess.check_output([os.path.join(str(path), 'bin', 'beta-say')], universal_newlines=True) == 'beta\n'
+    assert say(path) == '2.0' and alpha_of(path) == '2.0'
+    assert [s['step'] for s in second['steps']] == ['fetch uv %s' % mirror['uv_version'], 'create venv',
+                                                    're-use the live release', 'uv pip sync', 'snapshot']
+
+    # Independent: no file of either release is a link of another file (of the other release or of the cache),
+    # so writing into one in place cannot change the other.
+    old, new = files_of(first['release']), files_of(second['release'])
+    assert all(nlink == 1 for _ino, nlink, _data in list(old.values()) + list(new.values()))
+    shared = [rel for rel in set(old) & set(new) if old[rel][0] == new[rel][0]]
+    assert shared == []
+    uv_file = [rel for rel in new if rel.endswith(os.path.join('bin', 'uv'))][0]
+    with open(os.path.join(second['release'], uv_file), 'r+b') as fh:
+        fh.write(b'XXXX')
+    assert files_of(first['release'])[uv_file][2] == old[uv_file][2]
+
+    # ... and the rollback is to the bytes that passed their health check
+    failed, back = run_module(offline_venv, rollback=True, **args_for(path, mirror, lock=mirror['reuse1']))
+    assert not failed and back['release'] == first['release']
+    assert say(path) == '1.0' and alpha_of(path) == '1.0'
+
+
+def test_a_changed_file_in_the_live_release_refuses_reuse(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    failed, first = run_module(offline_venv, **args_for(path, mirror, lock=mirror['reuse1']))
+    assert not failed, first['msg']
+    # beta stays in the new lock, so its files would be copied
+    site = subprocess.check_output([os.path.join(str(path), 'bin', 'python'), '-c',
+                                    'import beta; print(beta.__file__)'], universal_newlines=True).strip()
+    with open(site, 'a') as fh:      # a hand edit of the live release, in place
+        fh.write('BROKEN = True\n')
+    failed, second = run_module(offline_venv, **args_for(path, mirror, requirements=['alpha==2.0'],
+                                                        lock=mirror['reuse2']))
+    assert not failed, second['msg']
+    assert second['reused']['refused'] == ('%s differs from what the release held when it passed its health check'
+                                           % os.path.relpath(site, first['release']))
+    # built from nothing: nothing of the edited release travelled
+    assert 'BROKEN' not in open(os.path.join(second['release'], os.path.relpath(site, first['release']))).read()
+    assert alpha_of(path) == '2.0' and say(path) == '2.0'
+
+
+def test_reuse_false_builds_from_nothing(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    assert not run_module(offline_venv, **args_for(path, mirror, lock=mirror['reuse1']))[0]
+    failed, second = run_module(offline_venv, reuse=False, **args_for(path, mirror, requirements=['alpha==2.0'],
+                                                                      lock=mirror['reuse2']))
+    assert not failed and 'reused' not in second
+    assert 're-use the live release' not in [s['step'] for s in second['steps']]
+
+
+def test_cache_is_pruned_to_the_kept_releases(tmp_path, mirror, run_module):
+    path = tmp_path / 'venv'
+    cache = os.path.join(releases_dir(str(path)), '.uv-cache')
+
+    def pointers(name):
+        return sorted(os.path.basename(p) for p in
+                      subprocess.check_output(['find', cache, '-path', '*wheels-v*/%s/*' % name],
+                                              universal_newlines=True).split())
+
+    assert not run_module(offline_venv, **args_for(path, mirror))[0]
+    assert [p for p in pointers('alpha') if p.startswith('1.0-')]
+    # keep 1: the 1.0 release is kept, so is its cache entry
+    failed, second = run_module(offline_venv, **args_for(path, mirror, requirements=['alpha==2.0'],
+                                                        lock=mirror['reuse2']))
+    assert not failed and second['uv_cache']['pruned'] == []
+    assert set(p.split('-')[0] for p in pointers('alpha')) == {'1.0', '2.0'}
+    # keep 0: the 1.0 release goes, and with it its entry in the cache
+    failed, third = run_module(offline_venv, keep_releases=0, **args_for(path, mirror))
+    assert not failed
+    failed, fourth = run_module(offline_venv, keep_releases=0, **args_for(path, mirror, requirements=['alpha==2.0'],
+                                                                         lock=mirror['reuse2']))
+    assert not failed
+    assert [p for p in fourth['uv_cache']['pruned'] if '/alpha/1.0-' in p]
+    assert set(p.split('-')[0] for p in pointers('alpha')) == {'2.0'}
+    # uv removed the unpacked 1.0 wheel nothing points at any more: alpha 2.0, beta, uv
+    assert len(os.listdir(os.path.join(cache, 'archive-v0'))) == 3
+    assert alpha_of(path) == '2.0'
+
+
+@pytest.mark.parametrize('plant', ['world-writable', 'symlink', 'file'])
+def test_a_cache_someone_else_could_write_is_refused(tmp_path, mirror, run_module, plant):
+    path = tmp_path / 'venv'
+    rdir = releases_dir(str(path))
+    os.makedirs(rdir)
+    cache = os.path.join(rdir, '.uv-cache')
+    if plant == 'world-writable':
+        os.mkdir(cache)
+        os.chmod(cache, 0o777)
+    elif plant == 'symlink':
+        os.mkdir(str(tmp_path / 'elsewhere'))
+        os.symlink(str(tmp_path / 'elsewhere'), cache)
+    else:
+        open(cache, 'w').close()
+    failed, result = run_module(offline_venv, **args_for(path, mirror))
+    assert failed
+    assert result['msg'].startswith('the uv cache %s is not a directory of uid' % cache)
+    assert 'Fix: remove it' in result['msg']
+    assert not os.path.lexists(str(path))
+    assert sorted(os.listdir(rdir)) == ['.lock', '.uv-cache']

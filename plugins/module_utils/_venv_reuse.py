@@ -1,0 +1,355 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What a new release of a managed venv re-uses: the live release's verified files, and the uv cache.
+
+A release that changes one pin should cost that pin, not the whole closure again. Two things make that so:
+
+* **The snapshot.** When a release has passed its health check, ``.codex-files.json`` in it records every file
+  (sha256, size) and link. The next build makes a fresh venv and copies into it the files of each distribution
+  the new lock keeps as it was (same version, same wheel hashes): the files its RECORD lists and the ``.pyc``
+  files of its sources (modification times kept, so the byte-compile skips them), each checked against the
+  snapshot while it is copied. It rewrites the interpreter path in the copied ``bin/`` scripts (and their lines in
+  RECORD), and ``uv pip sync`` installs what the lock changes. A distribution that changes is not copied at all:
+  none of its files, so no ``.pyc`` of an old source can outlive it (a new source of the same size and time would
+  otherwise pass for compiled). A single file to copy that differs from the snapshot (a damaged or hand-edited release,
+  a stub torch installed over it) refuses the re-use as a whole: the build starts from nothing, as a repair must.
+* **The uv cache** (``.uv-cache`` in the releases directory, ``0700`` root): the wheels uv unpacked, on the same
+  file system as the releases. A rebuild from nothing (a repair) takes them from there instead of the mirror.
+
+Releases are copies, never hard links of each other or of the cache: a file changed in place in one release (an
+editor that writes in place, a ``>`` redirection) cannot change another, so a rollback always returns to the
+bytes that passed their health check. Measured (docs/benchmarks.md): copying torch's closure costs about 2 s here,
+hard links about 0.2 s; the copy is what keeps rollback honest.
+
+Private to the collection. Standard library only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import stat
+import subprocess
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER
+
+SNAPSHOT = ".codex-files.json"
+CACHE = ".uv-cache"
+_CHUNK = 1 << 20
+
+
+class ReuseRefused(Exception):
+    """The live release cannot be re-used (the build starts from nothing); msg says why."""
+
+    def __init__(self, msg):
+        super(ReuseRefused, self).__init__(msg)
+        self.msg = msg
+
+
+class CacheError(Exception):
+    def __init__(self, msg):
+        super(CacheError, self).__init__(msg)
+        self.msg = msg
+
+
+# ---------------------------------------------------------------------------------------------------- the cache
+def ensure_cache(rdir):
+    """The uv cache directory in the releases directory RDIR, created 0700; refused when it is not a directory of
+    this user that nobody else can write (uv would install what another user put there)."""
+    path = os.path.join(rdir, CACHE)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CacheError("cannot create the uv cache %s: %s" % (path, exc.strerror))
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        raise CacheError("the uv cache %s is not a directory of uid %d with mode 0700 (it is %s, uid %d, mode %04o). "
+                         "Fix: remove it; the next build makes it again" % (
+                             path, os.geteuid(), "a directory" if stat.S_ISDIR(st.st_mode) else "not a directory",
+                             st.st_uid, stat.S_IMODE(st.st_mode)))
+    return path
+
+
+def cache_size(path):
+    """Bytes of the regular files under PATH (each inode once), 0 when there is no cache."""
+    seen = set()
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(root, name))
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
+
+
+def _normalize(name):
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def prune_cache(path, keep, uv=None, timeout=300):
+    """Forget the cached wheels no kept release uses, then let uv remove what nothing points at any more.
+
+    KEEP is a set of (normalized name, version). uv points at each unpacked wheel from one small file per version
+    (``wheels-v*/<index>/<name>/<version>-<tag>.*``, uv pinned by the lock); a pointer of another version goes, and
+    ``uv cache prune`` removes the archives left without a pointer and any temporary directory a killed build left.
+    Returns the pointer files removed."""
+    removed = []
+    if not os.path.isdir(path):
+        return removed
+    wanted = set((_normalize(n), v) for n, v in keep)
+    for top in sorted(os.listdir(path)):
+        if not top.startswith("wheels-v"):
+            continue
+        for root, dirs, files in os.walk(os.path.join(path, top)):
+            # <kind>/<index or url hash>/<name>: the only level whose entries are versions.
+            if len(os.path.relpath(root, os.path.join(path, top)).split(os.sep)) != 3:
+                continue
+            name = _normalize(os.path.basename(root))
+            # The pointer files and the link to the unpacked wheel (a directory entry) of each version.
+            for entry in sorted(files + dirs):
+                full = os.path.join(root, entry)
+                if "-" not in entry or (name, entry.split("-", 1)[0]) in wanted:
+                    continue
+                if os.path.islink(full) or not os.path.isdir(full):
+                    os.unlink(full)
+                else:
+                    shutil.rmtree(full)
+                    dirs.remove(entry)
+                removed.append(os.path.relpath(full, path))
+    if uv and os.access(uv, os.X_OK):
+        proc = subprocess.run([uv, "cache", "prune", "--cache-dir", path, "--no-config", "--quiet"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise CacheError("uv cache prune failed (exit %s): %s" % (
+                proc.returncode, proc.stdout.decode("utf-8", "replace").strip()[-2000:]))
+    return sorted(removed)
+
+
+# ------------------------------------------------------------------------------------------------- the snapshot
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def snapshot(release, known=None):
+    """{"files": {rel: [sha256, size]}, "links": {rel: target}} of everything under RELEASE but the snapshot and
+    the marker. KNOWN maps rel -> (dev, ino, size, mtime_ns, sha256) of files this build copied and hashed already:
+    a file still that inode, size and time is not read again."""
+    known = known or {}
+    files, links = {}, {}
+    for root, dirs, names in os.walk(release):
+        for name in sorted(dirs + names):
+            full = os.path.join(root, name)
+            rel = os.path.relpath(full, release)
+            if rel in (SNAPSHOT, MARKER):
+                continue
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                links[rel] = os.readlink(full)
+            elif stat.S_ISREG(st.st_mode):
+                hit = known.get(rel)
+                if hit and hit[:4] == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
+                    files[rel] = [hit[4], st.st_size]
+                else:
+                    files[rel] = [_sha256(full), st.st_size]
+    return {"schema": 1, "files": files, "links": links}
+
+
+def write_snapshot(release, data):
+    target = os.path.join(release, SNAPSHOT)
+    tmp = target + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, sort_keys=True, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.rename(tmp, target)
+
+
+def read_snapshot(release):
+    try:
+        with open(os.path.join(release, SNAPSHOT)) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("files"), dict):
+        return None
+    return data
+
+
+def _venv_version(release):
+    """(home, version) of a venv's pyvenv.cfg: a release of another interpreter is never re-used."""
+    out = {}
+    try:
+        with open(os.path.join(release, "pyvenv.cfg")) as fh:
+            for line in fh:
+                key, sep, value = line.partition("=")
+                if sep:
+                    out[key.strip()] = value.strip()
+    except OSError:
+        return None
+    return out.get("home"), out.get("version") or out.get("version_info")
+
+
+def _record_hash(data):
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode("ascii")
+
+
+def _fix_records(dst, rewritten):
+    """Give the rewritten bin/ scripts their new hash and size in the RECORD that lists them (uv reads RECORD to
+    remove a distribution; the next re-use checks the files against the snapshot, not RECORD)."""
+    for root, dirs, _files in os.walk(os.path.join(dst, "lib")):
+        for name in dirs:
+            if not name.endswith(".dist-info"):
+                continue
+            record = os.path.join(root, name, "RECORD")
+            if not os.path.isfile(record):
+                continue
+            with open(record, newline="") as fh:
+                rows = list(csv.reader(fh))
+            changed = False
+            for row in rows:
+                if not row:
+                    continue
+                rel = os.path.relpath(os.path.normpath(os.path.join(root, row[0])), dst)
+                if rel in rewritten:
+                    row[1:3] = [_record_hash(rewritten[rel]), str(len(rewritten[rel]))]
+                    changed = True
+            if changed:
+                out = io.StringIO()
+                csv.writer(out, lineterminator="\n").writerows(rows)
+                tmp = record + ".tmp"
+                with open(tmp, "w", newline="") as fh:
+                    fh.write(out.getvalue())
+                os.rename(tmp, record)
+
+
+def _copy_checked(src, dst, rel, want):
+    """Copy SRC to DST (new file) hashing it on the way; ReuseRefused when it is not the snapshot's bytes."""
+    h = hashlib.sha256()
+    size = 0
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fin:
+        st = os.fstat(fin.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ReuseRefused("%s is no longer a regular file" % rel)
+        with open(dst, "xb") as fout:
+            for chunk in iter(lambda: fin.read(_CHUNK), b""):
+                h.update(chunk)
+                size += len(chunk)
+                fout.write(chunk)
+    if [h.hexdigest(), size] != list(want):
+        raise ReuseRefused("%s differs from what the release held when it passed its health check" % rel)
+    os.chmod(dst, stat.S_IMODE(st.st_mode))
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return h.hexdigest()
+
+
+def _dist_name(dist_info):
+    return _normalize(dist_info[:-len(".dist-info")].rsplit("-", 1)[0])
+
+
+def owned_files(release, files, keep):
+    """The files (relative to RELEASE, among the snapshot's FILES) of the distributions named in KEEP: what each
+    one's RECORD lists, and the .pyc files of its sources. ReuseRefused for a RECORD entry out of the release."""
+    out = set()
+    names = set(_normalize(n) for n in keep)
+    by_dir = {}
+    for rel in files:
+        by_dir.setdefault(os.path.dirname(rel), []).append(os.path.basename(rel))
+    for rel in files:
+        parts = rel.split(os.sep)
+        if len(parts) < 2 or parts[-1] != "RECORD" or not parts[-2].endswith(".dist-info") \
+                or _dist_name(parts[-2]) not in names:
+            continue
+        site = os.path.dirname(os.path.dirname(os.path.join(release, rel)))
+        with open(os.path.join(release, rel), newline="") as fh:
+            rows = [row for row in csv.reader(fh) if row]
+        for row in rows:
+            full = os.path.normpath(os.path.join(site, row[0]))
+            if not full.startswith(release.rstrip(os.sep) + os.sep):
+                raise ReuseRefused("%s lists %s, out of the release" % (rel, row[0]))
+            owned = os.path.relpath(full, release)
+            out.add(owned)
+            if owned.endswith(".py"):
+                cache = os.path.join(os.path.dirname(owned), "__pycache__")
+                stem = os.path.basename(owned)[:-3] + "."
+                out.update(os.path.join(cache, n) for n in by_dir.get(cache, ())
+                           if n.startswith(stem) and n.endswith(".pyc"))
+    return out
+
+
+def clone(src, dst, keep):
+    """Copy into DST (a venv just made, nothing installed) the files of release SRC's distributions named in KEEP
+    (see owned_files) that DST does not have yet, each checked against SRC's snapshot. Returns (stats, known)
+    where known feeds snapshot(). Raises ReuseRefused (DST is then half-filled: the caller starts it again)."""
+    data = read_snapshot(src)
+    if data is None:
+        raise ReuseRefused("%s has no snapshot of its files (built before re-use existed, or unfinished)" % src)
+    if _venv_version(src) != _venv_version(dst) or _venv_version(dst) is None:
+        raise ReuseRefused("%s was made by another interpreter (pyvenv.cfg home/version differ)" % src)
+    old, new = src.encode(), dst.encode()
+    known, rewritten = {}, {}
+    copied = size = 0
+    wanted = owned_files(src, data["files"], keep)
+    for rel, target in sorted(data.get("links", {}).items()):
+        if rel not in wanted or os.path.lexists(os.path.join(dst, rel)):
+            continue
+        if os.path.isabs(target) or target.startswith(".."):
+            raise ReuseRefused("%s is a link out of the release (%s)" % (rel, target))
+        os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
+        os.symlink(target, os.path.join(dst, rel))
+    missing = sorted(wanted - set(data["files"]) - set(data.get("links", {})))
+    if missing:
+        raise ReuseRefused("%s is listed by a RECORD but was not in the release when it passed its health check"
+                           % missing[0])
+    for rel, want in sorted(data["files"].items()):
+        there = os.path.join(dst, rel)
+        if rel not in wanted or os.path.lexists(there):
+            continue
+        parent = os.path.dirname(rel)
+        if parent and not os.path.isdir(os.path.join(dst, parent)):
+            os.makedirs(os.path.join(dst, parent), mode=0o755)
+        source = os.path.join(src, rel)
+        if not os.path.lexists(source):
+            raise ReuseRefused("%s is missing from the release" % rel)
+        digest = _copy_checked(source, there, rel, want)
+        if rel.startswith("bin" + os.sep):
+            with open(there, "rb") as fh:
+                body = fh.read()
+            if body.startswith(b"#!") and old in body:
+                body = body.replace(old, new)
+                st = os.stat(there)
+                with open(there + ".tmp", "xb") as fh:
+                    fh.write(body)
+                os.chmod(there + ".tmp", stat.S_IMODE(st.st_mode))
+                os.rename(there + ".tmp", there)
+                rewritten[rel] = body
+        st = os.lstat(there)
+        if rel not in rewritten:
+            known[rel] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest)
+        copied += 1
+        size += want[1]
+    _fix_records(dst, rewritten)
+    return {"files": copied, "bytes": size, "scripts_rewritten": len(rewritten), "distributions": len(keep)}, known
+
+
+__all__ = ["CACHE", "CacheError", "ReuseRefused", "SNAPSHOT", "cache_size", "clone", "ensure_cache", "prune_cache",
+           "read_snapshot", "snapshot", "write_snapshot"]

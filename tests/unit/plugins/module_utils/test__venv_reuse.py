@@ -1,0 +1,145 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""_venv_reuse: the snapshot, what a clone copies or refuses, the cache's pruning (real files, no venv needed)."""
+
+from __future__ import absolute_import, division, print_function
+
+import csv
+import os
+
+import pytest
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_reuse import (
+    ReuseRefused,
+    clone,
+    owned_files,
+    prune_cache,
+    read_snapshot,
+    snapshot,
+    write_snapshot,
+)
+
+SITE = os.path.join('lib', 'python3.11', 'site-packages')
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as fh:
+        fh.write(text)
+
+
+def fake_release(root, name='rel', home='/usr/bin', record_extra=()):
+    """A release with pyvenv.cfg, dist 'keep' (a module, its .pyc, a bin script) and dist 'drop', snapshotted."""
+    rel = str(root / name)
+    write(os.path.join(rel, 'pyvenv.cfg'), 'home = %s\nversion = 3.11.7\n' % home)
+    site = os.path.join(rel, SITE)
+    write(os.path.join(site, 'keep.py'), 'X = 1\n')
+    write(os.path.join(site, '__pycache__', 'keep.cpython-311.pyc'), 'compiled')
+    write(os.path.join(rel, 'bin', 'keep-run'), '#!%s/bin/python\nimport keep\n' % rel)
+    write(os.path.join(site, 'drop.py'), 'Y = 1\n')
+    write(os.path.join(site, '__pycache__', 'drop.cpython-311.pyc'), 'compiled')
+    rows = [['keep.py', 'sha256=x', '6'], ['../../../bin/keep-run', 'sha256=x', '1'],
+            ['keep-1.0.dist-info/RECORD', '', '']] + [list(r) for r in record_extra]
+    os.makedirs(os.path.join(site, 'keep-1.0.dist-info'))
+    with open(os.path.join(site, 'keep-1.0.dist-info', 'RECORD'), 'w', newline='') as fh:
+        csv.writer(fh, lineterminator='\n').writerows(rows)
+    write(os.path.join(site, 'drop-1.0.dist-info', 'RECORD'), 'drop.py,sha256=x,6\n')
+    write_snapshot(rel, snapshot(rel))
+    return rel
+
+
+def fresh(root, name='new', home='/usr/bin'):
+    rel = str(root / name)
+    write(os.path.join(rel, 'pyvenv.cfg'), 'home = %s\nversion = 3.11.7\n' % home)
+    return rel
+
+
+def test_owned_files_are_the_record_and_the_pyc_of_its_sources(tmp_path):
+    rel = fake_release(tmp_path)
+    owned = owned_files(rel, read_snapshot(rel)['files'], {'keep'})
+    assert owned == {os.path.join(SITE, 'keep.py'), os.path.join(SITE, '__pycache__', 'keep.cpython-311.pyc'),
+                     os.path.join('bin', 'keep-run'), os.path.join(SITE, 'keep-1.0.dist-info', 'RECORD')}
+
+
+def test_clone_copies_the_kept_distribution_only_and_rewrites_its_script(tmp_path):
+    src = fake_release(tmp_path)
+    dst = fresh(tmp_path)
+    stats, known = clone(src, dst, {'keep'})
+    assert stats == {'files': 4, 'bytes': stats['bytes'], 'scripts_rewritten': 1, 'distributions': 1}
+    assert not os.path.exists(os.path.join(dst, SITE, 'drop.py'))
+    assert not os.path.exists(os.path.join(dst, SITE, '__pycache__', 'drop.cpython-311.pyc'))
+    with open(os.path.join(dst, 'bin', 'keep-run')) as fh:
+        body = fh.read()
+    assert body == '#!%s/bin/python\nimport keep\n' % dst
+    with open(os.path.join(dst, SITE, 'keep-1.0.dist-info', 'RECORD')) as fh:
+        row = [r for r in csv.reader(fh) if r and r[0] == '../../../bin/keep-run'][0]
+    assert row[2] == str(len(body)) and row[1].startswith('sha256=')
+    # the copies keep their times (a .pyc stays valid for its source) and are new files
+    for rel in (os.path.join(SITE, 'keep.py'), os.path.join(SITE, '__pycache__', 'keep.cpython-311.pyc')):
+        a, b = os.stat(os.path.join(src, rel)), os.stat(os.path.join(dst, rel))
+        assert a.st_mtime_ns == b.st_mtime_ns and a.st_ino != b.st_ino
+        assert rel in known
+    # a snapshot of the clone re-uses the hashes of the files it copied
+    again = snapshot(dst, known)
+    assert again['files'][os.path.join(SITE, 'keep.py')] == read_snapshot(src)['files'][os.path.join(SITE, 'keep.py')]
+
+
+def _no_snapshot(rel):
+    os.unlink(os.path.join(rel, '.codex-files.json'))
+
+
+def _edit(rel):
+    write(os.path.join(rel, SITE, 'keep.py'), 'X = 2\n')
+
+
+def _gone(rel):
+    os.unlink(os.path.join(rel, SITE, '__pycache__', 'keep.cpython-311.pyc'))
+
+
+def _link(rel):
+    path = os.path.join(rel, SITE, 'keep.py')
+    os.unlink(path)
+    os.symlink('/etc/hostname', path)
+
+
+@pytest.mark.parametrize('damage, message', [
+    (_no_snapshot, 'has no snapshot of its files'),
+    (_edit, 'keep.py differs from what the release held when it passed its health check'),
+    (_gone, 'keep.cpython-311.pyc is missing from the release'),
+    (_link, 'keep.py'),
+])
+def test_clone_refuses_a_release_that_is_not_what_passed(tmp_path, damage, message):
+    src = fake_release(tmp_path)
+    damage(src)
+    with pytest.raises((ReuseRefused, OSError)) as err:
+        clone(src, fresh(tmp_path), {'keep'})
+    assert message in str(err.value)
+
+
+def test_clone_refuses_another_interpreter(tmp_path):
+    src = fake_release(tmp_path)
+    with pytest.raises(ReuseRefused, match='made by another interpreter'):
+        clone(src, fresh(tmp_path, home='/opt/python3.13/bin'), {'keep'})
+
+
+def test_clone_refuses_a_record_that_leaves_the_release(tmp_path):
+    src = fake_release(tmp_path, record_extra=[('../../../../../etc/shadow', 'sha256=x', '1')])
+    with pytest.raises(ReuseRefused, match='out of the release'):
+        clone(src, fresh(tmp_path), {'keep'})
+
+
+def test_prune_cache_forgets_versions_no_release_holds(tmp_path):
+    cache = tmp_path / 'cache'
+    pkg = cache / 'wheels-v8' / 'index' / 'abc'
+    for name, version in (('alpha', '1.0'), ('alpha', '2.0'), ('typing-extensions', '4.16.0')):
+        for suffix in ('.rev', '.lock'):
+            write(str(pkg / name / ('%s-py3-none-any%s' % (version, suffix))), 'x')
+        os.symlink(str(cache / 'archive-v0' / version), str(pkg / name / ('%s-py3-none-any' % version)))
+    removed = prune_cache(str(cache), {('alpha', '2.0'), ('typing_extensions', '4.16.0')})
+    assert removed == sorted(os.path.join('wheels-v8', 'index', 'abc', 'alpha', '1.0-py3-none-any' + s)
+                             for s in ('', '.lock', '.rev'))
+    assert sorted(os.listdir(str(pkg / 'alpha'))) == ['2.0-py3-none-any', '2.0-py3-none-any.lock',
+                                                      '2.0-py3-none-any.rev']
+    assert prune_cache(str(tmp_path / 'none'), set()) == []
