@@ -384,9 +384,12 @@ class Builder(object):
         venv is made again from nothing. Returns what snapshot() may skip hashing."""
         if not (self.reuse_from and self.lock_text):
             return {}
+        keep = self._unchanged(self.reuse_from)
+        if not keep:
+            return {}
         start = time.time()
         try:
-            stats, known = clone(self.reuse_from, release, self._unchanged(self.reuse_from))
+            stats, known = clone(self.reuse_from, release, keep)
         except (ReuseRefused, OSError) as exc:
             reason = exc.msg if isinstance(exc, ReuseRefused) else "%s: %s" % (type(exc).__name__, exc)
             self.steps.append({"step": "re-use the live release", "rc": 1, "refused": reason,

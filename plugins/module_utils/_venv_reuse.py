@@ -150,7 +150,7 @@ def _sha256(path):
 
 
 def snapshot(release, known=None):
-    """{"files": {rel: [sha256, size]}, "links": {rel: target}} of everything under RELEASE but the snapshot and
+    """{"files": {rel: [sha256, size, mode]}, "links": {rel: target}} of everything under RELEASE but the snapshot and
     the marker. KNOWN maps rel -> (dev, ino, size, mtime_ns, sha256) of files this build copied and hashed already:
     a file still that inode, size and time is not read again."""
     known = known or {}
@@ -167,9 +167,9 @@ def snapshot(release, known=None):
             elif stat.S_ISREG(st.st_mode):
                 hit = known.get(rel)
                 if hit and hit[:4] == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
-                    files[rel] = [hit[4], st.st_size]
+                    files[rel] = [hit[4], st.st_size, stat.S_IMODE(st.st_mode)]
                 else:
-                    files[rel] = [_sha256(full), st.st_size]
+                    files[rel] = [_sha256(full), st.st_size, stat.S_IMODE(st.st_mode)]
     return {"schema": 1, "files": files, "links": links}
 
 
@@ -189,8 +189,13 @@ def read_snapshot(release):
             data = json.load(fh)
     except (OSError, ValueError):
         return None
-    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("files"), dict):
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("files"), dict) \
+            or not isinstance(data.get("links", {}), dict):
         return None
+    for entry in data["files"].values():
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and all(isinstance(n, int) for n in entry[1:])):
+            return None
     return data
 
 
@@ -255,8 +260,11 @@ def _copy_checked(src, dst, rel, want):
                 h.update(chunk)
                 size += len(chunk)
                 fout.write(chunk)
-    if [h.hexdigest(), size] != list(want):
+    if [h.hexdigest(), size] != list(want[:2]):
         raise ReuseRefused("%s differs from what the release held when it passed its health check" % rel)
+    if stat.S_IMODE(st.st_mode) != want[2]:
+        raise ReuseRefused("%s has mode %04o, not the %04o it had when the release passed its health check" % (
+            rel, stat.S_IMODE(st.st_mode), want[2]))
     os.chmod(dst, stat.S_IMODE(st.st_mode))
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
     return h.hexdigest()

@@ -353,9 +353,10 @@ def link_wheels(dest, exclude=()):
 
 
 # --------------------------------------------------------------------------- killing an install midway
-# Runs inside the container: waits until a new release directory exists under RELEASES and the installer
-# ('uv pip install') is running, lets it work SETTLE seconds, then SIGKILLs the installer and every ancestor
-# process up to the container's init (the Ansible module, its wrapper, the shell of `podman exec`).
+# Runs inside the container: waits until a new release directory exists under RELEASES while the offline_venv
+# module builds it, lets it work SETTLE seconds (the files of the live release being copied in, or the installer
+# running: 'uv pip sync' with a lock, 'uv pip install' without), then SIGKILLs the installer if one runs, else the
+# module, and every ancestor process up to the container's init (the module's wrapper, the shell of `podman exec`).
 KILL_INSTALL_CODE = r"""
 import json, os, signal, sys, time
 rdir, live, settle, limit = sys.argv[1], os.path.realpath(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
@@ -369,26 +370,35 @@ def cmdlines():
             except OSError:
                 pass
 def ppid(pid):
-    with open("/proc/%d/stat" % pid) as fh:
-        return int(fh.read().rsplit(")", 1)[1].split()[1])
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return 1
+def find(*needles):
+    return [p for p, c in cmdlines() if any(n in c for n in needles)]
 deadline = time.time() + limit
 while time.time() < deadline:
     new = []
     if os.path.isdir(rdir):
         new = [e for e in os.listdir(rdir) if not e.startswith(".")
                and os.path.realpath(os.path.join(rdir, e)) != live]
-    installers = [(p, c) for p, c in cmdlines() if "uv pip install" in c]
-    if new and installers:
+    modules = find("AnsiballZ_offline_venv")
+    if new and modules:
         time.sleep(settle)
-        pid = installers[0][0]
-        chain = []
-        while pid > 1:
-            chain.append(pid)
-            pid = ppid(pid)
+        installers = find("uv pip install", "uv pip sync")
+        def ancestry(pid):
+            chain = []
+            while pid > 1:
+                chain.append(pid)
+                pid = ppid(pid)
+            return chain
+        # the deepest process: the module itself, not the async wrapper that names it on its command line
+        chain = max((ancestry(p) for p in (installers or find("AnsiballZ_offline_venv") or modules)), key=len)
         names = {}
         for p, c in cmdlines():
             if p in chain:
-                names[p] = c[:160]
+                names[p] = c[:400]
         killed = []
         for p in chain:
             try:
@@ -397,9 +407,10 @@ while time.time() < deadline:
             except ProcessLookupError:  # a wrapper in the chain ended on its own meanwhile: not killed by us
                 pass
         files = sum(len(f) for _r, _d, f in os.walk(os.path.join(rdir, new[0])))
-        print(json.dumps({"release": new[0], "killed": [names.get(p, "?") for p in killed], "files": files}))
+        print(json.dumps({"release": new[0], "killed": [names.get(p, "?") for p in killed], "files": files,
+                          "phase": "installer" if installers else "copying the live release's files"}))
         sys.exit(0)
     time.sleep(0.05)
-print("no installer seen within %ss" % limit)
+print("no build seen within %ss" % limit)
 sys.exit(1)
 """

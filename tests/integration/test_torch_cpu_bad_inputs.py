@@ -133,7 +133,7 @@ def test_bad_wheel_fails_install_and_leaves_host_as_it_was(request, tmp_path, st
         result = h.run_play(host, "torch_cpu.yml", {
             "torch_cpu_mirror_mode": "find_links", "torch_cpu_mirror_url": url,
             "torch_cpu_lock_file": str(h.LOCKS / "torch_cpu_extra.txt")})
-    _failed_with(result, "building /opt/codex/venv from mirror %s: uv pip install failed (exit" % url, *needles)
+    _failed_with(result, "building /opt/codex/venv from mirror %s: uv pip sync failed (exit" % url, *needles)
     h.assert_unchanged(before, host.snapshot())
     if start == "healthy":
         _still_healthy(host, release)
@@ -277,7 +277,8 @@ def test_credentials_in_mirror_url_never_show_up(healthy):
 
 # --------------------------------------------------------------------------- 7. install killed midway
 def test_install_killed_midway_keeps_old_venv_and_next_converge_heals(healthy):
-    """SIGKILL of the installer, the module and ansible-playbook while a new release is being built: the live
+    """SIGKILL of the build (the installer if it runs by then, else the module copying the live release's files into
+    the new one), the module and ansible-playbook while a new release is being built: the live
     venv still points at the old release and works (host command exit 0, no six); the next converge removes the
     unfinished release and installs the new lock."""
     release = healthy.venv_target()
@@ -290,7 +291,6 @@ def test_install_killed_midway_keeps_old_venv_and_next_converge_heals(healthy):
     killed = json.loads(killer.out.strip().splitlines()[-1])
     print("killed mid-install: %s" % json.dumps(killed, indent=1))
     assert killed["files"] > 0, killed
-    assert any("uv pip install" in c for c in killed["killed"]), killed
     assert any("AnsiballZ_offline_venv" in c for c in killed["killed"]), killed
 
     assert healthy.venv_target() == release

@@ -56,7 +56,8 @@ while not os.path.exists(stop):
             except OSError:
                 continue
             pids.add(pid)
-            if part == "cmdline" and (b"uv\0pip\0install" in data or b"-m\0pip\0install" in data):
+            if part == "cmdline" and (b"uv\0pip\0install" in data or b"uv\0pip\0sync" in data
+                                     or b"-m\0pip\0install" in data):
                 seen_installers.add(data.replace(b"\0", b" ").decode("utf-8", "replace")[:300])
             if secret in data:
                 hits.append([pid, part, data.replace(b"\0", b" ").decode("utf-8", "replace")[:300]])
@@ -186,7 +187,7 @@ def test_credentialed_build_never_shows_the_secret(box, auth_index, installer, l
     print("sampler inside: %d rounds, %d processes; outside: %d rounds, %d processes; installers seen: %s" % (
         samplers.inside["rounds"], samplers.inside["pids"], samplers.outside["rounds"], samplers.outside["pids"],
         samplers.inside["installers"]))
-    assert any(("uv pip install" if installer == "uv" else "-m pip install") in c
+    assert any(("uv pip sync" if installer == "uv" else "-m pip install") in c
                for c in samplers.inside["installers"]), samplers.inside
     assert all("127.0.0.1" in c and "@127.0.0.1" not in c for c in samplers.inside["installers"])
     # the proxy was asked with the credentials (200s for the index pages) and never let anyone in without them

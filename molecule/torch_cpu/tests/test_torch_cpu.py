@@ -57,6 +57,16 @@ def test_facts_file(host):
     assert "elapsed_s" not in facts["diagnostic"]
     assert facts["distributions"]["torch"] == "2.13.0+cpu"
     assert len(facts["lock_sha256"]) == 64
+    assert facts["uv_cache_bytes"] > 0
+
+
+def test_uv_cache_is_root_only_beside_the_releases(host):
+    cache = tc.fast(host).file("/opt/codex/.venv.releases/.uv-cache")
+    assert cache.is_directory and not cache.is_symlink
+    assert cache.user == "root" and cache.mode == 0o700
+    # every release is a copy: no file of a release is a hard link (to the cache or to another release)
+    linked = tc.fast(host).run("find /opt/codex/.venv.releases -path '*/.uv-cache' -prune -o -type f -links +1 -print")
+    assert linked.rc == 0 and linked.stdout.split() == []
 
 
 def test_ansible_local_carries_the_facts(host):

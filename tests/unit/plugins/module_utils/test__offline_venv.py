@@ -203,11 +203,12 @@ def test_build(tmp_path, mirror, installer, locked):
     assert ov.differences(state, build.wanted, platform.python_version(), locked) == []
     if installer == 'uv':
         assert set(state['dists']) == set(expected)  # --without-pip: nothing but the wanted set
+        # with a lock, sync: the venv ends exactly the lock
         assert [s['step'] for s in build.steps] == ['fetch uv %s' % mirror.uv_version, 'create venv',
-                                                    'uv pip install']
+                                                    'uv pip sync' if locked else 'uv pip install', 'snapshot']
     else:
         assert 'pip' in state['dists']
-        assert [s['step'] for s in build.steps] == ['create venv', 'pip install']
+        assert [s['step'] for s in build.steps] == ['create venv', 'pip install', 'snapshot']
     assert all(step['rc'] == 0 for step in build.steps)
     with open(os.path.join(release, ov.MARKER)) as fh:
         marker = json.load(fh)
@@ -232,7 +233,7 @@ def test_build_rejects_a_tampered_wheel(tmp_path, mirror, installer, write_wheel
     with pytest.raises(ov.VenvError) as info:
         build.build(str(tmp_path / 'release'))
     msg = info.value.msg
-    assert msg.startswith('%s install failed (exit ' % ('pip' if installer == 'pip' else 'uv pip'))
+    assert msg.startswith('pip install failed (exit ' if installer == 'pip' else 'uv pip sync failed (exit ')
     assert expected in msg and sha256(tampered) in msg
     assert 'alpha' in msg
 
@@ -302,8 +303,8 @@ def test_build_with_extra_paths_and_health_check(tmp_path, mirror):
                     verify_argv=['-c', 'import codex_extra_mod, alpha'], extra_paths=[str(extra), str(other)])
     release = str(tmp_path / 'release')
     build.build(release)
-    assert build.steps[-1]['step'] == 'health check' and build.steps[-1]['rc'] == 0
-    assert build.steps[-1]['seconds'] >= 0
+    assert [s['step'] for s in build.steps[-2:]] == ['health check', 'snapshot']
+    assert build.steps[-2]['rc'] == 0 and build.steps[-2]['seconds'] >= 0
     assert run_python(release, 'import codex_extra_mod; print(codex_extra_mod.VALUE)') == 'from extra_paths'
     pth = run_python(release, 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
     with open(os.path.join(pth, 'codex_offline_ml.pth')) as fh:

@@ -90,12 +90,21 @@ def _no_snapshot(rel):
     os.unlink(os.path.join(rel, '.codex-files.json'))
 
 
+def _old_snapshot(rel):
+    with open(os.path.join(rel, '.codex-files.json'), 'w') as fh:
+        fh.write('{"schema": 1, "files": {"a": ["x", 1]}, "links": {}}')
+
+
 def _edit(rel):
     write(os.path.join(rel, SITE, 'keep.py'), 'X = 2\n')
 
 
 def _gone(rel):
     os.unlink(os.path.join(rel, SITE, '__pycache__', 'keep.cpython-311.pyc'))
+
+
+def _chmod(rel):
+    os.chmod(os.path.join(rel, SITE, 'keep.py'), 0o600)
 
 
 def _link(rel):
@@ -106,8 +115,10 @@ def _link(rel):
 
 @pytest.mark.parametrize('damage, message', [
     (_no_snapshot, 'has no snapshot of its files'),
+    (_old_snapshot, 'has no snapshot of its files'),
     (_edit, 'keep.py differs from what the release held when it passed its health check'),
     (_gone, 'keep.cpython-311.pyc is missing from the release'),
+    (_chmod, 'keep.py has mode 0600, not the 0644 it had when the release passed its health check'),
     (_link, 'keep.py'),
 ])
 def test_clone_refuses_a_release_that_is_not_what_passed(tmp_path, damage, message):

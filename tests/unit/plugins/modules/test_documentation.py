@@ -34,7 +34,8 @@ RETURN_KEYS = {
                       'carried_bytes', 'models', 'tar'},
     'release_verify': {'ok', 'release', 'manifest_sha256', 'signed', 'signer', 'base', 'files', 'carried', 'bytes',
                        'carried_bytes', 'problems'},
-    'offline_venv': {'path', 'reasons', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output'},
+    'offline_venv': {'path', 'reasons', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output',
+                     'reused', 'uv_cache'},
     'venv_audit': {'venvs'},
     'wheel_stage': {'files', 'locks', 'indexes', 'staged_from', 'moved', 'moved_lines', 'preflight'},
 }

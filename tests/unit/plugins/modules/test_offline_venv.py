@@ -41,6 +41,7 @@ def mirror(tmp_path_factory, uv_wheel, write_wheel):
     uv = path / uv_wheel.name
     shutil.copyfile(str(uv_wheel), str(uv))
     uv_version = parse_wheel_filename(uv.name)['version']
+
     def lock(version, *extra):
         entries = {'alpha': {'version': version, 'hashes': [sha256(alpha[version])]},
                    'uv': {'version': uv_version, 'hashes': [sha256(uv)]}}
@@ -422,8 +423,8 @@ def test_a_one_pin_release_reuses_the_live_release_and_stays_independent(tmp_pat
     assert not failed, first['msg']
     assert say(path) == '1.0'
 
-    failed, second = run_module(offline_venv, **args_for(path, mirror, requirements=['alpha==2.0'],
-                                                        lock=mirror['reuse2']))
+    failed, second = run_module(offline_venv, **args_for(
+        path, mirror, requirements=['alpha==2.0'], lock=mirror['reuse2']))
     assert not failed, second['msg']
     assert second['reused']['from'] == first['release'] and second['reused']['files'] > 0
     # the copied entry point named the old release's interpreter: rewritten, and the new release runs it
@@ -461,8 +462,8 @@ def test_a_changed_file_in_the_live_release_refuses_reuse(tmp_path, mirror, run_
                                     'import beta; print(beta.__file__)'], universal_newlines=True).strip()
     with open(site, 'a') as fh:      # a hand edit of the live release, in place
         fh.write('BROKEN = True\n')
-    failed, second = run_module(offline_venv, **args_for(path, mirror, requirements=['alpha==2.0'],
-                                                        lock=mirror['reuse2']))
+    failed, second = run_module(offline_venv, **args_for(
+        path, mirror, requirements=['alpha==2.0'], lock=mirror['reuse2']))
     assert not failed, second['msg']
     assert second['reused']['refused'] == ('%s differs from what the release held when it passed its health check'
                                            % os.path.relpath(site, first['release']))
@@ -474,8 +475,8 @@ def test_a_changed_file_in_the_live_release_refuses_reuse(tmp_path, mirror, run_
 def test_reuse_false_builds_from_nothing(tmp_path, mirror, run_module):
     path = tmp_path / 'venv'
     assert not run_module(offline_venv, **args_for(path, mirror, lock=mirror['reuse1']))[0]
-    failed, second = run_module(offline_venv, reuse=False, **args_for(path, mirror, requirements=['alpha==2.0'],
-                                                                      lock=mirror['reuse2']))
+    failed, second = run_module(offline_venv, reuse=False, **args_for(
+        path, mirror, requirements=['alpha==2.0'], lock=mirror['reuse2']))
     assert not failed and 'reused' not in second
     assert 're-use the live release' not in [s['step'] for s in second['steps']]
 
@@ -492,15 +493,15 @@ def test_cache_is_pruned_to_the_kept_releases(tmp_path, mirror, run_module):
     assert not run_module(offline_venv, **args_for(path, mirror))[0]
     assert [p for p in pointers('alpha') if p.startswith('1.0-')]
     # keep 1: the 1.0 release is kept, so is its cache entry
-    failed, second = run_module(offline_venv, **args_for(path, mirror, requirements=['alpha==2.0'],
-                                                        lock=mirror['reuse2']))
+    failed, second = run_module(offline_venv, **args_for(
+        path, mirror, requirements=['alpha==2.0'], lock=mirror['reuse2']))
     assert not failed and second['uv_cache']['pruned'] == []
     assert set(p.split('-')[0] for p in pointers('alpha')) == {'1.0', '2.0'}
     # keep 0: the 1.0 release goes, and with it its entry in the cache
     failed, third = run_module(offline_venv, keep_releases=0, **args_for(path, mirror))
     assert not failed
-    failed, fourth = run_module(offline_venv, keep_releases=0, **args_for(path, mirror, requirements=['alpha==2.0'],
-                                                                         lock=mirror['reuse2']))
+    failed, fourth = run_module(offline_venv, keep_releases=0, **args_for(
+        path, mirror, requirements=['alpha==2.0'], lock=mirror['reuse2']))
     assert not failed
     assert [p for p in fourth['uv_cache']['pruned'] if '/alpha/1.0-' in p]
     assert set(p.split('-')[0] for p in pointers('alpha')) == {'2.0'}
