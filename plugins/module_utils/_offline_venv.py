@@ -381,15 +381,15 @@ class Builder(object):
 
     def _start_from_live(self, release):
         """Copy the live release's verified files into the new venv RELEASE (see _venv_reuse); on a refusal the
-        venv is made again from nothing. Returns what snapshot() may skip hashing."""
+        venv is made again from nothing."""
         if not (self.reuse_from and self.lock_text):
-            return {}
+            return
         keep = self._unchanged(self.reuse_from)
         if not keep:
-            return {}
+            return
         start = time.time()
         try:
-            stats, known = clone(self.reuse_from, release, keep)
+            stats = clone(self.reuse_from, release, keep)
         except (ReuseRefused, OSError) as exc:
             reason = exc.msg if isinstance(exc, ReuseRefused) else "%s: %s" % (type(exc).__name__, exc)
             self.steps.append({"step": "re-use the live release", "rc": 1, "refused": reason,
@@ -397,10 +397,9 @@ class Builder(object):
             self.reuse = {"from": self.reuse_from, "refused": reason}
             shutil.rmtree(release, ignore_errors=True)
             self._run([self.python, "-m", "venv", "--without-pip", release], "create venv")
-            return {}
+            return
         self.steps.append(dict(stats, step="re-use the live release", rc=0, seconds=round(time.time() - start, 2)))
         self.reuse = dict(stats, **{"from": self.reuse_from})
-        return known
 
     def _write_netrc(self, workdir):
         text = netrc_text(self.url) if self.mode != "wheelhouse" else None
@@ -467,7 +466,6 @@ class Builder(object):
         # next build: the directory names the process that made it).
         remove_orphan_workdirs()
         workdir = tempfile.mkdtemp(prefix=WORKDIR_PREFIX + "%d-" % os.getpid())
-        known = {}
         try:
             self._progress = os.path.join(workdir, PROGRESS_LOG)
             self._netrc = self._write_netrc(workdir)
@@ -476,7 +474,7 @@ class Builder(object):
                     raise VenvError("installer uv needs uv in the lock or requirements")
                 uv = self._fetch_uv(workdir)
                 self._run([self.python, "-m", "venv", "--without-pip", release], "create venv")
-                known = self._start_from_live(release)
+                self._start_from_live(release)
                 env = self._env({"SSL_CERT_FILE": self.ca_bundle} if self.ca_bundle else None)
                 # With a lock, sync: the venv ends exactly the lock whatever the re-used release held. Copies, not
                 # links, from the cache: see _venv_reuse for why releases never share a file.
@@ -506,7 +504,7 @@ class Builder(object):
         if self.verify_argv:
             self._health_check(release)
         start = time.time()
-        write_snapshot(release, snapshot(release, known))
+        write_snapshot(release, snapshot(release))
         self.steps.append({"step": "snapshot", "rc": 0, "seconds": round(time.time() - start, 2)})
         with open(os.path.join(release, MARKER), "w") as fh:
             # What an audit compares with the staging manifest: each distribution with the wheel sha256(s)
@@ -544,9 +542,6 @@ class Builder(object):
             if self.extra_paths:
                 with open(os.path.join(site, "codex_offline_ml.pth"), "w") as fh:
                     fh.write("\n".join(self.extra_paths) + "\n")
-            elif os.path.lexists(os.path.join(site, "codex_offline_ml.pth")):
-                # Copied from the re-used release; this build has no extra paths.
-                os.unlink(os.path.join(site, "codex_offline_ml.pth"))
         except subprocess.CalledProcessError as exc:
             raise VenvError("the new venv's python cannot tell its site-packages (exit %s): %s" % (
                 exc.returncode, (exc.stderr or b"").decode("utf-8", "replace").strip()[-2000:]))

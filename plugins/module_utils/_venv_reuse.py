@@ -7,21 +7,22 @@
 A release that changes one pin should cost that pin, not the whole closure again. Two things make that so:
 
 * **The snapshot.** When a release has passed its health check, ``.codex-files.json`` in it records every file
-  (sha256, size) and link. The next build makes a fresh venv and copies into it the files of each distribution
-  the new lock keeps as it was (same version, same wheel hashes): the files its RECORD lists and the ``.pyc``
-  files of its sources (modification times kept, so the byte-compile skips them), each checked against the
-  snapshot while it is copied. It rewrites the interpreter path in the copied ``bin/`` scripts (and their lines in
-  RECORD), and ``uv pip sync`` installs what the lock changes. A distribution that changes is not copied at all:
-  none of its files, so no ``.pyc`` of an old source can outlive it (a new source of the same size and time would
-  otherwise pass for compiled). A single file to copy that differs from the snapshot (a damaged or hand-edited release,
-  a stub torch installed over it) refuses the re-use as a whole: the build starts from nothing, as a repair must.
+  (size, mode, inode, modification and change time: see _identity) and link. The next build makes a fresh venv
+  and copies into it the files of each distribution the new lock keeps as it was (same version, same wheel
+  hashes): the files its RECORD lists and the ``.pyc`` files of its sources (modification times kept, so the
+  byte-compile skips them), all checked against the snapshot before the first is copied. It rewrites the
+  interpreter path in the copied ``bin/`` scripts (and their lines in RECORD), and ``uv pip sync`` installs what
+  the lock changes. A distribution that changes is not copied at all: none of its files, so no ``.pyc`` of an old
+  source can outlive it (a new source of the same size and time would otherwise pass for compiled). A single file
+  to copy that differs from the snapshot (a damaged or hand-edited release, a stub torch installed over it)
+  refuses the re-use as a whole: the build starts from nothing, as a repair must.
 * **The uv cache** (``.uv-cache`` in the releases directory, ``0700`` root): the wheels uv unpacked, on the same
   file system as the releases. A rebuild from nothing (a repair) takes them from there instead of the mirror.
 
 Releases are copies, never hard links of each other or of the cache: a file changed in place in one release (an
 editor that writes in place, a ``>`` redirection) cannot change another, so a rollback always returns to the
-bytes that passed their health check. Measured (docs/benchmarks.md): copying torch's closure costs about 2 s here,
-hard links about 0.2 s; the copy is what keeps rollback honest.
+bytes that passed their health check. Measured (docs/benchmarks.md): copying torch's closure costs a few seconds,
+hard links a fraction of a second; the copy is what keeps rollback honest.
 
 Private to the collection. Standard library only.
 """
@@ -44,7 +45,6 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases im
 
 SNAPSHOT = ".codex-files.json"
 CACHE = ".uv-cache"
-_CHUNK = 1 << 20
 
 
 class ReuseRefused(Exception):
@@ -140,20 +140,41 @@ def prune_cache(path, keep, uv=None, timeout=300):
     return sorted(removed)
 
 
+def _wanted_of(release):
+    try:
+        with open(os.path.join(release, MARKER)) as fh:
+            wanted = json.load(fh).get("wanted") or {}
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return set(wanted.items()) if isinstance(wanted, dict) else set()
+
+
+def cache_state(rdir, releases, uv=None, prune=False, timeout=300):
+    """{path, bytes, pruned} of the uv cache in the releases directory RDIR, None when there is none. With PRUNE,
+    first forget the versions none of RELEASES (the live and the kept ones) holds (see prune_cache)."""
+    path = os.path.join(rdir, CACHE)
+    if not os.path.isdir(path):
+        return None
+    pruned = []
+    if prune:
+        keep = set()
+        for release in releases:
+            keep |= _wanted_of(release)
+        pruned = prune_cache(path, keep, uv=uv, timeout=timeout)
+    return {"path": path, "bytes": cache_size(path), "pruned": pruned}
+
+
 # ------------------------------------------------------------------------------------------------- the snapshot
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _identity(st):
+    """What a file's content and mode are checked by: a write, a truncation, a chmod, a rename over it or a new file
+    in its place changes at least one of these, and no program can set the change time back (git's index and rsync
+    trust the same). Reading the 900 MB of torch's closure to hash it again would cost more than the copy."""
+    return [st.st_size, stat.S_IMODE(st.st_mode), st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
 
 
-def snapshot(release, known=None):
-    """{"files": {rel: [sha256, size, mode]}, "links": {rel: target}} of everything under RELEASE but the snapshot and
-    the marker. KNOWN maps rel -> (dev, ino, size, mtime_ns, sha256) of files this build copied and hashed already:
-    a file still that inode, size and time is not read again."""
-    known = known or {}
+def snapshot(release):
+    """{"files": {rel: [size, mode, inode, mtime_ns, ctime_ns]}, "links": {rel: target}} of everything under
+    RELEASE but the snapshot and the marker."""
     files, links = {}, {}
     for root, dirs, names in os.walk(release):
         for name in sorted(dirs + names):
@@ -165,11 +186,7 @@ def snapshot(release, known=None):
             if stat.S_ISLNK(st.st_mode):
                 links[rel] = os.readlink(full)
             elif stat.S_ISREG(st.st_mode):
-                hit = known.get(rel)
-                if hit and hit[:4] == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns):
-                    files[rel] = [hit[4], st.st_size, stat.S_IMODE(st.st_mode)]
-                else:
-                    files[rel] = [_sha256(full), st.st_size, stat.S_IMODE(st.st_mode)]
+                files[rel] = _identity(st)
     return {"schema": 1, "files": files, "links": links}
 
 
@@ -193,8 +210,7 @@ def read_snapshot(release):
             or not isinstance(data.get("links", {}), dict):
         return None
     for entry in data["files"].values():
-        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
-                and all(isinstance(n, int) for n in entry[1:])):
+        if not (isinstance(entry, list) and len(entry) == 5 and all(isinstance(n, int) for n in entry)):
             return None
     return data
 
@@ -246,28 +262,37 @@ def _fix_records(dst, rewritten):
                 os.rename(tmp, record)
 
 
-def _copy_checked(src, dst, rel, want):
-    """Copy SRC to DST (new file) hashing it on the way; ReuseRefused when it is not the snapshot's bytes."""
-    h = hashlib.sha256()
-    size = 0
-    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
-    with os.fdopen(fd, "rb") as fin:
-        st = os.fstat(fin.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ReuseRefused("%s is no longer a regular file" % rel)
-        with open(dst, "xb") as fout:
-            for chunk in iter(lambda: fin.read(_CHUNK), b""):
-                h.update(chunk)
-                size += len(chunk)
-                fout.write(chunk)
-    if [h.hexdigest(), size] != list(want[:2]):
-        raise ReuseRefused("%s differs from what the release held when it passed its health check" % rel)
-    if stat.S_IMODE(st.st_mode) != want[2]:
+def _check(src, rel, want):
+    """ReuseRefused unless the file SRC is still what the snapshot recorded (see _identity)."""
+    try:
+        st = os.lstat(src)
+    except FileNotFoundError:
+        raise ReuseRefused("%s is missing from the release" % rel)
+    if not stat.S_ISREG(st.st_mode):
+        raise ReuseRefused("%s is no longer a regular file" % rel)
+    if stat.S_IMODE(st.st_mode) != want[1]:
         raise ReuseRefused("%s has mode %04o, not the %04o it had when the release passed its health check" % (
-            rel, stat.S_IMODE(st.st_mode), want[2]))
-    os.chmod(dst, stat.S_IMODE(st.st_mode))
-    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
-    return h.hexdigest()
+            rel, stat.S_IMODE(st.st_mode), want[1]))
+    if _identity(st) != list(want):
+        raise ReuseRefused("%s differs from what the release held when it passed its health check" % rel)
+
+
+def _copy(src, dst, want):
+    """A new file DST with SRC's bytes (the kernel copies them), mode and modification time."""
+    fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as fin, open(dst, "xb") as fout:
+        _sendfile(fin, fout, want[0])
+    os.chmod(dst, want[1])
+    os.utime(dst, ns=(want[3], want[3]))
+
+
+def _sendfile(fin, fout, size):
+    offset = 0
+    while offset < size:
+        sent = os.sendfile(fout.fileno(), fin.fileno(), offset, size - offset)
+        if sent == 0:
+            raise ReuseRefused("%s ended while it was copied" % fin.name)
+        offset += sent
 
 
 def _dist_name(dist_info):
@@ -306,15 +331,15 @@ def owned_files(release, files, keep):
 
 def clone(src, dst, keep):
     """Copy into DST (a venv just made, nothing installed) the files of release SRC's distributions named in KEEP
-    (see owned_files) that DST does not have yet, each checked against SRC's snapshot. Returns (stats, known)
-    where known feeds snapshot(). Raises ReuseRefused (DST is then half-filled: the caller starts it again)."""
+    (see owned_files) that DST does not have yet, all checked against SRC's snapshot before the first is copied.
+    Returns what it did. Raises ReuseRefused (DST may then hold links: the caller makes it again from nothing)."""
     data = read_snapshot(src)
     if data is None:
         raise ReuseRefused("%s has no snapshot of its files (built before re-use existed, or unfinished)" % src)
     if _venv_version(src) != _venv_version(dst) or _venv_version(dst) is None:
         raise ReuseRefused("%s was made by another interpreter (pyvenv.cfg home/version differ)" % src)
     old, new = src.encode(), dst.encode()
-    known, rewritten = {}, {}
+    rewritten = {}
     copied = size = 0
     wanted = owned_files(src, data["files"], keep)
     for rel, target in sorted(data.get("links", {}).items()):
@@ -328,17 +353,17 @@ def clone(src, dst, keep):
     if missing:
         raise ReuseRefused("%s is listed by a RECORD but was not in the release when it passed its health check"
                            % missing[0])
-    for rel, want in sorted(data["files"].items()):
+    todo = [(rel, want) for rel, want in sorted(data["files"].items())
+            if rel in wanted and not os.path.lexists(os.path.join(dst, rel))]
+    # Every file is checked before the first is copied: a refusal costs a stat per file, not a half copy.
+    for rel, want in todo:
+        _check(os.path.join(src, rel), rel, want)
+    for rel, want in todo:
         there = os.path.join(dst, rel)
-        if rel not in wanted or os.path.lexists(there):
-            continue
         parent = os.path.dirname(rel)
         if parent and not os.path.isdir(os.path.join(dst, parent)):
             os.makedirs(os.path.join(dst, parent), mode=0o755)
-        source = os.path.join(src, rel)
-        if not os.path.lexists(source):
-            raise ReuseRefused("%s is missing from the release" % rel)
-        digest = _copy_checked(source, there, rel, want)
+        _copy(os.path.join(src, rel), there, want)
         if rel.startswith("bin" + os.sep):
             with open(there, "rb") as fh:
                 body = fh.read()
@@ -350,14 +375,11 @@ def clone(src, dst, keep):
                 os.chmod(there + ".tmp", stat.S_IMODE(st.st_mode))
                 os.rename(there + ".tmp", there)
                 rewritten[rel] = body
-        st = os.lstat(there)
-        if rel not in rewritten:
-            known[rel] = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, digest)
         copied += 1
-        size += want[1]
+        size += want[0]
     _fix_records(dst, rewritten)
-    return {"files": copied, "bytes": size, "scripts_rewritten": len(rewritten), "distributions": len(keep)}, known
+    return {"files": copied, "bytes": size, "scripts_rewritten": len(rewritten), "distributions": len(keep)}
 
 
-__all__ = ["CACHE", "CacheError", "ReuseRefused", "SNAPSHOT", "cache_size", "clone", "ensure_cache", "prune_cache",
-           "read_snapshot", "snapshot", "write_snapshot"]
+__all__ = ["CACHE", "CacheError", "ReuseRefused", "SNAPSHOT", "cache_size", "cache_state", "clone", "ensure_cache",
+           "owned_files", "prune_cache", "read_snapshot", "snapshot", "write_snapshot"]

@@ -171,11 +171,11 @@ verify_output:
 reused:
   description:
     - What the build took from the live release (O(reuse)) - V(from), the V(files) and V(bytes) copied, the
-      V(scripts_rewritten) to the new release's interpreter - or V(refused) with the reason it built from nothing.
+      V(scripts_rewritten) to the new release's interpreter, the V(distributions) re-used - or V(refused) with the reason it built from nothing.
   returned: when a release was built with installer V(uv) from a live release
   type: dict
   sample: {"from": "/opt/codex/.venv.releases/20261127T090000-9a8b7c6d5e-cd34", "files": 20050, "bytes": 904000000,
-           "scripts_rewritten": 4}
+           "scripts_rewritten": 4, "distributions": 11}
 uv_cache:
   description:
     - The uv cache beside the releases - its V(path), its size in V(bytes), and the cache entries V(pruned) by
@@ -191,7 +191,6 @@ steps:
   sample: [{"step": "uv pip install", "rc": 0, "seconds": 3.1}]
 """
 
-import json
 import os
 import shutil
 import traceback
@@ -230,11 +229,9 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv imp
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import current_release
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_reuse import (
-    CACHE,
     CacheError,
-    cache_size,
+    cache_state,
     ensure_cache,
-    prune_cache,
 )
 
 
@@ -251,30 +248,12 @@ class _Fail(Exception):
         self.extra = extra
 
 
-def _wanted_of(release):
-    try:
-        with open(os.path.join(release, MARKER)) as fh:
-            wanted = json.load(fh).get("wanted") or {}
-    except (OSError, ValueError, AttributeError):
-        return set()
-    return set(wanted.items()) if isinstance(wanted, dict) else set()
-
-
 def _uv_cache(path, prune, timeout, keep_releases=1):
-    """The cache's state for the result; with PRUNE, first forget what no live or kept release holds."""
-    cache = os.path.join(releases_dir(path), CACHE)
-    if not os.path.isdir(cache):
-        return None
-    pruned = []
-    if prune:
-        live = current_release(path)
-        keep = set()
-        for release in [live] + kept_releases(path, keep_releases):
-            if release:
-                keep |= _wanted_of(release)
-        pruned = prune_cache(cache, keep, uv=os.path.join(live, "bin", "uv") if live else None,
-                             timeout=min(timeout, 300))
-    return dict(path=cache, bytes=cache_size(cache), pruned=pruned)
+    """The uv cache's state for the result (None without one); with PRUNE, first pruned to the live and kept
+    releases."""
+    live = current_release(path)
+    return cache_state(releases_dir(path), [live] + kept_releases(path, keep_releases) if live else [],
+                       uv=os.path.join(live, "bin", "uv") if live else None, prune=prune, timeout=min(timeout, 300))
 
 
 def run_module(module, p):

@@ -66,7 +66,7 @@ def test_owned_files_are_the_record_and_the_pyc_of_its_sources(tmp_path):
 def test_clone_copies_the_kept_distribution_only_and_rewrites_its_script(tmp_path):
     src = fake_release(tmp_path)
     dst = fresh(tmp_path)
-    stats, known = clone(src, dst, {'keep'})
+    stats = clone(src, dst, {'keep'})
     assert stats == {'files': 4, 'bytes': stats['bytes'], 'scripts_rewritten': 1, 'distributions': 1}
     assert not os.path.exists(os.path.join(dst, SITE, 'drop.py'))
     assert not os.path.exists(os.path.join(dst, SITE, '__pycache__', 'drop.cpython-311.pyc'))
@@ -76,14 +76,12 @@ def test_clone_copies_the_kept_distribution_only_and_rewrites_its_script(tmp_pat
     with open(os.path.join(dst, SITE, 'keep-1.0.dist-info', 'RECORD')) as fh:
         row = [r for r in csv.reader(fh) if r and r[0] == '../../../bin/keep-run'][0]
     assert row[2] == str(len(body)) and row[1].startswith('sha256=')
-    # the copies keep their times (a .pyc stays valid for its source) and are new files
+    # the copies keep their bytes, mode and times (a .pyc stays valid for its source) and are new files
     for rel in (os.path.join(SITE, 'keep.py'), os.path.join(SITE, '__pycache__', 'keep.cpython-311.pyc')):
         a, b = os.stat(os.path.join(src, rel)), os.stat(os.path.join(dst, rel))
-        assert a.st_mtime_ns == b.st_mtime_ns and a.st_ino != b.st_ino
-        assert rel in known
-    # a snapshot of the clone re-uses the hashes of the files it copied
-    again = snapshot(dst, known)
-    assert again['files'][os.path.join(SITE, 'keep.py')] == read_snapshot(src)['files'][os.path.join(SITE, 'keep.py')]
+        assert a.st_mtime_ns == b.st_mtime_ns and a.st_mode == b.st_mode and a.st_ino != b.st_ino
+        with open(os.path.join(src, rel), 'rb') as x, open(os.path.join(dst, rel), 'rb') as y:
+            assert x.read() == y.read()
 
 
 def _no_snapshot(rel):
@@ -92,11 +90,29 @@ def _no_snapshot(rel):
 
 def _old_snapshot(rel):
     with open(os.path.join(rel, '.codex-files.json'), 'w') as fh:
-        fh.write('{"schema": 1, "files": {"a": ["x", 1]}, "links": {}}')
+        fh.write('{"schema": 1, "files": {"a": ["x", 1, 420]}, "links": {}}')
 
 
 def _edit(rel):
     write(os.path.join(rel, SITE, 'keep.py'), 'X = 2\n')
+
+
+def _edit_same_size_and_time(rel):
+    # the same size and modification time as before: the change time still tells
+    path = os.path.join(rel, SITE, 'keep.py')
+    st = os.stat(path)
+    write(path, 'X = 9\n')
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def _replaced(rel):
+    # a new file renamed over the old one (what pip does when it installs a stub over the release)
+    path = os.path.join(rel, SITE, 'keep.py')
+    st = os.stat(path)
+    write(path + '.new', 'X = 1\n')
+    os.chmod(path + '.new', st.st_mode & 0o7777)
+    os.utime(path + '.new', ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.rename(path + '.new', path)
 
 
 def _gone(rel):
@@ -117,16 +133,21 @@ def _link(rel):
     (_no_snapshot, 'has no snapshot of its files'),
     (_old_snapshot, 'has no snapshot of its files'),
     (_edit, 'keep.py differs from what the release held when it passed its health check'),
+    (_edit_same_size_and_time, 'keep.py differs from what the release held when it passed its health check'),
+    (_replaced, 'keep.py differs from what the release held when it passed its health check'),
     (_gone, 'keep.cpython-311.pyc is missing from the release'),
     (_chmod, 'keep.py has mode 0600, not the 0644 it had when the release passed its health check'),
-    (_link, 'keep.py'),
+    (_link, 'keep.py is no longer a regular file'),
 ])
 def test_clone_refuses_a_release_that_is_not_what_passed(tmp_path, damage, message):
     src = fake_release(tmp_path)
     damage(src)
-    with pytest.raises((ReuseRefused, OSError)) as err:
-        clone(src, fresh(tmp_path), {'keep'})
+    dst = fresh(tmp_path)
+    with pytest.raises(ReuseRefused) as err:
+        clone(src, dst, {'keep'})
     assert message in str(err.value)
+    # checked before the first copy: nothing was copied
+    assert not os.path.exists(os.path.join(dst, SITE))
 
 
 def test_clone_refuses_another_interpreter(tmp_path):

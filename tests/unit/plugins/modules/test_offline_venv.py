@@ -15,7 +15,11 @@ import sys
 
 import pytest
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import parse_wheel_filename, render_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+    parse_lock,
+    parse_wheel_filename,
+    render_lock,
+)
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import releases_dir
 from ansible_collections.codex.offline_ml.plugins.modules import offline_venv
 
@@ -530,3 +534,77 @@ def test_a_cache_someone_else_could_write_is_refused(tmp_path, mirror, run_modul
     assert 'Fix: remove it' in result['msg']
     assert not os.path.lexists(str(path))
     assert sorted(os.listdir(rdir)) == ['.lock', '.uv-cache']
+
+
+# --------------------------------------------------------------------------- uv killed while it fills its cache
+STAGED = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'build', 'mirror')
+
+
+def _kill_uv_once_it_unpacks(cache, stop, seen):
+    """SIGKILL the `uv pip sync` that uses CACHE as soon as its cache holds anything under construction."""
+    import signal
+    import time
+    while not stop.is_set():
+        for pid in os.listdir('/proc'):
+            try:
+                with open('/proc/%s/cmdline' % pid, 'rb') as fh:
+                    cmd = fh.read().split(b'\0')
+            except OSError:
+                continue
+            if b'sync' in cmd and cache.encode() in cmd and os.path.isdir(cache) and any(
+                    not e.startswith('.') or e.startswith('.tmp') for e in os.listdir(cache)):
+                time.sleep(0.5)
+                seen.append(sorted(os.listdir(cache)))
+                os.kill(int(pid), signal.SIGKILL)
+                return
+        time.sleep(0.02)
+
+
+def test_uv_killed_while_it_fills_its_cache_leaves_a_cache_the_next_build_can_use(tmp_path, run_module):
+    """The real torch closure (the staged mirror's wheels and lock): uv is SIGKILLed while it unpacks torch into
+    its cold cache; the build fails and leaves the host as it was (no release, no cache: the releases directory
+    this run made goes); a cache that a killed build left half-filled (killed again, on a host with a live
+    release) is used by the next build, whose venv then imports torch."""
+    import threading
+    lock_path = os.path.join(STAGED, 'locks', 'torch_cpu.txt')
+    with open(lock_path) as fh:
+        lock = fh.read()
+    base = dict(python=sys.executable, requirements=['torch==2.13.0+cpu'], lock=lock, mirror_mode='wheelhouse',
+                wheelhouse=os.path.join(STAGED, 'wheels'), timeout=600)
+    path = tmp_path / 'venv'
+    cache = os.path.join(releases_dir(str(path)), '.uv-cache')
+
+    def killed_build(**extra):
+        stop, seen = threading.Event(), []
+        watcher = threading.Thread(target=_kill_uv_once_it_unpacks, args=(cache, stop, seen))
+        watcher.start()
+        try:
+            failed, result = run_module(offline_venv, path=str(path), **dict(base, **extra))
+        finally:
+            stop.set()
+            watcher.join()
+        assert seen, 'uv was never seen filling its cache'
+        assert failed and 'uv pip sync failed' in result['msg'], result
+        return result
+
+    killed_build()
+    assert not os.path.lexists(str(path)) and not os.path.exists(releases_dir(str(path)))
+
+    # a live release (a small lock of the same wheelhouse: uv alone), then a torch build killed mid-cache
+    uv_entry = parse_lock(lock)['uv']
+    failed, first = run_module(offline_venv, path=str(path), **dict(
+        base, requirements=['uv==%s' % uv_entry['version']], lock=render_lock({'uv': uv_entry})))
+    assert not failed, first['msg']
+    killed_build()
+    assert os.readlink(str(path)) == first['release']
+    left = sorted(os.listdir(cache))
+
+    failed, result = run_module(offline_venv, path=str(path), **base)
+    assert not failed, result['msg']
+    out = subprocess.check_output([os.path.join(str(path), 'bin', 'python'), '-c',
+                                   'import torch; from torch.utils.data import Dataset; print(torch.__version__)'],
+                                  universal_newlines=True)
+    assert out.strip() == '2.13.0+cpu'
+    print('cache entries a killed build left: %s; after the next build and its prune: %s' % (
+        left, sorted(os.listdir(cache))))
+    assert not [e for e in os.listdir(cache) if e.startswith('.tmp')]
