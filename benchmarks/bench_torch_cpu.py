@@ -304,28 +304,41 @@ def render(raw, runs, ping, diag, inner, loads, total):
     # where the time goes: the uv first converge and the re-run, task by task
     f_start, f_rows, f_steps, f_tail = profile(runs["uv_overlay"])
     r_start, r_rows, _r_steps, r_tail = profile(runs["rerun"])
+    b_start, b_rows, b_steps, b_tail = profile(runs["bump_overlay"])
     rerun = dict((name, (sec, st)) for name, sec, st in r_rows)
+    bump = dict((name, (sec, st)) for name, sec, st in b_rows)
     lines += ["", "Profile (installer uv, overlayfs; tasks that ran, in order; skipped tasks and their "
-              "scheduling are in \"other\"):", "", "| step | first converge | re-run |", "|---|---:|---:|",
-              "| ansible-playbook start-up (process start to first task) | %.1f s | %.1f s |" % (f_start, r_start)]
-    shown_f = shown_r = 0.0
+              "scheduling are in \"other\"):", "", "| step | first converge | one-pin release | re-run |",
+              "|---|---:|---:|---:|",
+              "| ansible-playbook start-up (process start to first task) | %.1f s | %.1f s | %.1f s |" % (
+                  f_start, b_start, r_start)]
+    shown_f = shown_r = shown_b = 0.0
+
+    def cell(entry):
+        return "%.2f s" % entry[0] if entry and entry[1] != "skipped" else "skipped"
+
     for name, sec, status in f_rows:
-        if status == "skipped" and (rerun.get(name, (0, "skipped"))[1] == "skipped"):
+        if status == "skipped" and (rerun.get(name, (0, "skipped"))[1] == "skipped") \
+                and (bump.get(name, (0, "skipped"))[1] == "skipped"):
             continue
-        r = rerun.get(name)
-        r_text = "%.2f s" % r[0] if r and r[1] != "skipped" else "skipped"
-        lines.append("| %s%s | %s | %s |" % (name, "" if status != "skipped" else " (skipped)",
-                                             "%.2f s" % sec if status != "skipped" else "skipped", r_text))
+        r, b = rerun.get(name), bump.get(name)
+        lines.append("| %s%s | %s | %s | %s |" % (name, "" if status != "skipped" else " (skipped)",
+                                                  cell((sec, status)), cell(b), cell(r)))
         shown_f += sec if status != "skipped" else 0
         shown_r += r[0] if r and r[1] != "skipped" else 0
-    for step, sec in f_steps:
-        lines.append("| &nbsp;&nbsp;inside the build: %s | %.2f s | |" % (step, sec))
+        shown_b += b[0] if b and b[1] != "skipped" else 0
+    steps_b = dict(b_steps)
+    for step, sec in f_steps + [(n, s_) for n, s_ in b_steps if n not in dict(f_steps)]:
+        lines.append("| &nbsp;&nbsp;inside the build: %s | %s | %s | |" % (
+            step, "%.2f s" % dict(f_steps)[step] if step in dict(f_steps) else "-",
+            "%.2f s" % steps_b[step] if step in steps_b else "-"))
     other_f = runs["uv_overlay"]["seconds"] - f_start - shown_f - f_tail
     other_r = runs["rerun"]["seconds"] - r_start - shown_r - r_tail
-    lines.append("| other (skipped tasks, conditionals, play end) | %.1f s | %.1f s |" % (
-        other_f + f_tail, other_r + r_tail))
-    lines.append("| **total wall** | **%.1f s** | **%.1f s** |" % (
-        runs["uv_overlay"]["seconds"], runs["rerun"]["seconds"]))
+    other_b = runs["bump_overlay"]["seconds"] - b_start - shown_b - b_tail
+    lines.append("| other (skipped tasks, conditionals, play end) | %.1f s | %.1f s | %.1f s |" % (
+        other_f + f_tail, other_b + b_tail, other_r + r_tail))
+    lines.append("| **total wall** | **%.1f s** | **%.1f s** | **%.1f s** |" % (
+        runs["uv_overlay"]["seconds"], runs["bump_overlay"]["seconds"], runs["rerun"]["seconds"]))
 
     # targets
     pip_o = raw["overlay"]["pip"]

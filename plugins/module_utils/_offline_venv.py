@@ -427,6 +427,7 @@ class Builder(object):
 
     def _fetch_uv(self, workdir):
         """Take the uv binary out of its (hash-checked) wheel in the mirror, without pip."""
+        start = time.time()
         version = self.wanted["uv"]
         try:
             tags = tags_for(probe_interpreter(self.python))
@@ -457,7 +458,8 @@ class Builder(object):
         except zipfile.BadZipFile as exc:
             raise VenvError("%s is not a readable wheel: %s" % (info["filename"], exc))
         os.chmod(target, 0o755)
-        self.steps.append({"step": "fetch uv %s" % version, "wheel": info["filename"], "rc": 0, "seconds": 0})
+        self.steps.append({"step": "fetch uv %s" % version, "wheel": info["filename"], "rc": 0,
+                           "seconds": round(time.time() - start, 2)})
         return target
 
     # ------------------------------------------------------------------ build

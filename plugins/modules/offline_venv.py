@@ -193,6 +193,7 @@ steps:
 
 import os
 import shutil
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -333,12 +334,15 @@ def run_module(module, p):
         result["removed"] = remove_stale(path, p["keep_releases"])
         result["kept"] = kept_releases(path, p["keep_releases"])
         if p["installer"] == "uv":
+            start = time.time()
             try:
                 cache = _uv_cache(path, True, p["timeout"], p["keep_releases"])
             except CacheError as exc:
                 raise _Fail("the new release is live, but %s" % exc.msg)
             if cache:
                 result["uv_cache"] = cache
+                builder.steps.append({"step": "prune the uv cache", "rc": 0, "seconds": round(time.time() - start, 2),
+                                      "pruned": len(cache["pruned"])})
     finally:
         lock_ctx.__exit__(None, None, None)
     result["steps"] = builder.steps

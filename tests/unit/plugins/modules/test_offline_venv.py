@@ -90,7 +90,7 @@ def test_build_then_idempotent(tmp_path, mirror, run_module):
     assert os.path.islink(str(path)) and os.readlink(str(path)) == first['release']
     assert os.path.dirname(first['release']) == releases_dir(str(path))
     assert [s['step'] for s in first['steps']] == ['fetch uv %s' % mirror['uv_version'], 'create venv',
-                                                   'uv pip sync', 'snapshot']
+                                                   'uv pip sync', 'snapshot', 'prune the uv cache']
     assert 'reused' not in first
     cache = os.path.join(releases_dir(str(path)), '.uv-cache')
     assert first['uv_cache']['path'] == cache and first['uv_cache']['bytes'] > 0
@@ -438,7 +438,7 @@ def test_a_one_pin_release_reuses_the_live_release_and_stays_independent(tmp_pat
     assert subprocess.check_output([os.path.join(str(path), 'bin', 'beta-say')], universal_newlines=True) == 'beta\n'
     assert say(path) == '2.0' and alpha_of(path) == '2.0'
     assert [s['step'] for s in second['steps']] == ['fetch uv %s' % mirror['uv_version'], 'create venv',
-                                                    're-use the live release', 'uv pip sync', 'snapshot']
+                                                    're-use the live release', 'uv pip sync', 'snapshot', 'prune the uv cache']
 
     # Independent: no file of either release is a link of another file (of the other release or of the cache),
     # so writing into one in place cannot change the other.
