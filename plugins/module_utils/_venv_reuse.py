@@ -40,6 +40,7 @@ import os
 import shutil
 import stat
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER
 
@@ -233,33 +234,32 @@ def _record_hash(data):
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode("ascii")
 
 
-def _fix_records(dst, rewritten):
-    """Give the rewritten bin/ scripts their new hash and size in the RECORD that lists them (uv reads RECORD to
-    remove a distribution; the next re-use checks the files against the snapshot, not RECORD)."""
-    for root, dirs, _files in os.walk(os.path.join(dst, "lib")):
-        for name in dirs:
-            if not name.endswith(".dist-info"):
+def _fix_records(dst, records, rewritten):
+    """Give the rewritten bin/ scripts their new hash and size in the RECORD (among RECORDS, relative paths) that
+    lists them: uv reads RECORD to remove a distribution; the next re-use checks files against the snapshot."""
+    if not rewritten:
+        return
+    scripts = set(os.path.basename(rel) for rel in rewritten)
+    for rel_record in records:
+        record = os.path.join(dst, rel_record)
+        site = os.path.dirname(os.path.dirname(record))
+        with open(record, newline="") as fh:
+            rows = list(csv.reader(fh))
+        changed = False
+        for row in rows:
+            if not row or os.path.basename(row[0]) not in scripts:
                 continue
-            record = os.path.join(root, name, "RECORD")
-            if not os.path.isfile(record):
-                continue
-            with open(record, newline="") as fh:
-                rows = list(csv.reader(fh))
-            changed = False
-            for row in rows:
-                if not row:
-                    continue
-                rel = os.path.relpath(os.path.normpath(os.path.join(root, row[0])), dst)
-                if rel in rewritten:
-                    row[1:3] = [_record_hash(rewritten[rel]), str(len(rewritten[rel]))]
-                    changed = True
-            if changed:
-                out = io.StringIO()
-                csv.writer(out, lineterminator="\n").writerows(rows)
-                tmp = record + ".tmp"
-                with open(tmp, "w", newline="") as fh:
-                    fh.write(out.getvalue())
-                os.rename(tmp, record)
+            rel = os.path.relpath(os.path.normpath(os.path.join(site, row[0])), dst)
+            if rel in rewritten:
+                row[1:3] = [_record_hash(rewritten[rel]), str(len(rewritten[rel]))]
+                changed = True
+        if changed:
+            out = io.StringIO()
+            csv.writer(out, lineterminator="\n").writerows(rows)
+            tmp = record + ".tmp"
+            with open(tmp, "w", newline="") as fh:
+                fh.write(out.getvalue())
+            os.rename(tmp, record)
 
 
 def _check(src, rel, want):
@@ -303,6 +303,7 @@ def owned_files(release, files, keep):
     """The files (relative to RELEASE, among the snapshot's FILES) of the distributions named in KEEP: what each
     one's RECORD lists, and the .pyc files of its sources. ReuseRefused for a RECORD entry out of the release."""
     out = set()
+    prefix = os.path.normpath(release) + os.sep
     names = set(_normalize(n) for n in keep)
     by_dir = {}
     for rel in files:
@@ -317,9 +318,9 @@ def owned_files(release, files, keep):
             rows = [row for row in csv.reader(fh) if row]
         for row in rows:
             full = os.path.normpath(os.path.join(site, row[0]))
-            if not full.startswith(release.rstrip(os.sep) + os.sep):
+            if not full.startswith(prefix):
                 raise ReuseRefused("%s lists %s, out of the release" % (rel, row[0]))
-            owned = os.path.relpath(full, release)
+            owned = full[len(prefix):]
             out.add(owned)
             if owned.endswith(".py"):
                 cache = os.path.join(os.path.dirname(owned), "__pycache__")
@@ -332,7 +333,8 @@ def owned_files(release, files, keep):
 def clone(src, dst, keep):
     """Copy into DST (a venv just made, nothing installed) the files of release SRC's distributions named in KEEP
     (see owned_files) that DST does not have yet, all checked against SRC's snapshot before the first is copied.
-    Returns what it did. Raises ReuseRefused (DST may then hold links: the caller makes it again from nothing)."""
+    Returns what it did. Raises ReuseRefused before anything is copied (but an OSError while copying leaves DST
+    half-filled: the caller makes it again from nothing either way)."""
     data = read_snapshot(src)
     if data is None:
         raise ReuseRefused("%s has no snapshot of its files (built before re-use existed, or unfinished)" % src)
@@ -342,42 +344,43 @@ def clone(src, dst, keep):
     rewritten = {}
     copied = size = 0
     wanted = owned_files(src, data["files"], keep)
-    for rel, target in sorted(data.get("links", {}).items()):
-        if rel not in wanted or os.path.lexists(os.path.join(dst, rel)):
-            continue
-        if os.path.isabs(target) or target.startswith(".."):
-            raise ReuseRefused("%s is a link out of the release (%s)" % (rel, target))
-        os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
-        os.symlink(target, os.path.join(dst, rel))
     missing = sorted(wanted - set(data["files"]) - set(data.get("links", {})))
     if missing:
         raise ReuseRefused("%s is listed by a RECORD but was not in the release when it passed its health check"
                            % missing[0])
+    links = [(rel, target) for rel, target in sorted(data.get("links", {}).items())
+             if rel in wanted and not os.path.lexists(os.path.join(dst, rel))]
+    for rel, target in links:
+        if os.path.isabs(target) or target.startswith(".."):
+            raise ReuseRefused("%s is a link out of the release (%s)" % (rel, target))
     todo = [(rel, want) for rel, want in sorted(data["files"].items())
             if rel in wanted and not os.path.lexists(os.path.join(dst, rel))]
     # Every file is checked before the first is copied: a refusal costs a stat per file, not a half copy.
     for rel, want in todo:
         _check(os.path.join(src, rel), rel, want)
+    for parent in sorted(set(os.path.dirname(rel) for rel, _x in todo + links)):
+        if parent:
+            os.makedirs(os.path.join(dst, parent), mode=0o755, exist_ok=True)
+    for rel, target in links:
+        os.symlink(target, os.path.join(dst, rel))
+    # The kernel copies (sendfile releases the GIL): a few threads keep the disk busy while Python opens files.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda item: _copy(os.path.join(src, item[0]), os.path.join(dst, item[0]), item[1]), todo))
     for rel, want in todo:
         there = os.path.join(dst, rel)
-        parent = os.path.dirname(rel)
-        if parent and not os.path.isdir(os.path.join(dst, parent)):
-            os.makedirs(os.path.join(dst, parent), mode=0o755)
-        _copy(os.path.join(src, rel), there, want)
         if rel.startswith("bin" + os.sep):
             with open(there, "rb") as fh:
                 body = fh.read()
             if body.startswith(b"#!") and old in body:
                 body = body.replace(old, new)
-                st = os.stat(there)
                 with open(there + ".tmp", "xb") as fh:
                     fh.write(body)
-                os.chmod(there + ".tmp", stat.S_IMODE(st.st_mode))
+                os.chmod(there + ".tmp", want[1])
                 os.rename(there + ".tmp", there)
                 rewritten[rel] = body
         copied += 1
         size += want[0]
-    _fix_records(dst, rewritten)
+    _fix_records(dst, [rel for rel, _want in todo if os.path.basename(rel) == "RECORD"], rewritten)
     return {"files": copied, "bytes": size, "scripts_rewritten": len(rewritten), "distributions": len(keep)}
 
 
