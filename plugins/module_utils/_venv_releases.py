@@ -72,7 +72,7 @@ class ReleaseLock(object):
     def __exit__(self, *exc):
         # A failed first build leaves no trace: the directory this run created holds nothing but the lock.
         # The uv cache it filled goes with it (the host as it was before the run).
-        if self.created and not set(os.listdir(self.rdir)) - set([".lock", ".uv-cache"]):
+        if self.created and not set(os.listdir(self.rdir)) - set([".lock", ".uv-cache", ".uv-cache.build"]):
             shutil.rmtree(self.rdir, ignore_errors=True)
             parent = os.path.dirname(self.rdir)
             while self.created_top and len(parent) >= len(self.created_top) and os.path.isdir(parent) \

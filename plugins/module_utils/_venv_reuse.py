@@ -18,6 +18,8 @@ A release that changes one pin should cost that pin, not the whole closure again
   refuses the re-use as a whole: the build starts from nothing, as a repair must.
 * **The uv cache** (``.uv-cache`` in the releases directory, ``0700`` root): the wheels uv unpacked, on the same
   file system as the releases. A rebuild from nothing (a repair) takes them from there instead of the mirror.
+  A build works on a linked copy of it and the copy replaces it only when the build succeeded (stage_cache), so
+  a failed or killed build leaves the cache as it was.
 
 Releases are copies, never hard links of each other or of the cache: a file changed in place in one release (an
 editor that writes in place, a ``>`` redirection) cannot change another, so a rollback always returns to the
@@ -46,6 +48,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases im
 
 SNAPSHOT = ".codex-files.json"
 CACHE = ".uv-cache"
+BUILD_CACHE = CACHE + ".build"
 
 
 class ReuseRefused(Exception):
@@ -63,23 +66,69 @@ class CacheError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------------- the cache
-def ensure_cache(rdir):
-    """The uv cache directory in the releases directory RDIR, created 0700; refused when it is not a directory of
-    this user that nobody else can write (uv would install what another user put there)."""
-    path = os.path.join(rdir, CACHE)
-    try:
-        os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise CacheError("cannot create the uv cache %s: %s" % (path, exc.strerror))
+def _check_cache(path):
     st = os.lstat(path)
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077:
         raise CacheError("the uv cache %s is not a directory of uid %d with mode 0700 (it is %s, uid %d, mode %04o). "
                          "Fix: remove it; the next build makes it again" % (
                              path, os.geteuid(), "a directory" if stat.S_ISDIR(st.st_mode) else "not a directory",
                              st.st_uid, stat.S_IMODE(st.st_mode)))
-    return path
+
+
+def stage_cache(rdir):
+    """The cache a build uses: ``.uv-cache.build``, a tree of hard links to the files of ``.uv-cache`` (uv never
+    writes into a cache file: it writes a new one and renames it, so the links cannot change the cache). What the
+    build adds goes there only; commit_cache makes it the cache when the build succeeded, discard_cache drops it
+    when it failed, so a failed build leaves the cache as it was. Refuses a cache someone else could write (uv
+    would install what they put there)."""
+    live = os.path.join(rdir, CACHE)
+    work = os.path.join(rdir, BUILD_CACHE)
+    try:
+        if os.path.lexists(live):
+            _check_cache(live)
+        discard_cache(rdir)   # what a killed build left
+        os.mkdir(work, 0o700)
+        if os.path.isdir(live):
+            for root, dirs, files in os.walk(live):
+                target = os.path.join(work, os.path.relpath(root, live))
+                for name in dirs:
+                    full = os.path.join(root, name)
+                    if os.path.islink(full):
+                        os.symlink(os.readlink(full), os.path.join(target, name))
+                    else:
+                        os.mkdir(os.path.join(target, name), stat.S_IMODE(os.lstat(full).st_mode))
+                for name in files:
+                    full = os.path.join(root, name)
+                    if os.path.islink(full):
+                        os.symlink(os.readlink(full), os.path.join(target, name))
+                    else:
+                        os.link(full, os.path.join(target, name))
+    except OSError as exc:
+        discard_cache(rdir)
+        raise CacheError("cannot prepare the uv cache %s for the build: %s" % (work, exc))
+    return work
+
+
+def commit_cache(rdir):
+    """The build succeeded: its cache becomes the cache."""
+    live = os.path.join(rdir, CACHE)
+    old = os.path.join(rdir, CACHE + ".old")
+    if os.path.lexists(old):
+        shutil.rmtree(old)
+    if os.path.lexists(live):
+        os.rename(live, old)
+    os.rename(os.path.join(rdir, BUILD_CACHE), live)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def discard_cache(rdir):
+    """Drop a build's cache (a failed or killed build) and what a commit cut short left."""
+    for name in (BUILD_CACHE, CACHE + ".old"):
+        path = os.path.join(rdir, name)
+        if os.path.islink(path) or os.path.isfile(path):
+            os.unlink(path)
+        elif os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def cache_size(path):
@@ -384,5 +433,6 @@ def clone(src, dst, keep):
     return {"files": copied, "bytes": size, "scripts_rewritten": len(rewritten), "distributions": len(keep)}
 
 
-__all__ = ["CACHE", "CacheError", "ReuseRefused", "SNAPSHOT", "cache_size", "cache_state", "clone", "ensure_cache",
-           "owned_files", "prune_cache", "read_snapshot", "snapshot", "write_snapshot"]
+__all__ = ["BUILD_CACHE", "CACHE", "CacheError", "ReuseRefused", "SNAPSHOT", "cache_size", "cache_state", "clone",
+           "commit_cache", "discard_cache", "owned_files", "prune_cache", "read_snapshot", "snapshot", "stage_cache",
+           "write_snapshot"]

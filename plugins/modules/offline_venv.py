@@ -29,7 +29,8 @@ description:
     One file that differs refuses the re-use and the release is built from nothing. A release that changes one pin
     costs that pin, the copy and the health check, not the whole closure again.
   - uv keeps its cache in C(.uv-cache) in the releases directory (mode 0700, the same file system), pruned after
-    each build to the versions the live and kept releases hold; its size is in RV(uv_cache).
+    each build to the versions the live and kept releases hold; its size is in RV(uv_cache). A build works on a
+    hard-linked copy that replaces the cache only when the build succeeded, so a failed build leaves it as it was.
   - The C(uv) installer is itself taken from the mirror (its wheel chosen by the interpreter's tags and hash-checked
     against the lock) without pip.
   - Mirror credentials never reach a command line, the environment or the result. The installers get them from a
@@ -232,7 +233,9 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases im
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_reuse import (
     CacheError,
     cache_state,
-    ensure_cache,
+    commit_cache,
+    discard_cache,
+    stage_cache,
 )
 
 
@@ -308,7 +311,7 @@ def run_module(module, p):
         if reasons:
             if p["installer"] == "uv":
                 try:
-                    builder.cache = ensure_cache(releases_dir(path))
+                    builder.cache = stage_cache(releases_dir(path))
                 except CacheError as exc:
                     raise _Fail(exc.msg, reasons=reasons)
                 live = current_release(path)
@@ -319,13 +322,20 @@ def run_module(module, p):
                 new_state = builder.build(release)
                 swap(path, release)
             except Exception as exc:  # pylint: disable=broad-except
-                # Whatever went wrong, the half-built release goes and the live venv stays as it was.
+                # Whatever went wrong, the half-built release and what the build added to uv's cache go, and the
+                # live venv stays as it was.
                 shutil.rmtree(release, ignore_errors=True)
+                discard_cache(releases_dir(path))
                 msg = exc.msg if isinstance(exc, (VenvError, MirrorError)) else "%s: %s" % (type(exc).__name__, exc)
                 raise _Fail("building %s from mirror %s: %s" % (
                     path, redact_url(p["mirror_url"] or p["wheelhouse"]), msg), reasons=reasons,
                     steps=builder.steps)
             clear_rollback(path)
+            if builder.cache:
+                try:
+                    commit_cache(releases_dir(path))
+                except OSError as exc:
+                    raise _Fail("the new release is live, but its uv cache could not replace the old one: %s" % exc)
             result["release"] = release
             result["installed"] = new_state["dists"]
             result["verify_output"] = builder.verify_output

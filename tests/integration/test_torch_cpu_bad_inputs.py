@@ -95,9 +95,9 @@ def _tamper(path):
 
 
 def _truncate(path, source):
-    """Same name, only the first 20 MB of the real wheel (an interrupted copy)."""
+    """Same name, only the first half of the real wheel, at most 20 MB (an interrupted copy)."""
     with open(str(source), "rb") as src:
-        path.write_bytes(src.read(20 * 1024 * 1024))
+        path.write_bytes(src.read(min(20 * 1024 * 1024, os.path.getsize(str(source)) // 2)))
 
 
 def _replace_tampered(path, source):
@@ -110,9 +110,11 @@ INSTALL_TIME = [
     # On a new host first: nothing of the failed run may stay (no /opt/codex at all).
     pytest.param("pristine", "filelock", _replace_tampered,
                  ["Hash mismatch for `{pin}`"], id="tampered_filelock_new_host"),
-    pytest.param("healthy", "torch", _truncate,
-                 ["{pin} has an invalid package format", "Failed to read from zip file"],
-                 id="truncated_torch_over_healthy_venv"),
+    # Over a healthy venv the new release takes torch and the rest of its closure from the live release: the
+    # wheel it must fetch is the one the lock adds.
+    pytest.param("healthy", "six", _truncate,
+                 ["Failed to download `{pin}`", "Failed to extract archive: six-"],
+                 id="truncated_six_over_healthy_venv"),
 ]
 
 
@@ -121,7 +123,7 @@ def test_bad_wheel_fails_install_and_leaves_host_as_it_was(request, tmp_path, st
     """A flat directory publishes no hashes for the preflight to compare, so a bad wheel is caught by the installer
     while the new release is built: a tampered one by uv's --require-hashes against the lock, a truncated one as an
     unreadable zip. On a new host nothing of the run stays (no /opt/codex); over a healthy venv (the lock with six
-    forces a rebuild) the failed release is removed and the live venv is untouched and still healthy."""
+    forces a new release) the failed release is removed and the live venv is untouched and still healthy."""
     host = request.getfixturevalue(start)
     release = host.venv_target()
     name, version = h.locked_wheel("torch_cpu_extra.txt", package)
@@ -139,6 +141,32 @@ def test_bad_wheel_fails_install_and_leaves_host_as_it_was(request, tmp_path, st
         _still_healthy(host, release)
     else:
         assert before == {path: ("absent",) for path in h.SNAPSHOT_PATHS}
+
+
+def test_a_new_release_over_a_healthy_venv_takes_torch_from_the_live_release(healthy, tmp_path):
+    """The mirror's torch wheel is truncated, yet a lock that adds six over the healthy venv converges: the new
+    release copies torch and the rest of the closure from the live release (checked against its record) and
+    fetches six alone. The previous release stays for a rollback, byte for byte what it was."""
+    release = healthy.venv_target()
+    name, _version = h.locked_wheel("torch_cpu_extra.txt", "torch")
+    mirror = h.link_wheels(tmp_path / "wheels", exclude=[name])
+    _truncate(mirror / name, h.MIRROR_DIR / "wheels" / name)
+    kept = healthy.exec("sh", "-c", "cd %s && find . -type f -exec sha256sum {} + | sort | sha256sum" % release).out
+    with h.find_links_server(mirror) as url:
+        result = h.run_play(healthy, "torch_cpu.yml", {
+            "torch_cpu_mirror_mode": "find_links", "torch_cpu_mirror_url": url,
+            "torch_cpu_lock_file": str(h.LOCKS / "torch_cpu_extra.txt")})
+    _succeeded(result)
+    healthy.state = "changed"
+    new = healthy.venv_target()
+    assert new != release
+    assert healthy.torch_healthy().rc == 0
+    assert healthy.exec(h.VENV + "/bin/python", "-c", "import six").rc == 0
+    assert healthy.release_dirs() == sorted([os.path.basename(new), os.path.basename(release)])
+    assert healthy.exec("sh", "-c", "cd %s && find . -type f -exec sha256sum {} + | sort | sha256sum"
+                        % release).out == kept
+    # no file of the new release is a hard link (of the old one, or of uv's cache)
+    assert healthy.exec("sh", "-c", "find %s -type f -links +1" % new).out.split() == []
 
 
 # --------------------------------------------------------------------------- 1. mirror unreachable

@@ -14,10 +14,13 @@ import pytest
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_reuse import (
     ReuseRefused,
     clone,
+    commit_cache,
+    discard_cache,
     owned_files,
     prune_cache,
     read_snapshot,
     snapshot,
+    stage_cache,
     write_snapshot,
 )
 
@@ -175,3 +178,36 @@ def test_prune_cache_forgets_versions_no_release_holds(tmp_path):
     assert sorted(os.listdir(str(pkg / 'alpha'))) == ['2.0-py3-none-any', '2.0-py3-none-any.lock',
                                                       '2.0-py3-none-any.rev']
     assert prune_cache(str(tmp_path / 'none'), set()) == []
+
+
+def test_a_build_works_on_a_linked_copy_of_the_cache(tmp_path):
+    rdir = str(tmp_path)
+    cache = os.path.join(rdir, '.uv-cache')
+    write(os.path.join(cache, 'archive-v0', 'abc', 'mod.py'), 'X = 1\n')
+    os.makedirs(os.path.join(cache, 'wheels-v8', 'index', 'h', 'mod'))
+    os.symlink('../../../../archive-v0/abc', os.path.join(cache, 'wheels-v8', 'index', 'h', 'mod', '1.0-py3-none-any'))
+    os.chmod(cache, 0o700)
+    work = stage_cache(rdir)
+    assert work == os.path.join(rdir, '.uv-cache.build') and os.stat(work).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(work, 'archive-v0', 'abc', 'mod.py')).st_ino == \
+        os.stat(os.path.join(cache, 'archive-v0', 'abc', 'mod.py')).st_ino
+    assert os.readlink(os.path.join(work, 'wheels-v8', 'index', 'h', 'mod', '1.0-py3-none-any')) == \
+        '../../../../archive-v0/abc'
+    # a failed build: what it added goes, the cache is as it was
+    write(os.path.join(work, 'archive-v0', 'new', 'other.py'), 'Y = 1\n')
+    discard_cache(rdir)
+    assert sorted(os.listdir(rdir)) == ['.uv-cache'] and os.listdir(os.path.join(cache, 'archive-v0')) == ['abc']
+    # a build that succeeded: its cache is the cache
+    work = stage_cache(rdir)
+    write(os.path.join(work, 'archive-v0', 'new', 'other.py'), 'Y = 1\n')
+    commit_cache(rdir)
+    assert sorted(os.listdir(rdir)) == ['.uv-cache']
+    assert sorted(os.listdir(os.path.join(cache, 'archive-v0'))) == ['abc', 'new']
+    assert os.stat(cache).st_mode & 0o777 == 0o700
+
+
+def test_a_build_cache_left_by_a_killed_run_is_replaced(tmp_path):
+    rdir = str(tmp_path)
+    write(os.path.join(rdir, '.uv-cache.build', '.tmpXYZ', 'half'), 'x')
+    work = stage_cache(rdir)
+    assert os.listdir(work) == []

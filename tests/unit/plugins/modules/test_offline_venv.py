@@ -560,11 +560,22 @@ def _kill_uv_once_it_unpacks(cache, stop, seen):
         time.sleep(0.02)
 
 
-def test_uv_killed_while_it_fills_its_cache_leaves_a_cache_the_next_build_can_use(tmp_path, run_module):
-    """The real torch closure (the staged mirror's wheels and lock): uv is SIGKILLed while it unpacks torch into
-    its cold cache; the build fails and leaves the host as it was (no release, no cache: the releases directory
-    this run made goes); a cache that a killed build left half-filled (killed again, on a host with a live
-    release) is used by the next build, whose venv then imports torch."""
+def tree(path):
+    """{relative path: (kind, inode)} under PATH."""
+    out = {}
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            full = os.path.join(root, name)
+            st = os.lstat(full)
+            out[os.path.relpath(full, path)] = (st.st_mode >> 12, st.st_ino)
+    return out
+
+
+def test_uv_killed_while_it_fills_its_cache_leaves_the_cache_as_it_was(tmp_path, run_module):
+    """The real torch closure (the staged mirror's wheels and lock): uv is SIGKILLed while it unpacks torch. On a
+    new host the failed build leaves nothing (no releases directory, no cache); on a host with a live release the
+    cache is exactly what it was (the build filled its own linked copy, dropped with the failure), and the next
+    build fills it and makes a venv that imports torch."""
     import threading
     lock_path = os.path.join(STAGED, 'locks', 'torch_cpu.txt')
     with open(lock_path) as fh:
@@ -572,32 +583,37 @@ def test_uv_killed_while_it_fills_its_cache_leaves_a_cache_the_next_build_can_us
     base = dict(python=sys.executable, requirements=['torch==2.13.0+cpu'], lock=lock, mirror_mode='wheelhouse',
                 wheelhouse=os.path.join(STAGED, 'wheels'), timeout=600)
     path = tmp_path / 'venv'
-    cache = os.path.join(releases_dir(str(path)), '.uv-cache')
+    rdir = releases_dir(str(path))
+    build_cache = os.path.join(rdir, '.uv-cache.build')
 
-    def killed_build(**extra):
+    def killed_build():
         stop, seen = threading.Event(), []
-        watcher = threading.Thread(target=_kill_uv_once_it_unpacks, args=(cache, stop, seen))
+        watcher = threading.Thread(target=_kill_uv_once_it_unpacks, args=(build_cache, stop, seen))
         watcher.start()
         try:
-            failed, result = run_module(offline_venv, path=str(path), **dict(base, **extra))
+            failed, result = run_module(offline_venv, path=str(path), **base)
         finally:
             stop.set()
             watcher.join()
         assert seen, 'uv was never seen filling its cache'
         assert failed and 'uv pip sync failed' in result['msg'], result
-        return result
+        assert not os.path.lexists(build_cache)
+        return seen[0]
 
     killed_build()
-    assert not os.path.lexists(str(path)) and not os.path.exists(releases_dir(str(path)))
+    assert not os.path.lexists(str(path)) and not os.path.exists(rdir)
 
-    # a live release (a small lock of the same wheelhouse: uv alone), then a torch build killed mid-cache
+    # a live release (a small lock of the same wheelhouse: uv alone), then the torch build killed mid-cache
     uv_entry = parse_lock(lock)['uv']
     failed, first = run_module(offline_venv, path=str(path), **dict(
         base, requirements=['uv==%s' % uv_entry['version']], lock=render_lock({'uv': uv_entry})))
     assert not failed, first['msg']
-    killed_build()
+    cache = os.path.join(rdir, '.uv-cache')
+    before = tree(cache)
+    seen = killed_build()
+    assert [e for e in seen if e.startswith('.tmp')], seen    # uv was writing when it was killed
+    assert tree(cache) == before
     assert os.readlink(str(path)) == first['release']
-    left = sorted(os.listdir(cache))
 
     failed, result = run_module(offline_venv, path=str(path), **base)
     assert not failed, result['msg']
@@ -605,6 +621,5 @@ def test_uv_killed_while_it_fills_its_cache_leaves_a_cache_the_next_build_can_us
                                    'import torch; from torch.utils.data import Dataset; print(torch.__version__)'],
                                   universal_newlines=True)
     assert out.strip() == '2.13.0+cpu'
-    print('cache entries a killed build left: %s; after the next build and its prune: %s' % (
-        left, sorted(os.listdir(cache))))
-    assert not [e for e in os.listdir(cache) if e.startswith('.tmp')]
+    assert result['uv_cache']['bytes'] > 100 * 1000 * 1000
+    assert sorted(e for e in os.listdir(rdir) if e.startswith('.uv-cache')) == ['.uv-cache']
