@@ -57,13 +57,22 @@ def test_facts_file(host):
     assert "elapsed_s" not in facts["diagnostic"]
     assert facts["distributions"]["torch"] == "2.13.0+cpu"
     assert len(facts["lock_sha256"]) == 64
-    assert facts["uv_cache_bytes"] > 0
+    # uv's cache is uv's: a venv built with pip has none
+    if facts["installer"] == "uv":
+        assert facts["uv_cache_bytes"] > 0
+    else:
+        assert facts["uv_cache_bytes"] is None
 
 
 def test_uv_cache_is_root_only_beside_the_releases(host):
+    facts = json.loads(tc.fast(host).file(tc.FACTS).content_string)
     cache = tc.fast(host).file("/opt/codex/.venv.releases/.uv-cache")
-    assert cache.is_directory and not cache.is_symlink
-    assert cache.user == "root" and cache.mode == 0o700
+    if facts["installer"] == "uv":
+        assert cache.is_directory and not cache.is_symlink
+        assert cache.user == "root" and cache.mode == 0o700
+    else:
+        assert not cache.exists
+    assert not tc.fast(host).file("/opt/codex/.venv.releases/.uv-cache.build").exists
     # every release is a copy: no file of a release is a hard link (to the cache or to another release)
     linked = tc.fast(host).run("find /opt/codex/.venv.releases -path '*/.uv-cache' -prune -o -type f -links +1 -print")
     assert linked.rc == 0 and linked.stdout.split() == []
