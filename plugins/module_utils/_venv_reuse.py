@@ -26,7 +26,7 @@ editor that writes in place, a ``>`` redirection) cannot change another, so a ro
 bytes that passed their health check. Measured (docs/benchmarks.md): copying torch's closure costs a few seconds,
 hard links a fraction of a second; the copy is what keeps rollback honest.
 
-Private to the collection. Standard library only.
+Private to the collection. Standard library and _mirror (the PEP 503 name) only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -44,6 +44,7 @@ import stat
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import normalize_name
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER
 
 SNAPSHOT = ".codex-files.json"
@@ -147,10 +148,6 @@ def cache_size(path):
     return total
 
 
-def _normalize(name):
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
 def prune_cache(path, keep, uv=None, timeout=300):
     """Forget the cached wheels no kept release uses, then let uv remove what nothing points at any more.
 
@@ -161,7 +158,7 @@ def prune_cache(path, keep, uv=None, timeout=300):
     removed = []
     if not os.path.isdir(path):
         return removed
-    wanted = set((_normalize(n), v) for n, v in keep)
+    wanted = set((normalize_name(n), v) for n, v in keep)
     for top in sorted(os.listdir(path)):
         if not top.startswith("wheels-v"):
             continue
@@ -169,7 +166,7 @@ def prune_cache(path, keep, uv=None, timeout=300):
             # <kind>/<index or url hash>/<name>: the only level whose entries are versions.
             if len(os.path.relpath(root, os.path.join(path, top)).split(os.sep)) != 3:
                 continue
-            name = _normalize(os.path.basename(root))
+            name = normalize_name(os.path.basename(root))
             # The pointer files and the link to the unpacked wheel (a directory entry) of each version.
             for entry in sorted(files + dirs):
                 full = os.path.join(root, entry)
@@ -345,7 +342,7 @@ def _sendfile(fin, fout, size):
 
 
 def _dist_name(dist_info):
-    return _normalize(dist_info[:-len(".dist-info")].rsplit("-", 1)[0])
+    return normalize_name(dist_info[:-len(".dist-info")].rsplit("-", 1)[0])
 
 
 def owned_files(release, files, keep):
@@ -353,7 +350,7 @@ def owned_files(release, files, keep):
     one's RECORD lists, and the .pyc files of its sources. ReuseRefused for a RECORD entry out of the release."""
     out = set()
     prefix = os.path.normpath(release) + os.sep
-    names = set(_normalize(n) for n in keep)
+    names = set(normalize_name(n) for n in keep)
     by_dir = {}
     for rel in files:
         by_dir.setdefault(os.path.dirname(rel), []).append(os.path.basename(rel))
