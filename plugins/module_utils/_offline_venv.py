@@ -47,6 +47,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases im
     clear_rollback,
     kept_releases,
     new_release_path,
+    read_marker,
     releases_dir,
     remove_stale,
     rollback,
@@ -157,12 +158,10 @@ def marker_differs(path, lock):
     are no hashes to compare (None)."""
     if not lock or not os.path.islink(path):
         return None
-    try:
-        with open(os.path.join(os.path.realpath(path), MARKER)) as fh:
-            marker = json.load(fh)
-    except (IOError, OSError, ValueError):
+    marker = read_marker(os.path.realpath(path))
+    if marker is None:
         return "the live release has no readable %s" % MARKER
-    built = marker.get("hashes") if isinstance(marker, dict) else None
+    built = marker.get("hashes")
     if not isinstance(built, dict):
         return "the live release was built without a lock (no wheel hashes in %s)" % MARKER
     want = dict((n, sorted(e["hashes"])) for n, e in lock.items())
@@ -370,11 +369,9 @@ class Builder(object):
 
     def _unchanged(self, live):
         """Distributions of the lock the live release was built with at the same version from the same wheels."""
-        try:
-            with open(os.path.join(live, MARKER)) as fh:
-                marker = json.load(fh)
-            wanted, hashes = marker.get("wanted") or {}, marker.get("hashes") or {}
-        except (OSError, ValueError, AttributeError):
+        marker = read_marker(live) or {}
+        wanted, hashes = marker.get("wanted") or {}, marker.get("hashes") or {}
+        if not isinstance(wanted, dict) or not isinstance(hashes, dict):
             return set()
         return set(n for n, e in (self.lock or {}).items()
                    if wanted.get(n) == e["version"] and sorted(hashes.get(n) or []) == sorted(e["hashes"]))

@@ -88,6 +88,16 @@ def write_release_pth(site_dir):
         fh.write(RELEASE_PTH_LINE)
 
 
+def read_marker(release):
+    """The release marker of RELEASE as a dict, None when it is missing, unreadable or not an object."""
+    try:
+        with open(os.path.join(release, MARKER)) as fh:
+            marker = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
 def new_release_path(path, wanted, installer):
     digest = hashlib.sha256(json.dumps([wanted, installer], sort_keys=True).encode()).hexdigest()[:10]
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
@@ -226,5 +236,5 @@ def rollback(path, target):
 
 
 __all__ = ["MARKER", "ReleaseError", "ReleaseLock", "clear_rollback", "current_release", "finished_releases",
-           "kept_releases", "new_release_path", "write_release_pth", "releases_dir", "remove_stale", "rollback", "rollback_plan",
+           "kept_releases", "new_release_path", "read_marker", "write_release_pth", "releases_dir", "remove_stale", "rollback", "rollback_plan",
            "stale_releases", "swap"]

@@ -45,7 +45,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import normalize_name
-from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER, read_marker
 
 SNAPSHOT = ".codex-files.json"
 CACHE = ".uv-cache"
@@ -188,11 +188,7 @@ def prune_cache(path, keep, uv=None, timeout=300):
 
 
 def _wanted_of(release):
-    try:
-        with open(os.path.join(release, MARKER)) as fh:
-            wanted = json.load(fh).get("wanted") or {}
-    except (OSError, ValueError, AttributeError):
-        return set()
+    wanted = (read_marker(release) or {}).get("wanted") or {}
     return set(wanted.items()) if isinstance(wanted, dict) else set()
 
 
