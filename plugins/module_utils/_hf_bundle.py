@@ -22,6 +22,7 @@ import re
 import tarfile
 import tempfile
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_safefs as safefs
 from ansible_collections.codex.offline_ml.plugins.module_utils._hf_layout import (
     STAGING_PREFIX,
@@ -159,6 +160,8 @@ def build_bundle(cache_dir, resolved, bundle, check_mode=False):
             fd, tmp = tempfile.mkstemp(prefix='.hf-bundle-', dir=directory)
             with os.fdopen(fd, 'wb') as handle:
                 files = _write_tar(handle, root, entries)
+                handle.flush()
+                os.fsync(handle.fileno())
             bundle_sha = sha256_file(tmp)
         manifest = {'schema': BUNDLE_SCHEMA, 'format': BUNDLE_FORMAT, 'bundle': os.path.basename(bundle),
                     'bundle_sha256': bundle_sha, 'repos': repos, 'files': files}
@@ -170,13 +173,10 @@ def build_bundle(cache_dir, resolved, bundle, check_mode=False):
             return changed, manifest
         if sha256_file(bundle) != bundle_sha if os.path.isfile(bundle) else True:
             os.chmod(tmp, 0o644)
-            os.rename(tmp, bundle)
+            _durable.rename(tmp, bundle)
             tmp = None
         if _read(mpath) != text.strip():
-            with open(mpath + '.tmp', 'w') as handle:
-                handle.write(text)
-            os.chmod(mpath + '.tmp', 0o644)
-            os.rename(mpath + '.tmp', mpath)
+            _durable.write_file(mpath, text, mode=0o644)
         return changed, manifest
     finally:
         os.close(root)
@@ -266,6 +266,8 @@ def verify_bundle(bundle, manifest, extract_to=None, only=None):
             if name in seen:
                 raise _mismatch(bundle, name, 'appears twice')
             seen.add(name)
+            if len(seen) == max(1, len(expected) // 2):
+                _faults.point("hf.bundle_verify")
             extract = extract_to is not None and (only is None or name in only)
             if entry['type'] == 'symlink':
                 if not member.issym() or member.linkname != entry['target']:
@@ -299,6 +301,8 @@ def verify_bundle(bundle, manifest, extract_to=None, only=None):
                             view = view[os.write(out, view):]
                 if out is not None:
                     os.fchmod(out, 0o664)
+                    # Flushed here: unpack_bundle publishes it by a rename (see _durable).
+                    os.fsync(out)
             finally:
                 if out is not None:
                     os.close(out)
@@ -355,6 +359,7 @@ def unpack_bundle(bundle, manifest, cache_dir, check_mode=False):
                 try:
                     safefs.move(staging, _staged_name(index_of[rel]), dest, name,
                                 where=os.path.join(cache_dir, parent))
+                    _faults.point("hf.bundle_unpack")
                 finally:
                     os.close(dest)
         finally:

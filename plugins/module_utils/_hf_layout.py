@@ -17,6 +17,7 @@ import os
 import shutil
 import stat
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _faults
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_safefs as safefs
 from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import (
     HfCacheError,
@@ -103,6 +104,7 @@ def write_refs(cache_dir, spec, commit):
         refs = safefs.open_dir(root, folder + '/refs', create=True, where=cache_dir)
         try:
             for ref in todo:
+                _faults.point("hf.refs")
                 safefs.put_file(refs, ref, [commit.encode('ascii')], mode=0o664,
                                 where=os.path.join(cache_dir, folder, 'refs'))
         finally:
@@ -296,6 +298,7 @@ def install_from_cache(src_dir, entries, cache_dir):
             dest = safefs.open_dir(root, parent, create=True, where=cache_dir)
             try:
                 if entry['type'] == 'symlink':
+                    _faults.point("hf.snapshot_link")
                     safefs.put_symlink(dest, name, entry['target'], where=where)
                     continue
                 src = safefs.open_dir(src_root, parent)
@@ -308,6 +311,7 @@ def install_from_cache(src_dir, entries, cache_dir):
                 if got != (entry['size'], entry['sha256']):
                     raise HfCacheError('%s changed while it was copied into the cache' % entry['path'],
                                        kind='download_failed')
+                _faults.point("hf.blob")
             finally:
                 os.close(dest)
         return [e['path'] for e in todo]

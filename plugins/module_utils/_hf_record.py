@@ -33,6 +33,7 @@ import os
 import re
 import stat
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _faults
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_safefs as safefs
 from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError, is_commit, repo_folder
 
@@ -101,6 +102,7 @@ def write_record(cache_dir, folder, record):
         where = os.path.join(cache_dir, folder, RECORD_DIR)
         fd = safefs.open_dir(root, '%s/%s' % (folder, RECORD_DIR), create=True, where=cache_dir)
         try:
+            _faults.point("hf.record")
             safefs.put_file(fd, record['commit'] + '.json',
                             [json.dumps(record, sort_keys=True, indent=1).encode('utf-8')], mode=0o644, where=where)
         finally:
@@ -313,6 +315,7 @@ def ensure_links(cache_dir, folder, commit, files):
             parent, _sep, base = rel.rpartition('/')
             fd = safefs.open_dir(root, parent, create=True, where=cache_dir)
             try:
+                _faults.point("hf.snapshot_link")
                 safefs.put_symlink(fd, base, target, where=os.path.join(cache_dir, parent))
             finally:
                 os.close(fd)

@@ -271,6 +271,7 @@ def put_file(dir_fd, name, chunks, mode=0o664, where=''):
             os.close(fd)
         os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         tmp = None
+        os.fsync(dir_fd)
     finally:
         if tmp is not None:
             _unlink_quiet(dir_fd, tmp)
@@ -295,12 +296,14 @@ def put_symlink(dir_fd, name, target, where=''):
     except OSError:
         _unlink_quiet(dir_fd, tmp)
         raise
+    os.fsync(dir_fd)
 
 
 def move(src_dir_fd, src_name, dst_dir_fd, dst_name, where=''):
     """Rename SRC_NAME (in SRC_DIR_FD) over DST_NAME (in DST_DIR_FD); a directory at the destination is refused."""
     _refuse_directory(dst_dir_fd, dst_name, where)
     os.replace(src_name, dst_name, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+    os.fsync(dst_dir_fd)
 
 
 def _unlink_quiet(dir_fd, name):

@@ -17,6 +17,8 @@ import os
 import re
 import tempfile
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
+
 MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
 
 
@@ -110,6 +112,7 @@ def ensure_file(module, entry):
                 return True, [diff]
         else:
             _write(module, path, parent, data, entry["mode"])
+            _faults.point("files.attrs")
     attrs_changed = _set_attrs(module, entry, False, attr_diff)
     return changed or attrs_changed, [d for d, c in ((diff, changed), (attr_diff, attrs_changed)) if c]
 
@@ -123,7 +126,9 @@ def _write(module, path, parent, data, mode):
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, int(mode, 8))
+        _faults.point("files.write")
         module.atomic_move(tmp, path)
+        _durable.fsync_dir(parent)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -26,6 +26,7 @@ import zipfile
 
 from urllib.parse import urlsplit
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
     fetch,
@@ -472,7 +473,9 @@ class Builder(object):
                 if "uv" not in self.wanted:
                     raise VenvError("installer uv needs uv in the lock or requirements")
                 uv = self._fetch_uv(workdir)
+                _faults.point("venv.uv_fetched")
                 self._run([self.python, "-m", "venv", "--without-pip", release], "create venv")
+                _faults.point("venv.created")
                 self._start_from_live(release)
                 env = self._env({"SSL_CERT_FILE": self.ca_bundle} if self.ca_bundle else None)
                 # With a lock, sync: the venv ends exactly the lock whatever the re-used release held. Copies, not
@@ -487,6 +490,7 @@ class Builder(object):
             else:
                 req_args = self._requirement_args(workdir)
                 self._run([self.python, "-m", "venv", release], "create venv")
+                _faults.point("venv.created")
                 self._run([os.path.join(release, "bin", "python"), "-m", "pip", "install", "--isolated", "--no-input",
                            "--disable-pip-version-check", "--no-cache-dir", "--progress-bar", "off",
                            "--only-binary", ":all:"] + self._source_args("pip") + req_args,
@@ -495,6 +499,7 @@ class Builder(object):
             self._netrc = None
             self._progress = None
             shutil.rmtree(workdir, ignore_errors=True)
+        _faults.point("venv.installed")
         self._write_pth(release)
         state = inspect_venv(release, timeout=self.timeout)
         reasons = differences(state, self.wanted, None, bool(self.lock))
@@ -502,15 +507,19 @@ class Builder(object):
             raise VenvError("the new venv does not match what was asked: %s" % "; ".join(reasons))
         if self.verify_argv:
             self._health_check(release)
+        _faults.point("venv.checked")
         start = time.time()
         write_snapshot(release, snapshot(release))
         self.steps.append({"step": "snapshot", "rc": 0, "seconds": round(time.time() - start, 2)})
-        with open(os.path.join(release, MARKER), "w") as fh:
-            # What an audit compares with the staging manifest: each distribution with the wheel sha256(s)
-            # the lock allowed (null without a lock). The mirror only redacted.
-            json.dump({"schema": 1, "wanted": self.wanted, "installer": self.installer, "built": int(time.time()),
-                       "hashes": dict((n, e["hashes"]) for n, e in (self.lock or {}).items()) or None,
-                       "mirror": redact_url(self.url) if self.url else self.wheelhouse}, fh, sort_keys=True)
+        _faults.point("venv.marker")
+        # The marker makes the release count as finished (a rollback target, a re-use source): published last, by
+        # rename, so that a release with a marker is whole.
+        # What an audit compares with the staging manifest: each distribution with the wheel sha256(s) the lock
+        # allowed (null without a lock). The mirror only redacted.
+        _durable.write_json(os.path.join(release, MARKER), {
+            "schema": 1, "wanted": self.wanted, "installer": self.installer, "built": int(time.time()),
+            "hashes": dict((n, e["hashes"]) for n, e in (self.lock or {}).items()) or None,
+            "mirror": redact_url(self.url) if self.url else self.wheelhouse})
         return state
 
     def _health_check(self, release):

@@ -14,6 +14,7 @@ __metaclass__ = type
 import os
 import time
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_common import ReportError
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_render import (
     render_html,
@@ -48,14 +49,11 @@ def write_report(doc, dest, now=None):
     files = {"json": os.path.join(folder, "fleet.json"), "html": os.path.join(folder, "fleet.html"),
              "junit": os.path.join(folder, "junit.xml")}
     for key, render in (("json", render_json), ("html", render_html), ("junit", render_junit)):
-        tmp = files[key] + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(render(doc))
-        os.replace(tmp, files[key])
+        _durable.write_file(files[key], render(doc).encode("utf-8"))
     latest = os.path.join(dest, "latest")
     tmp_link = os.path.join(dest, ".latest.tmp")
     if os.path.lexists(tmp_link):
         os.unlink(tmp_link)
     os.symlink(os.path.basename(folder), tmp_link)
-    os.replace(tmp_link, latest)
+    _durable.rename(tmp_link, latest)
     return {"dir": folder, "latest": latest, "files": files}

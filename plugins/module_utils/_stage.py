@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     MirrorError,
     _files_from_html,
@@ -524,8 +525,5 @@ def _write_if_changed(path, text):
         with open(path) as fh:
             if fh.read() == text:
                 return False
-    tmp = path + ".tmp"
-    with open(tmp, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    _durable.write_file(path, text)
     return True

@@ -26,9 +26,13 @@ import os
 import shutil
 import time
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
+
 MARKER = ".codex-release.json"
 ROLLED_BACK = ".rolled-back"
 HISTORY = ".live-history"
+# A stale release is renamed to this prefix + its name before it is removed (see remove_stale).
+REMOVING = ".removing-"
 _HISTORY_MAX = 64
 # In each release's site-packages: a process started through the PATH symlink resolves its venv entries of sys.path
 # to the release it started in, so that it keeps importing from that release after a swap (while it is kept),
@@ -137,10 +141,7 @@ def _history(path):
 
 
 def _write_json(target, data):
-    tmp = target + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, sort_keys=True)
-    os.rename(tmp, target)
+    _durable.write_json(target, data)
 
 
 def finished_releases(path):
@@ -161,13 +162,20 @@ def read_rollback(path):
         return None
 
 
+def _removing(path):
+    rdir = releases_dir(path)
+    if not os.path.isdir(rdir):
+        return []
+    return [os.path.join(rdir, e) for e in sorted(os.listdir(rdir)) if e.startswith(REMOVING)]
+
+
 def stale_releases(path, keep=1):
-    """Release directories to remove: unfinished builds, the release a rollback left, and finished releases
-    beyond the KEEP most recently live ones besides the live one."""
+    """Release directories to remove: unfinished builds, the release a rollback left, finished releases beyond
+    the KEEP most recently live ones besides the live one, and what a removal cut short left."""
     current = current_release(path)
     rolled = read_rollback(path) or {}
     finished = finished_releases(path)
-    out = [r for r in _entries(path) if r not in finished and r != current]
+    out = _removing(path) + [r for r in _entries(path) if r not in finished and r != current]
     kept = 0
     for release in finished:
         if release == current:
@@ -188,7 +196,14 @@ def kept_releases(path, keep=1):
 def remove_stale(path, keep=1):
     removed = []
     for full in stale_releases(path, keep):
-        shutil.rmtree(full, ignore_errors=True)
+        doomed = full
+        if not os.path.basename(full).startswith(REMOVING):
+            # Renamed out of the releases first: a release half removed (its marker still there, its site-packages
+            # gone) must never count as finished, as a rollback target or a source of re-use.
+            doomed = os.path.join(os.path.dirname(full), REMOVING + os.path.basename(full))
+            os.rename(full, doomed)
+        _faults.point("venv.prune")
+        shutil.rmtree(doomed, ignore_errors=True)
         removed.append(full)
     return removed
 
@@ -196,13 +211,18 @@ def remove_stale(path, keep=1):
 def swap(path, release):
     """Point PATH at RELEASE atomically; a real directory at PATH (an old venv) is moved aside first."""
     rdir = releases_dir(path)
+    # Every file of the release reaches the disk before the link that publishes it (a power cut after the swap
+    # must not leave a live release of empty files).
+    _durable.sync_tree(release)
     tmp_link = os.path.join(rdir, ".swap-link")
     if os.path.lexists(tmp_link):
         os.unlink(tmp_link)
     os.symlink(release, tmp_link)
     if os.path.lexists(path) and not os.path.islink(path):
-        os.rename(path, os.path.join(rdir, "legacy-%s" % time.strftime("%Y%m%dT%H%M%S", time.gmtime())))
-    os.rename(tmp_link, path)
+        _durable.rename(path, os.path.join(rdir, "legacy-%s" % time.strftime("%Y%m%dT%H%M%S", time.gmtime())))
+    _faults.point("venv.swap")
+    _durable.rename(tmp_link, path)
+    _faults.point("venv.swapped")
     history = [r for r in _history(path) if r != release and os.path.isdir(r)] + [release]
     _write_json(os.path.join(rdir, HISTORY), history[-_HISTORY_MAX:])
 
@@ -231,6 +251,7 @@ def rollback_plan(path):
 def rollback(path, target):
     """Make TARGET live and record the rollback (the release left stays until the next build prunes it)."""
     left = current_release(path)
+    _faults.point("venv.rollback")
     swap(path, target)
     _write_json(os.path.join(releases_dir(path), ROLLED_BACK), {"from": left, "to": target, "at": int(time.time())})
 

@@ -44,6 +44,7 @@ import stat
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import normalize_name
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER, read_marker
 
@@ -114,11 +115,12 @@ def commit_cache(rdir):
     """The build succeeded: its cache becomes the cache."""
     live = os.path.join(rdir, CACHE)
     old = os.path.join(rdir, CACHE + ".old")
+    _faults.point("venv.cache_commit")
     if os.path.lexists(old):
         shutil.rmtree(old)
     if os.path.lexists(live):
-        os.rename(live, old)
-    os.rename(os.path.join(rdir, BUILD_CACHE), live)
+        _durable.rename(live, old)
+    _durable.rename(os.path.join(rdir, BUILD_CACHE), live)
     shutil.rmtree(old, ignore_errors=True)
 
 
@@ -178,6 +180,7 @@ def prune_cache(path, keep, uv=None, timeout=300):
                     shutil.rmtree(full)
                     dirs.remove(entry)
                 removed.append(os.path.relpath(full, path))
+    _faults.point("venv.cache_prune")
     if uv and os.access(uv, os.X_OK):
         proc = subprocess.run([uv, "cache", "prune", "--cache-dir", path, "--no-config", "--quiet"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, check=False)
@@ -234,13 +237,8 @@ def snapshot(release):
 
 
 def write_snapshot(release, data):
-    target = os.path.join(release, SNAPSHOT)
-    tmp = target + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, sort_keys=True, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.rename(tmp, target)
+    _faults.point("venv.snapshot")
+    _durable.write_json(os.path.join(release, SNAPSHOT), data, separators=(",", ":"))
 
 
 def read_snapshot(release):
@@ -406,8 +404,12 @@ def clone(src, dst, keep):
     for rel, target in links:
         os.symlink(target, os.path.join(dst, rel))
     # The kernel copies (sendfile releases the GIL): a few threads keep the disk busy while Python opens files.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda item: _copy(os.path.join(src, item[0]), os.path.join(dst, item[0]), item[1]), todo))
+    half = len(todo) // 2
+    for number, part in enumerate((todo[:half], todo[half:])):
+        if number:
+            _faults.point("venv.reused")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(pool.map(lambda item: _copy(os.path.join(src, item[0]), os.path.join(dst, item[0]), item[1]), part))
     for rel, want in todo:
         there = os.path.join(dst, rel)
         if rel.startswith("bin" + os.sep):

@@ -226,6 +226,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import (
+    _faults,
     _hf_bundle,
     _hf_child,
     _hf_layout,
@@ -371,6 +372,7 @@ def run_mirror(module, params, specs, cache_dir, gid):
                 have[k] = dict((b, n) for b, n in have[k].items() if b not in bad)
         private, items = download(params, [specs[i] for i in missing], endpoint, token, have)
         try:
+            _faults.point("hf.downloaded")
             for k, item in enumerate(items):
                 spec = specs[missing[k]]
                 result['installed'].extend(install_item(cache_dir, private, spec, item))

@@ -322,6 +322,11 @@ def run_module(module, p):
                 new_state = builder.build(release)
                 swap(path, release)
             except Exception as exc:  # pylint: disable=broad-except
+                if current_release(path) == os.path.realpath(release):
+                    # The link already names the new release (what failed came after it): it is live and whole
+                    # (health-checked, marked, synced), so it stays; the next run finishes the bookkeeping.
+                    raise _Fail("the new release %s is live, but recording it failed: %s: %s" % (
+                        release, type(exc).__name__, exc), reasons=reasons, steps=builder.steps)
                 # Whatever went wrong, the half-built release and what the build added to uv's cache go, and the
                 # live venv stays as it was.
                 shutil.rmtree(release, ignore_errors=True)

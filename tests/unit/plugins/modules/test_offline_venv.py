@@ -21,6 +21,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
     render_lock,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import releases_dir
+from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import finished_releases
 from ansible_collections.codex.offline_ml.plugins.modules import offline_venv
 
 
@@ -322,6 +323,40 @@ def test_swap_failure_fails_and_leaves_no_release(tmp_path, mirror, run_module, 
     failed, result = run_module(offline_venv, **args_for(path, mirror))
     assert failed and 'OSError: [Errno 30] Read-only file system' in result['msg']
     assert _no_release_left(path)
+
+
+def test_a_failure_after_the_link_moved_keeps_the_new_live_release(tmp_path, mirror, run_module, monkeypatch):
+    """swap fails once the link names the new release (the history write, a full disk): that release is live and
+    whole, so it stays; the message says so, and the next run changes nothing."""
+    path = tmp_path / 'venv'
+    monkeypatch.setenv('CODEX_FAULT', 'venv.swapped:enospc')
+    failed, result = run_module(offline_venv, **args_for(path, mirror))
+    assert failed and 'is live, but recording it failed: OSError: [Errno 28]' in result['msg'], result['msg']
+    live = os.path.realpath(str(path))
+    assert os.path.isdir(live) and alpha_of(path) == '1.0'
+    monkeypatch.delenv('CODEX_FAULT')
+    failed, again = run_module(offline_venv, **args_for(path, mirror))
+    assert not failed and again['changed'] is False and again['release'] == live
+
+
+def test_a_removal_cut_short_is_finished_by_the_next_run(tmp_path, mirror, run_module, monkeypatch):
+    """A stale release is renamed out of the releases before it is removed: what a killed removal leaves (ENOSPC
+    here stands for the kill) is never a finished release, and the next run removes it."""
+    path = tmp_path / 'venv'
+    first = run_module(offline_venv, **args_for(path, mirror))[1]['release']
+    run_module(offline_venv, force=True, force_reason='second', **args_for(path, mirror))
+    monkeypatch.setenv('CODEX_FAULT', 'venv.prune:enospc')
+    failed, result = run_module(offline_venv, force=True, force_reason='third', **args_for(path, mirror))
+    assert failed and 'fault point venv.prune' in result['msg']
+    left = os.path.join(os.path.dirname(first), '.removing-' + os.path.basename(first))
+    assert os.path.isdir(left) and not os.path.exists(first)
+    assert first not in finished_releases(str(path))
+    monkeypatch.delenv('CODEX_FAULT')
+    failed, check = run_module(offline_venv, _ansible_check_mode=True, **args_for(path, mirror))
+    assert not failed and check['changed'] is True and check['removed'] == [left]
+    failed, result = run_module(offline_venv, **args_for(path, mirror))
+    assert not failed and result['removed'] == [left] and not os.path.exists(left)
+    assert run_module(offline_venv, **args_for(path, mirror))[1]['changed'] is False
 
 
 def test_releases_dir_that_cannot_be_created(tmp_path, mirror, run_module):
