@@ -27,7 +27,7 @@ export CODEX_TEST_WHEELHOUSE := $(MIRROR)/wheels
 export CODEX_STUB_WHEELHOUSE := $(STUB_MIRROR)
 export CODEX_FAMILY_WHEELS := $(BUILD)/family-wheels
 
-.PHONY: help test bench bench-fleet demo demo-down lint sanity unit molecule molecule-fleet integration system-deps \
+.PHONY: help test soak suite-soak-sample bench bench-fleet demo demo-down lint sanity unit molecule molecule-fleet integration system-deps \
         suite-lint suite-sanity suite-unit suite-molecule suite-fleet suite-integration \
         venv images mirror refresh-locks family-wheels hf-mirror collection mirrors-up mirrors-down build clean
 
@@ -170,6 +170,18 @@ suite-integration:
 test: build
 	python3 tests/tools/leftovers.py run -- env SCENARIOS="$(SCENARIOS)" $(WITH_MIRRORS) tests/tools/test_lanes.sh
 	@echo "make test: all suites passed"
+
+# The crash soak (docs/reliability.md): every named fault point and the faults by time on real containers; writes
+# its matrix into docs/reliability.md. SOAK_CASES: all (default), or a comma list (tests/soak/soak.py --help).
+# make test runs the sample (suite-soak-sample, one host).
+SOAK_CASES ?= all
+SOAK_HOSTS ?= 4
+SOAK_ARGS ?=
+soak: build
+	$(WITH_MIRRORS) $(VENV)/bin/python tests/soak/soak.py --cases $(SOAK_CASES) --hosts $(SOAK_HOSTS) $(SOAK_ARGS) \
+	  $(if $(filter all,$(SOAK_CASES)),--write-docs)
+suite-soak-sample:
+	$(WITH_MIRRORS) $(VENV)/bin/python tests/soak/soak.py --cases sample --hosts 1
 
 # Benchmarks write docs/benchmarks.md; never part of make test.
 bench: build

@@ -267,7 +267,8 @@ def check_free_space(root_fd, entries, cache_dir):
     free = safefs.free_bytes(root_fd)
     if need > free:
         raise HfCacheError('installing %d files needs %d bytes but %s has %d bytes free: nothing was written; free '
-                           'space or check the bundle' % (len(entries), need, cache_dir, free), kind='no_space')
+                           'space on its file system and run again' % (len(entries), need, cache_dir, free),
+                           kind='no_space')
 
 
 def install_from_cache(src_dir, entries, cache_dir):

@@ -23,6 +23,7 @@ import subprocess
 import tarfile
 import tempfile
 
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable
 from ansible_collections.codex.offline_ml.plugins.module_utils._release_verify import (
     FORMAT,
     MANIFEST,
@@ -348,5 +349,7 @@ def write_tar(release_dir, tar_path):
     if os.path.isfile(tar_path) and file_digest(tar_path) == file_digest(partial):
         os.unlink(partial)
         return False
-    os.rename(partial, tar_path)
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    _durable.rename(partial, tar_path)
     return True

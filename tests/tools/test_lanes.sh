@@ -17,9 +17,9 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
 logs="${root}/build/test-logs"
 mkdir -p "${logs}"
-# Balanced by measured minutes (a fresh clone, 2 cores, both lanes running): lane A 0.5 + 1.3 + 3 + 6 + 5.5 + 4 + 4,
-# lane B 3 + 1.5 + 2.5 + 16.
-lane_a="${LANE_A-lint sanity unit fleet scenario-ci_gates scenario-hf_bundle scenario-hf_per_user}"
+# Balanced by measured minutes (a fresh clone, 2 cores, both lanes running): lane A 0.5 + 1.3 + 3 + 6 + 5.5 + 4 + 4
+# + the soak's sample (docs/reliability.md), lane B 3 + 1.5 + 2.5 + 16.
+lane_a="${LANE_A-lint sanity unit fleet scenario-ci_gates scenario-hf_bundle scenario-hf_per_user soak-sample}"
 lane_b="${LANE_B-scenario-torch_cpu scenario-torch_stub scenario-hf_offline_cache integration}"
 
 # Every scenario of make's SCENARIOS runs in a lane: a scenario added there and not here would silently not run.

@@ -27,6 +27,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_safefs
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
 from ansible_collections.codex.offline_ml.plugins.module_utils import _managed_files as managed
 from ansible_collections.codex.offline_ml.plugins.module_utils import _offline_venv as ov
+from ansible_collections.codex.offline_ml.plugins.module_utils import _release_build as release_build
 from ansible_collections.codex.offline_ml.plugins.module_utils import _stage as stage
 from ansible_collections.codex.offline_ml.plugins.module_utils import _venv_releases as rel
 from ansible_collections.codex.offline_ml.plugins.module_utils import _venv_reuse as reuse
@@ -218,7 +219,18 @@ def _managed_files_write(tmp_path):
     return [path]
 
 
+def _release_build_write_tar(tmp_path):
+    release = tmp_path / 'r1'
+    (release / 'wheels').mkdir(parents=True)
+    (release / 'wheels' / 'a.whl').write_bytes(b'wheel')
+    tar = tmp_path / 'r1.tar'
+    assert release_build.write_tar(str(release), str(tar)) is True
+    assert tar.stat().st_size > 0
+    return [tar]
+
+
 @pytest.mark.parametrize('publish', [
+    _release_build_write_tar,
     _durable_write_file_bytes,
     _durable_write_file_text,
     _durable_write_json,
