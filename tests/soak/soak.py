@@ -448,8 +448,9 @@ def run_case(hosts_cases, ctx):
     def finish(item):
         host, case = item
         row = {"case": case, "concern": concern(case)}
+        # "fatal: [host]" or, for a task delegated to the controller, "fatal: [host -> localhost]"
         failures = [line for line in results[host.name].out.splitlines()
-                    if line.startswith(("fatal: [%s]" % host.name, "failed: [%s]" % host.name))]
+                    if re.match(r"(fatal|failed): \[%s( -> [^\]]+)?\]" % re.escape(host.name), line)]
         row["fault_fired"] = case in TIMED or fired(case, failures)
         row["traceback"] = any("Traceback (most recent call last)" in line for line in failures)
         got = judging[host.name].result()
@@ -604,8 +605,9 @@ def write_docs(rows, totals):
     for r in rows:
         name, action = (r["case"], "by time") if r["case"] in TIMED else r["case"].split(":")
         state = r["after_fault"] + ("" if not r["problems"] else ": " + "; ".join(r["problems"]))
-        cells = (name, action, state, r["audit"], r["healed"], r["second_changes"])
-        lines.append("| `%s` | %s | %s | %s | %s | %s |" % cells)
+        cells = (name, " (re-run)" if r.get("rerun") else "", action, state, r["audit"], r["healed"],
+                 r["second_changes"])
+        lines.append("| `%s`%s | %s | %s | %s | %s | %s |" % cells)
     lines += ["", end]
     pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
     assert pattern.search(text), "docs/reliability.md lacks the soak matrix markers"
@@ -618,6 +620,8 @@ def main():
     parser.add_argument("--hosts", type=int, default=4)
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--keep", action="store_true", help="leave the containers")
+    parser.add_argument("--merge", action="store_true",
+                        help="replace these cases' rows in the last full run's build/soak/matrix.json (a re-run)")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     todo = cases(args.cases)
@@ -663,7 +667,16 @@ def main():
     totals = {"cases": len(rows), "ok": len(rows) - len(bad), "minutes": round((time.time() - started) / 60, 1)}
     totals["line"] = "%d cases, %d whole, %.1f min, %d host(s) at once" % (
         totals["cases"], totals["ok"], totals["minutes"], len(hosts))
-    (OUT / "matrix.json").write_text(json.dumps({"totals": totals, "rows": rows}, indent=1))
+    if args.merge:
+        full = json.loads((OUT / "matrix.json").read_text())
+        again = dict((r["case"], dict(r, rerun=True)) for r in rows)
+        merged = [again.get(r["case"], r) for r in full["rows"]]
+        whole = sum(1 for r in merged if r["ok"])
+        totals = dict(full["totals"], ok=whole, rerun=sorted(again))
+        totals["line"] = "%d cases, %d whole; the full run took %.1f min with %d hosts at once; re-run alone: %s" % (
+            len(merged), whole, full["totals"]["minutes"], full.get("hosts", 4), ", ".join(sorted(again)))
+        rows = merged
+    (OUT / "matrix.json").write_text(json.dumps({"totals": totals, "hosts": len(hosts), "rows": rows}, indent=1))
     if args.write_docs:
         write_docs(rows, totals)
     log("soak: %s; matrix in %s" % (totals["line"], OUT / "matrix.json"))
