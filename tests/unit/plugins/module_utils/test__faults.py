@@ -133,7 +133,7 @@ def test_registry_shape():
     for name, value in _faults.POINTS.items():
         concern, what = value
         assert re.match(r'^[a-z]+\.[a-z_]+$', name), name
-        assert name.split('.')[0] == concern, name
+        assert name.split('.', maxsplit=1)[0] == concern, name
         assert what and isinstance(what, str), name
 
 
