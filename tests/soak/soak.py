@@ -98,7 +98,7 @@ class Forwarder(object):
     mid-download, as the host sees it."""
 
     def __init__(self, upstream, limit):
-        self.upstream, self.limit, self.sent, self.dead = upstream, limit, 0, threading.Event()
+        self.upstream, self.limit, self.dead = upstream, limit, threading.Event()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -127,7 +127,6 @@ class Forwarder(object):
                         return
                     if sock is server:
                         sent += len(data)
-                        self.sent += len(data)
                         if sent > self.limit:
                             client.sendall(data[:max(0, len(data) - (sent - self.limit))])
                             self.kill()
