@@ -36,6 +36,7 @@ RETURN_KEYS = {
                        'carried_bytes', 'problems'},
     'offline_venv': {'path', 'reasons', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output',
                      'reused', 'uv_cache'},
+    'rollout_summary': {'summary', 'lines', 'files', 'written'},
     'venv_audit': {'venvs'},
     'wheel_stage': {'files', 'locks', 'indexes', 'staged_from', 'moved', 'moved_lines', 'preflight'},
 }
