@@ -388,3 +388,15 @@ def _unsafe_refs(root, folder, found, remove=False):
                         os.unlink(name, dir_fd=fd)
         finally:
             os.close(fd)
+
+
+def describe_seed(cache_dir, result):
+    """What a seeding run did (in check mode, would do) to the cache, one line each, for the module's diff: the
+    revisions seeded or repaired, the unsafe refs removed, the entries whose group or mode was corrected."""
+    lines = ["%s %s@%s: %s" % (r.get("repo_type", "model"), r.get("repo_id"), r.get("revision") or "main",
+                               r.get("action")) for r in result.get("repos", []) if r.get("action") != "present"]
+    lines += ["%s: unsafe ref, removed" % rel for rel in result.get("unsafe_removed", [])]
+    if result.get("permissions_fixed"):
+        lines.append("%d entries: group or mode corrected" % result["permissions_fixed"])
+    return "%s:\n%s" % (cache_dir, "".join("  %s\n" % line for line in lines)) if lines else ""
+

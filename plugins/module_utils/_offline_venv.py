@@ -152,6 +152,27 @@ def differences(state, wanted, base_version, exact):
     return reasons
 
 
+def package_changes(dists, wanted, exact):
+    """What a build would change in a venv holding DISTS to give WANTED: {added, removed, changed}, each sorted by
+    name (added/removed: {name, version}; changed: {name, old, new}). Removed only with EXACT (a lock): pins
+    alone leave other distributions where they are."""
+    added = [{"name": n, "version": wanted[n]} for n in sorted(wanted) if n not in dists]
+    changed = [{"name": n, "old": dists[n], "new": wanted[n]} for n in sorted(wanted)
+               if n in dists and not same_version(dists[n], wanted[n])]
+    removed = [{"name": n, "version": dists[n]} for n in sorted(dists)
+               if exact and n not in wanted and n not in ALLOWED_EXTRAS]
+    return {"added": added, "removed": removed, "changed": changed}
+
+
+def describe_changes(path, changes):
+    """CHANGES (package_changes) in words, one package a line, for the diff of check mode."""
+    head = "%s: %d changed, %d added, %d removed\n" % (path, len(changes["changed"]), len(changes["added"]),
+                                                      len(changes["removed"]))
+    return head + "".join(["  ~ %s %s -> %s\n" % (c["name"], c["old"], c["new"]) for c in changes["changed"]]
+                          + ["  + %s %s\n" % (c["name"], c["version"]) for c in changes["added"]]
+                          + ["  - %s %s\n" % (c["name"], c["version"]) for c in changes["removed"]])
+
+
 def marker_differs(path, lock):
     """Why the live release at PATH was not built from LOCK (its marker's wheel hashes differ), or None.
 
@@ -574,5 +595,5 @@ def pin_names(requirements):
 
 
 __all__ = ["Builder", "MARKER", "MirrorError", "ReleaseError", "ReleaseLock", "VenvError", "clear_rollback",
-           "differences", "inspect_venv", "marker_differs", "kept_releases", "new_release_path", "releases_dir", "remove_stale",
+           "describe_changes", "differences", "inspect_venv", "marker_differs", "package_changes", "kept_releases", "new_release_path", "releases_dir", "remove_stale",
            "rollback", "rollback_plan", "stale_releases", "swap"]

@@ -54,7 +54,9 @@ attributes:
   check_mode:
     support: full
   diff_mode:
-    support: none
+    support: full
+    details: The repos seeded or repaired (V(would_download) in check mode), the unsafe refs removed and the number
+      of entries whose group or mode was corrected, one line each.
 options:
   method:
     description: Where the cache content comes from.
@@ -565,6 +567,8 @@ def main():
     except Exception as exc:  # pylint: disable=broad-except
         module.fail_json(msg='Cannot seed the hub cache %s: unexpected %s: %s' % (cache_dir, type(exc).__name__, exc),
                          kind='unexpected')
+    if module._diff and result['changed']:
+        result['diff'] = {'prepared': _hf_layout.describe_seed(cache_dir, result)}
     module.exit_json(**result)
 
 

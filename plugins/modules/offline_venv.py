@@ -46,7 +46,9 @@ attributes:
     support: full
   diff_mode:
     support: full
-    details: The diff is the list of distributions (V(name==version)) before and after.
+    details:
+      - The diff is the list of distributions (V(name==version)) before and after; when the venv is (or in check mode
+        would be) rebuilt, it is shown as the packages changed (name, old -> new version), added and removed.
 options:
   path:
     description: Path of the virtual environment. Managed as a symlink to a release directory next to it.
@@ -144,6 +146,14 @@ release:
   returned: always
   type: str
   sample: /opt/codex/.venv.releases/20261128T120000-3f2a9c1d07-ab12
+packages:
+  description:
+    - What the build changes (in check mode, would change) in the live venv's distributions to give the requirements
+      or the lock; three empty lists when nothing is built. V(removed) only with O(lock) (pins alone leave other
+      distributions in place).
+  returned: unless O(rollback)
+  type: dict
+  sample: {"changed": [{"name": "filelock", "old": "3.20.0", "new": "3.20.3"}], "added": [], "removed": []}
 installed:
   description: Distributions in the venv after the run, name to version.
   returned: always
@@ -217,11 +227,13 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv imp
     ReleaseLock,
     VenvError,
     clear_rollback,
+    describe_changes,
     differences,
     inspect_venv,
     kept_releases,
     marker_differs,
     new_release_path,
+    package_changes,
     releases_dir,
     remove_stale,
     rollback,
@@ -292,9 +304,14 @@ def run_module(module, p):
     stale = stale_releases(path, p["keep_releases"])
     result = dict(path=path, changed=bool(reasons or stale), reasons=reasons, removed=stale, installed=state["dists"],
                   release=state["target"] or "", kept=kept_releases(path, p["keep_releases"]))
+    # What a build would do to the packages (empty lists when nothing is to be built): check mode's answer.
+    result["packages"] = package_changes(state["dists"], wanted, bool(lock)) if reasons else \
+        package_changes(state["dists"], state["dists"], False)
     if module._diff:
         result["diff"] = dict(before=_lines(state["dists"]), after=_lines(wanted) if reasons else _lines(state["dists"]),
                               before_header=path, after_header=path)
+        if reasons:
+            result["diff"]["prepared"] = describe_changes(path, result["packages"])
     if not result["changed"] or module.check_mode:
         if p["installer"] == "uv":
             cache = _uv_cache(path, False, p["timeout"])

@@ -109,3 +109,15 @@ def test_remove_unsafe_refs_unlinks_without_following(tmp_path, secret):
     assert len(os.listdir(str(base / 'refs'))) == 4
     assert hf_layout.remove_unsafe_refs(str(tmp_path), layout.FOLDER) == expected
     assert os.listdir(str(base / 'refs')) == ['main'] and _state(secret) == before
+
+
+@pytest.mark.parametrize('result, text', [
+    ({'repos': [{'repo_id': 'o/m', 'repo_type': 'model', 'revision': 'main', 'action': 'present'}]}, ''),
+    ({'repos': [{'repo_id': 'o/m', 'repo_type': 'model', 'revision': 'main', 'action': 'would_download'},
+                {'repo_id': 'o/d', 'repo_type': 'dataset', 'revision': 'v1', 'action': 'repaired'}],
+      'unsafe_removed': ['models--o--m/refs/x'], 'permissions_fixed': 3},
+     '/c:\n  model o/m@main: would_download\n  dataset o/d@v1: repaired\n  models--o--m/refs/x: unsafe ref, removed\n'
+     '  3 entries: group or mode corrected\n'),
+])
+def test_describe_seed(result, text):
+    assert hf_layout.describe_seed('/c', result) == text

@@ -564,3 +564,21 @@ def test_write_pth_failure_is_a_venv_error(tmp_path, mirror):
     with pytest.raises(ov.VenvError) as info:
         build._write_pth(str(venv))
     assert info.value.msg == "the new venv's python cannot tell its site-packages (exit 7): sysconfig is broken"
+
+
+@pytest.mark.parametrize('dists, wanted, exact, changes', [
+    ({'a': '1.0', 'pip': '24.0'}, {'a': '1.0'}, True, {'added': [], 'removed': [], 'changed': []}),
+    ({'a': '1.0', 'b': '2.0'}, {'a': '1.1', 'c': '3.0'}, True,
+     {'added': [{'name': 'c', 'version': '3.0'}], 'removed': [{'name': 'b', 'version': '2.0'}],
+      'changed': [{'name': 'a', 'old': '1.0', 'new': '1.1'}]}),
+    ({'a': '1.0', 'b': '2.0'}, {'a': '1.1'}, False,
+     {'added': [], 'removed': [], 'changed': [{'name': 'a', 'old': '1.0', 'new': '1.1'}]}),
+    ({'torch': '2.13.0+cpu'}, {'torch': '2.13.0+cpu'}, True, {'added': [], 'removed': [], 'changed': []}),
+])
+def test_package_changes(dists, wanted, exact, changes):
+    assert ov.package_changes(dists, wanted, exact) == changes
+
+
+def test_describe_changes():
+    text = ov.describe_changes('/v', ov.package_changes({'a': '1', 'b': '2'}, {'a': '3', 'c': '4'}, True))
+    assert text == '/v: 1 changed, 1 added, 1 removed\n  ~ a 1 -> 3\n  + c 4\n  - b 2\n'

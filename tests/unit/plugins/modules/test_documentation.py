@@ -34,7 +34,7 @@ RETURN_KEYS = {
                       'carried_bytes', 'models', 'tar'},
     'release_verify': {'ok', 'release', 'manifest_sha256', 'signed', 'signer', 'base', 'files', 'carried', 'bytes',
                        'carried_bytes', 'problems'},
-    'offline_venv': {'path', 'reasons', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output',
+    'offline_venv': {'path', 'reasons', 'packages', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output',
                      'reused', 'uv_cache'},
     'rollout_summary': {'summary', 'lines', 'files', 'written'},
     'venv_audit': {'venvs'},

@@ -77,8 +77,13 @@ def test_check_mode_reports_and_creates_nothing(tmp_path, mirror, run_module):
     assert result['changed'] is True
     assert result['reasons'] == ['venv does not exist']
     assert result['installed'] == {} and result['removed'] == [] and result['release'] == ''
+    uv_name, uv_version = mirror['uv'].split('==')
+    assert result['packages'] == {'added': [{'name': 'alpha', 'version': '1.0'}, {'name': uv_name, 'version': uv_version}],
+                                  'changed': [], 'removed': []}
     assert result['diff'] == {'before': '', 'after': 'alpha==1.0\n%s\n' % mirror['uv'],
-                              'before_header': str(path), 'after_header': str(path)}
+                              'before_header': str(path), 'after_header': str(path),
+                              'prepared': '%s: 0 changed, 2 added, 0 removed\n  + alpha 1.0\n  + %s %s\n' % (
+                                  path, uv_name, uv_version)}
     assert os.listdir(str(tmp_path)) == []
 
 
@@ -112,6 +117,8 @@ def test_build_then_idempotent(tmp_path, mirror, run_module):
     assert check['reasons'] == ['alpha is 1.0, wanted 2.0']
     assert check['diff']['before'] == 'alpha==1.0\n%s\n' % mirror['uv']
     assert check['diff']['after'] == 'alpha==2.0\n%s\n' % mirror['uv']
+    assert check['packages'] == {'changed': [{'name': 'alpha', 'old': '1.0', 'new': '2.0'}], 'added': [], 'removed': []}
+    assert check['diff']['prepared'] == '%s: 1 changed, 0 added, 0 removed\n  ~ alpha 1.0 -> 2.0\n' % check['path']
     assert os.readlink(str(path)) == first['release'] and alpha_of(path) == '1.0'
 
     failed, third = run_module(offline_venv, **newer)
