@@ -186,8 +186,10 @@ suite-soak-sample:
 # Benchmarks write docs/benchmarks.md; never part of make test.
 bench: build
 	$(WITH_MIRRORS) python3 benchmarks/bench_torch_cpu.py
+# The fleet sizes 1, 2, 4, 8, then 32 hosts from a converged image, without and with a rollout plan (batches of 8).
 bench-fleet: build
 	$(WITH_MIRRORS) python3 benchmarks/bench_fleet.py
+	$(WITH_MIRRORS) python3 benchmarks/bench_fleet.py --scale 32 --batch 8
 
 # ---------------------------------------------------------------- demo
 demo: build

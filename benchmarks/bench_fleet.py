@@ -22,6 +22,9 @@ a re-run that is not idempotent mean nothing). Nothing here asserts a time: targ
     --sizes 1,2,4,8   fleet sizes (default 1,2,4,8)   --fresh-all   every size from the fresh image
     --from-image 8    sizes started from the converged image (default: those above 4; needs size 1)
     --no-doc          print only
+    --scale 32        instead: one fresh host converged and committed, then 32 hosts from that image: their converge,
+                      the idempotent re-run without a plan and with a rollout plan of batches of --batch (default 8);
+                      written between the fleet-scale markers (issue 26's numbers)
 """
 
 import argparse
@@ -41,6 +44,7 @@ from bench_common import machine, sh
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- BEGIN fleet -->", "<!-- END fleet -->"
+SCALE_BEGIN, SCALE_END = "<!-- BEGIN fleet-scale -->", "<!-- END fleet-scale -->"
 GROUP_VARS = ROOT / "demo" / "inventory" / "group_vars"
 SSH_DIR = ROOT / "build" / "ssh"
 SSHD = ROOT / "molecule" / "_shared" / "sshd.sh"
@@ -454,12 +458,98 @@ docstring for what each row measures.
 """
 
 
+def measure_scale(size, batch):
+    """One fresh host converged and committed; SIZE hosts from that image: converge, re-run, re-run with a plan."""
+    work = pathlib.Path(tempfile.mkdtemp(prefix="codex-bench-scale-"))
+    out = {"hosts": size, "batch": batch}
+    try:
+        one = Fleet(1, work, os.environ["CODEX_IMAGE_DEBIAN12"])
+        try:
+            print("bench_fleet: scale: converging one fresh host for the image (load %s)" % load(), flush=True)
+            one.run(one.podman_inventory, "site.yml")
+            out["one"] = idempotent(one.run(one.podman_inventory, "site.yml", profile=work / "profile1.json"),
+                                    "the re-run of one host")
+            one.commit(CONVERGED_IMAGE)
+        finally:
+            one.remove()
+        fleet = Fleet(size, work, CONVERGED_IMAGE)
+        try:
+            out["load"] = load()
+            print("bench_fleet: scale: %d hosts from the converged image (load %s)" % (size, out["load"]), flush=True)
+            out["first"] = fleet.run(fleet.podman_inventory, "site.yml")
+            out["first_changed_tasks"] = changed_tasks(out["first"].output)
+            out["rerun"] = idempotent(fleet.run(fleet.podman_inventory, "site.yml"), "the re-run of %d hosts" % size)
+            plan = {"site_rollout": {"canary": 1, "batches": batch, "max_failures": 0}}
+            out["plan"] = plan["site_rollout"]
+            out["batched"] = idempotent(fleet.run(fleet.podman_inventory, "site.yml", "-e", json.dumps(plan)),
+                                        "the batched re-run of %d hosts" % size)
+        finally:
+            fleet.remove()
+    finally:
+        shutil.rmtree(str(work), ignore_errors=True)
+        subprocess.run(["podman", "rmi", "-f", CONVERGED_IMAGE], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=False)
+    return out
+
+
+def render_scale(r, started, seconds):
+    one, size = r["one"], r["hosts"]
+    tasks = (one.profile or {}).get("tasks") or []
+    lines = [
+        "Measured %s on: %s. Whole run: %.0f s (load at the %d hosts' start: %s)." % (
+            started, machine(), seconds, size, r["load"]),
+        "",
+        "| run (forks = hosts, codex_podman) | wall | per host | controller CPU | controller CPU per host "
+        "| hosts' CPU | changed |",
+        "|---|---|---|---|---|---|---|",
+        "| 1 host, idempotent re-run | %.1f s | %.1f s | %.1f s | %.1f s | %s | %d |" % (
+            one.seconds, one.seconds, one.controller_cpu, one.controller_cpu, fmt(one.host_cpu), one.changed),
+    ]
+    for key, label in (("first", "%d hosts from the converged image (not a first converge%s)" % (
+            size, "; what changed: " + ", ".join(r["first_changed_tasks"]) if r["first_changed_tasks"] else "")),
+                       ("rerun", "%d hosts, idempotent re-run, no plan (strategy free)" % size),
+                       ("batched", "%d hosts, idempotent re-run, plan %s (linear)" % (
+                           size, json.dumps(r["plan"], sort_keys=True)))):
+        run = r[key]
+        lines.append("| %s | %.1f s | %.1f s | %.1f s | %.2f s | %s | %d |" % (
+            label, run.seconds, run.seconds / size, run.controller_cpu, run.controller_cpu / size,
+            fmt(run.host_cpu), run.changed))
+    rerun, batched = r["rerun"], r["batched"]
+    lines += [
+        "",
+        "Where the controller's time goes: the one-host re-run evaluates %d tasks (%d skipped) for %.1f s of "
+        "controller CPU, about %.2f s each (templating, conditionals, argument specs, forking a worker per task and "
+        "host, the callback). Per host that cost does not fall with the fleet: %d hosts take %.2f s of controller "
+        "CPU each (one host alone: %.1f s), so on %d cores the %d-host re-run cannot be shorter than %.0f s "
+        "(controller CPU / cores); it took %.0f s. Batches of %d add the lockstep (every host of a batch waits for "
+        "the slowest at each task) and the serial batches themselves: %.0f s, %.2f x the free re-run." % (
+            len(tasks), sum(1 for t in tasks if t["status"] == "skipped"), one.controller_cpu,
+            one.controller_cpu / max(len(tasks), 1), size, rerun.controller_cpu / size, one.controller_cpu, CORES,
+            size, rerun.controller_cpu / CORES, rerun.seconds, r["batch"], batched.seconds,
+            batched.seconds / rerun.seconds),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_scale_doc(section):
+    text = DOC.read_text()
+    block = "%s\n%s%s" % (SCALE_BEGIN, section, SCALE_END)
+    if SCALE_BEGIN in text and SCALE_END in text:
+        head, rest = text.split(SCALE_BEGIN, 1)
+        text = head + block + rest.split(SCALE_END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Fleet at scale (issue 26)\n\n" + block + "\n"
+    DOC.write_text(text)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="1,2,4,8")
     parser.add_argument("--fresh-all", action="store_true")
     parser.add_argument("--from-image", default=None)
     parser.add_argument("--no-doc", action="store_true")
+    parser.add_argument("--scale", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
     missing = [v for v in NEEDED if not os.environ.get(v)]
     if missing:
@@ -468,6 +558,13 @@ def main():
     sizes = sorted(set(int(s) for s in args.sizes.split(",")))
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     start = time.monotonic()
+    if args.scale:
+        section = render_scale(measure_scale(args.scale, args.batch), started, time.monotonic() - start)
+        print(section)
+        if not args.no_doc:
+            write_scale_doc(section)
+            print("bench_fleet: wrote %s" % DOC)
+        return
     if args.fresh_all:
         image_sizes = set()
     elif args.from_image:

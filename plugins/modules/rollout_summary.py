@@ -12,7 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: rollout_summary
 short_description: Say who a site.yml or rollback.yml run brought to the new state, who failed and who was not reached
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Runs on the controller (C(delegate_to=localhost), C(run_once=true)) at the end of C(playbooks/site.yml) and
     C(playbooks/rollback.yml), with every host's recorded state (the C(codex.offline_ml.rollout_states) filter).
@@ -108,7 +108,8 @@ lines:
   type: list
   elements: str
 written:
-  description: Whether the files were written (false in check mode).
+  description: Whether the files were written (false in check mode, and with a warning when O(dest) cannot be
+    written: the run's outcome stands, and the summary is still returned and printed).
   returned: always
   type: bool
 """
@@ -147,15 +148,20 @@ def main():
     doc["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     files = {"json": os.path.join(p["dest"], "%s-%s.json" % (stamp(now), p["playbook"])),
              "latest": os.path.join(p["dest"], "%s-latest.json" % p["playbook"])}
+    written = False
     if not module.check_mode:
         try:
             os.makedirs(p["dest"], exist_ok=True)
             for path in (files["json"], files["latest"]):
                 _durable.write_json(path, doc, indent=1)
+            written = True
         except (IOError, OSError) as exc:
-            module.fail_json(msg="cannot write the run's summary under %s (site_summary_dir): %s" % (p["dest"], exc))
-    module.exit_json(changed=False, summary=doc, lines=lines(doc) + ["summary: " + files["json"]], files=files,
-                     written=not module.check_mode)
+            # The hosts' run is over and its outcome stands: a summary that cannot be kept is said, not a failure
+            # (a job's collection directory is often read-only: set site_summary_dir).
+            module.warn("the run's summary was not written under %s: %s. Set site_summary_dir to a writable "
+                        "directory on the controller." % (p["dest"], exc))
+    module.exit_json(changed=False, summary=doc, files=files, written=written,
+                     lines=lines(doc) + ["summary: " + (files["json"] if written else "not written")])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@ from __future__ import absolute_import, division, print_function
 
 import json
 from pathlib import Path
+from unittest import mock
+
+from ansible.module_utils import basic
 
 from ansible_collections.codex.offline_ml.plugins.modules import rollout_summary
 
@@ -41,3 +44,16 @@ def test_relative_dest_and_bad_plan_are_refused(tmp_path, run_module):
     assert failed and "dest must be an absolute path (site_summary_dir)" in result["msg"]
     failed, result = run_module(rollout_summary, states=STATES, hosts=["n1"], dest=str(tmp_path), plan={"canary": 0})
     assert failed and "site_rollout.canary is 0" in result["msg"]
+
+
+def test_an_unwritable_dest_warns_and_still_returns_the_summary(tmp_path, run_module):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with mock.patch.object(basic.AnsibleModule, "warn") as warn:
+        failed, result = run_module(rollout_summary, states=STATES, hosts=["n1", "n2"], dest=str(blocker / "runs"))
+    assert not failed, result
+    assert result["written"] is False and result["lines"][-1] == "summary: not written"
+    assert result["summary"]["hosts"]["failed"] == ["n2"]
+    (call,) = warn.call_args_list
+    assert "was not written under %s" % (blocker / "runs") in call.args[0] and "site_summary_dir" in call.args[0]
+
