@@ -505,11 +505,11 @@ def render_scale(r, started, seconds):
         "| 1 host, idempotent re-run | %.1f s | %.1f s | %.1f s | %.1f s | %s | %d |" % (
             one.seconds, one.seconds, one.controller_cpu, one.controller_cpu, fmt(one.host_cpu), one.changed),
     ]
-    for key, label in (("first", "%d hosts from the converged image (not a first converge%s)" % (
-            size, "; what changed: " + ", ".join(r["first_changed_tasks"]) if r["first_changed_tasks"] else "")),
-                       ("rerun", "%d hosts, idempotent re-run, no plan (strategy free)" % size),
-                       ("batched", "%d hosts, idempotent re-run, plan %s (linear)" % (
-                           size, json.dumps(r["plan"], sort_keys=True)))):
+    changed_note = "; what changed: " + ", ".join(r["first_changed_tasks"]) if r["first_changed_tasks"] else ""
+    rows = (("first", "%d hosts from the converged image (not a first converge%s)" % (size, changed_note)),
+            ("rerun", "%d hosts, idempotent re-run, no plan (strategy free)" % size),
+            ("batched", "%d hosts, idempotent re-run, plan %s (linear)" % (size, json.dumps(r["plan"], sort_keys=True))))
+    for key, label in rows:
         run = r[key]
         lines.append("| %s | %.1f s | %.1f s | %.1f s | %.2f s | %s | %d |" % (
             label, run.seconds, run.seconds / size, run.controller_cpu, run.controller_cpu / size,

@@ -399,4 +399,3 @@ def describe_seed(cache_dir, result):
     if result.get("permissions_fixed"):
         lines.append("%d entries: group or mode corrected" % result["permissions_fixed"])
     return "%s:\n%s" % (cache_dir, "".join("  %s\n" % line for line in lines)) if lines else ""
-

@@ -166,8 +166,8 @@ def package_changes(dists, wanted, exact):
 
 def describe_changes(path, changes):
     """CHANGES (package_changes) in words, one package a line, for the diff of check mode."""
-    head = "%s: %d changed, %d added, %d removed\n" % (path, len(changes["changed"]), len(changes["added"]),
-                                                      len(changes["removed"]))
+    counts = (len(changes["changed"]), len(changes["added"]), len(changes["removed"]))
+    head = "%s: %d changed, %d added, %d removed\n" % ((path,) + counts)
     return head + "".join(["  ~ %s %s -> %s\n" % (c["name"], c["old"], c["new"]) for c in changes["changed"]]
                           + ["  + %s %s\n" % (c["name"], c["version"]) for c in changes["added"]]
                           + ["  - %s %s\n" % (c["name"], c["version"]) for c in changes["removed"]])
@@ -595,5 +595,6 @@ def pin_names(requirements):
 
 
 __all__ = ["Builder", "MARKER", "MirrorError", "ReleaseError", "ReleaseLock", "VenvError", "clear_rollback",
-           "describe_changes", "differences", "inspect_venv", "marker_differs", "package_changes", "kept_releases", "new_release_path", "releases_dir", "remove_stale",
+           "describe_changes", "differences", "inspect_venv", "marker_differs", "package_changes", "kept_releases",
+           "new_release_path", "releases_dir", "remove_stale",
            "rollback", "rollback_plan", "stale_releases", "swap"]

@@ -67,8 +67,8 @@ def parse_plan(plan, variable="site_rollout"):
         raise RolloutError("%s must be a mapping such as %s (it is %r)" % (variable, _EXAMPLE, plan))
     unknown = sorted(set(plan) - set(PLAN_KEYS))
     if unknown:
-        raise RolloutError("%s has unknown key(s) %s; the keys are %s" % (variable, ", ".join(unknown),
-                                                                        ", ".join(PLAN_KEYS)))
+        raise RolloutError("%s has unknown key(s) %s; the keys are %s"
+                           % (variable, ", ".join(unknown), ", ".join(PLAN_KEYS)))
     canary = _serial_item(*_size(plan.get("canary", 1), variable + ".canary"))
     batches = plan.get("batches", "100%")
     listed = isinstance(batches, list)
@@ -130,8 +130,8 @@ def gate(plan, states, hosts_all, batch):
                   % ", ".join(in_batch))
     elif len(bad) > allowed:
         reason = ("%d host(s) failed (%s), more than the failure budget max_failures=%s allows (%d of %d hosts): "
-                  "the batches after this one were not attempted" % (len(bad), ", ".join(bad),
-                                                                    parsed["max_failures"], allowed, len(hosts_all)))
+                  "the batches after this one were not attempted"
+                  % (len(bad), ", ".join(bad), parsed["max_failures"], allowed, len(hosts_all)))
     return {"stop": bool(reason), "reason": reason, "failed": bad, "budget": allowed}
 
 

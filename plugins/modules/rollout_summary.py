@@ -29,8 +29,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode the summary is computed and returned but not written (the playbooks run it with
-      C(check_mode=false), so a C(--check) run leaves its summary too, marked C(check_mode)).
+    details:
+      - In check mode the summary is computed and returned but not written. The playbooks run it with
+        C(check_mode=false), so that a C(--check) run leaves its summary too, marked C(check_mode).
   diff_mode:
     support: none
     details: Writes a new file each run; there is nothing to diff.
@@ -85,17 +86,41 @@ summary:
   returned: always
   type: dict
   contains:
-    schema: {description: Version of this layout., type: int, sample: 1}
-    playbook: {description: V(site) or V(rollback)., type: str}
-    check_mode: {description: Whether the run was a check., type: bool}
-    plan: {description: The plan as followed (sizes normalised), or null., type: dict}
-    stopped: {description: Why the rollout stopped, or null., type: str}
-    hosts: {description: The lists done, failed, unreachable and not_attempted (sorted)., type: dict}
-    failures: {description: "One entry per failed or unreachable host: host, task, message.", type: list}
-    counts: {description: The length of each list., type: dict}
-    ok: {description: Every host done., type: bool}
-    line: {description: The summary in one line., type: str}
-    generated_at: {description: UTC time of the summary., type: str}
+    schema:
+      description: Version of this layout.
+      type: int
+      sample: 1
+    playbook:
+      description: V(site) or V(rollback).
+      type: str
+    check_mode:
+      description: Whether the run was a check.
+      type: bool
+    plan:
+      description: The plan as followed (sizes normalised), or null.
+      type: dict
+    stopped:
+      description: Why the rollout stopped, or null.
+      type: str
+    hosts:
+      description: The lists C(done), C(failed), C(unreachable) and C(not_attempted), each sorted.
+      type: dict
+    failures:
+      description: One entry per failed or unreachable host, with C(host), C(task) and C(message).
+      type: list
+      elements: dict
+    counts:
+      description: The length of each list.
+      type: dict
+    ok:
+      description: Every host done.
+      type: bool
+    line:
+      description: The summary in one line.
+      type: str
+    generated_at:
+      description: UTC time of the summary.
+      type: str
 files:
   description: The summary's file and the latest copy (not written in check mode).
   returned: always
@@ -108,8 +133,9 @@ lines:
   type: list
   elements: str
 written:
-  description: Whether the files were written (false in check mode, and with a warning when O(dest) cannot be
-    written: the run's outcome stands, and the summary is still returned and printed).
+  description:
+    - Whether the files were written. False in check mode, and with a warning when O(dest) cannot be written (the
+      run's outcome stands; the summary is still returned and printed).
   returned: always
   type: bool
 """

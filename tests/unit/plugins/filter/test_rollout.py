@@ -13,8 +13,8 @@ from ansible_collections.codex.offline_ml.plugins.filter import rollout
 
 
 def test_filters_registered():
-    assert sorted(rollout.FilterModule().filters()) == ["rollout_gate", "rollout_serial", "rollout_states",
-                                                         "rollout_stopped"]
+    names = ["rollout_gate", "rollout_serial", "rollout_states", "rollout_stopped"]
+    assert sorted(rollout.FilterModule().filters()) == names
 
 
 def test_serial_and_bad_plan():

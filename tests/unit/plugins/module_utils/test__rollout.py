@@ -61,8 +61,8 @@ def test_zero_failures_is_a_budget():
     assert _rollout.parse_plan({"max_failures": 0})["max_failures"] == 0
 
 
-@pytest.mark.parametrize("value, total, allowed", [(0, 6, 0), (2, 6, 2), ("10%", 6, 0), ("50%", 6, 3),
-                                                  ("34%", 6, 2), ("100%", 6, 6)])
+@pytest.mark.parametrize("value, total, allowed", [
+    (0, 6, 0), (2, 6, 2), ("10%", 6, 0), ("50%", 6, 3), ("34%", 6, 2), ("100%", 6, 6)])
 def test_budget(value, total, allowed):
     assert _rollout.budget(_rollout.parse_plan({"max_failures": value}), total) == allowed
 

@@ -56,4 +56,3 @@ def test_an_unwritable_dest_warns_and_still_returns_the_summary(tmp_path, run_mo
     assert result["summary"]["hosts"]["failed"] == ["n2"]
     (call,) = warn.call_args_list
     assert "was not written under %s" % (blocker / "runs") in call.args[0] and "site_summary_dir" in call.args[0]
-
