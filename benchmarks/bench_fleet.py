@@ -521,12 +521,12 @@ def render_scale(r, started, seconds):
         "controller CPU, about %.2f s each (templating, conditionals, argument specs, forking a worker per task and "
         "host, the callback). Per host that cost does not fall with the fleet: %d hosts take %.2f s of controller "
         "CPU each (one host alone: %.1f s), so on %d cores the %d-host re-run cannot be shorter than %.0f s "
-        "(controller CPU / cores); it took %.0f s. Batches of %d add the lockstep (every host of a batch waits for "
-        "the slowest at each task) and the serial batches themselves: %.0f s, %.2f x the free re-run." % (
+        "(controller CPU / cores); it took %.0f s. With batches of %d (lockstep within a batch, the batches one "
+        "after another) it took %.0f s, %.2f x the free re-run, with %.0f s of controller CPU." % (
             len(tasks), sum(1 for t in tasks if t["status"] == "skipped"), one.controller_cpu,
             one.controller_cpu / max(len(tasks), 1), size, rerun.controller_cpu / size, one.controller_cpu, CORES,
             size, rerun.controller_cpu / CORES, rerun.seconds, r["batch"], batched.seconds,
-            batched.seconds / rerun.seconds),
+            batched.seconds / rerun.seconds, batched.controller_cpu),
     ]
     return "\n".join(lines) + "\n"
 

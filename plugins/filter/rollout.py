@@ -46,7 +46,12 @@ def rollout_gate(states, plan, hosts_all, batch):
     return _checked(_rollout.gate, plan, states, list(hosts_all), list(batch))
 
 
+def rollback_venvs(value, hosts=None):
+    """rollback.yml's rollback_venvs (and rollback_hosts), checked."""
+    return _checked(_rollout.rollback_venvs, value, hosts)
+
+
 class FilterModule(object):
     def filters(self):
         return {"rollout_serial": rollout_serial, "rollout_states": rollout_states, "rollout_gate": rollout_gate,
-                "rollout_stopped": rollout_stopped}
+                "rollout_stopped": rollout_stopped, "rollback_venvs": rollback_venvs}

@@ -166,6 +166,23 @@ def summary(states, hosts_all, plan=None, stopped="", playbook="site", check_mod
     return doc
 
 
+ROLLBACK_VENVS = ("torch_cpu", "ci_gates")
+
+
+def rollback_venvs(value, hosts=None):
+    """rollback.yml's inputs: HOSTS (rollback_hosts) must name hosts; VALUE (rollback_venvs) is a non-empty list
+    of ROLLBACK_VENVS. Returns VALUE as a list."""
+    if hosts is not None and not str(hosts).strip():
+        raise RolloutError("rollback_hosts is not set: name the hosts to roll back, e.g. -e rollback_hosts=ml_nodes "
+                           "(a group, a host, or any host pattern); rollback.yml never rolls back the whole "
+                           "inventory by default")
+    if not isinstance(value, list) or not value or any(v not in ROLLBACK_VENVS for v in value):
+        raise RolloutError("rollback_venvs is %r: give a non-empty list of %s, e.g. -e '{\"rollback_venvs\": "
+                           "[\"torch_cpu\", \"ci_gates\"]}' (default [\"torch_cpu\"])"
+                           % (value, " and ".join(ROLLBACK_VENVS)))
+    return list(value)
+
+
 def lines(doc):
     """The summary as the playbooks print it: the line, then one line per failed, lost or skipped host."""
     out = [doc["line"]]
@@ -184,5 +201,5 @@ def stopped_reason(states_with_gate):
     return ""
 
 
-__all__ = ["PLAN_KEYS", "STATES", "RolloutError", "budget", "classify", "gate", "lines", "parse_plan", "serial",
+__all__ = ["PLAN_KEYS", "ROLLBACK_VENVS", "STATES", "RolloutError", "budget", "classify", "gate", "lines", "parse_plan", "rollback_venvs", "serial",
            "stopped_reason", "summary"]

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """site.yml's rollout plan, check/diff and summary, and rollback.yml, on four real hosts: three Debian 12 ML nodes
-and one Debian 13 ML node, whose Python (3.13) has no torch wheel on the mirror, so it cannot take any torch lock.
+and one Debian 13 ML node, whose Python (3.13) has no torch wheel on the mirror, so it cannot take any torch lock;
+and one Debian 12 CI runner (ci_gates alone), for the gate venv's rollback.
 
 The steps share the fleet and run in order (each starts from the state the one before left):
   1. a plain converge of the Debian 12 nodes to lock A (torch_cpu.txt);
@@ -13,7 +14,8 @@ The steps share the fleet and run in order (each starts from the state the one b
   4. the rollout of lock B with the Debian 13 node in the second batch goes on past it (within the failure
      budget) to every other node; the summary names it and its reason;
   5. rollback.yml takes the fleet back to lock A (the Debian 13 node, with no previous release, named) and
-     playbooks/audit.yml reports lock A's filelock on every node;
+     playbooks/audit.yml reports lock A's filelock on every node; on the CI runner, a gate lock with one more
+     distribution, then rollback.yml with rollback_venvs [ci_gates] takes the gate venv back;
   6. plans that cannot be followed fail before any host is touched.
 Each host is judged by the real libraries: importlib.metadata in the live venv, and torch working in it.
 """
@@ -34,6 +36,8 @@ import integration_helpers as h
 D12 = ["codex-ro-%s-a" % uuid.uuid4().hex[:6]]
 D12 += [D12[0][:-1] + "b", D12[0][:-1] + "c"]
 D13 = D12[0][:-1] + "py313"
+CI = D12[0][:-1] + "ci"
+GATES = "/opt/codex/gates"
 LOCK_A, LOCK_B = "torch_cpu.txt", "torch_cpu_bump.txt"
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 JUDGE = ("import importlib.metadata as m, torch\n"
@@ -52,6 +56,11 @@ class Fleet(object):
         self.boxes = dict((n, h.Container(h.REPO_ROOT.joinpath("build", "image-debian12").read_text().strip(), n))
                           for n in D12)
         self.boxes[D13] = h.Container(h.REPO_ROOT.joinpath("build", "image-debian13").read_text().strip(), D13)
+        self.boxes[CI] = h.Container(self.boxes[D12[0]].image, CI)
+        # The gate's second state: its staged lock with one more hash-pinned distribution (torch_cpu.txt's filelock).
+        block = re.search(r"^filelock==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}\n", (h.LOCKS / LOCK_A).read_text(), re.M)
+        self.gate_lock_b = self.tmp / "ci_gates_plus_filelock.txt"
+        self.gate_lock_b.write_text((h.LOCKS / "ci_gates.txt").read_text().rstrip("\n") + "\n" + block.group(0))
         self.runs = 0
 
     def filelock(self, name):
@@ -59,17 +68,28 @@ class Fleet(object):
         res = self.boxes[name].exec(h.VENV + "/bin/python", "-c", JUDGE)
         return res.out.strip() if res.rc == 0 else None
 
+    def gate_filelock(self):
+        """The gate venv's filelock ('absent' when it holds none), after nox and pytest imported in it."""
+        res = self.boxes[CI].exec(GATES + "/bin/python", "-c", "import importlib.metadata as m, nox, pytest\n"
+                                  "try:\n print(m.version('filelock'))\nexcept m.PackageNotFoundError:\n print('absent')")
+        assert res.rc == 0, res
+        return res.out.strip()
+
     def play(self, playbook, order, lock, *args, **extra):
-        """ansible-playbook PLAYBOOK over the hosts of ORDER (in that order: a rollout's batches follow it)."""
+        """ansible-playbook PLAYBOOK over the hosts of ORDER (in that order: a rollout's batches follow it); CI
+        goes to ci_runners, the others to ml_nodes."""
         self.runs += 1
         run_dir = self.tmp / ("run%d" % self.runs)
         run_dir.mkdir()
         inventory = {"all": {"vars": {"ansible_connection": "containers.podman.podman",
                                       "ansible_python_interpreter": "/usr/bin/python3"},
-                             "children": {"ml_nodes": {"hosts": dict((n, None) for n in order)}}}}
+                             "children": {"ml_nodes": {"hosts": dict((n, None) for n in order if n != CI)},
+                                          "ci_runners": {"hosts": dict((n, None) for n in order if n == CI)}}}}
         (run_dir / "hosts.json").write_text(json.dumps(inventory))
-        variables = h.good_vars(lock, site_role_groups={"torch_cpu": ["ml_nodes"]},
-                                site_summary_dir=str(run_dir / "runs"))
+        variables = h.good_vars(lock, site_role_groups={"torch_cpu": ["ml_nodes"], "ci_gates": ["ci_runners"]},
+                                site_summary_dir=str(run_dir / "runs"), ci_gates_mirror_mode="index",
+                                ci_gates_mirror_url=h.os.environ["CODEX_INDEX_URL"],
+                                ci_gates_lock_file=str(h.LOCKS / "ci_gates.txt"))
         variables.update(extra)
         (run_dir / "vars.json").write_text(json.dumps(variables))
         argv = [str(h.VENV_BIN / "ansible-playbook"), "-i", str(run_dir / "hosts.json"), "-e",
@@ -107,12 +127,13 @@ def fleet():
 
 
 def test_1_plain_converge_to_lock_a(fleet):
-    res = fleet.play("site.yml", D12, LOCK_A)
+    res = fleet.play("site.yml", D12 + [CI], LOCK_A)
     assert res.rc == 0, res
-    assert res.summary["hosts"]["done"] == sorted(D12) and res.summary["plan"] is None, res.summary
-    assert res.summary["line"] == "site: 3 on the new state, 0 failed, 0 not reached, 0 not attempted"
+    assert res.summary["hosts"]["done"] == sorted(D12 + [CI]) and res.summary["plan"] is None, res.summary
+    assert res.summary["line"] == "site: 4 on the new state, 0 failed, 0 not reached, 0 not attempted"
     for name in D12:
         assert fleet.filelock(name) == pinned(LOCK_A, "filelock"), name
+    assert fleet.gate_filelock() == "absent"
 
 
 def test_2_check_diff_on_converged_and_on_an_old_lock(fleet):
@@ -187,6 +208,18 @@ def test_5_rollback_returns_the_batch_to_lock_a_and_the_audit_says_so(fleet):
         assert record["checks"]["torch"]["status"] == "pass", record["checks"]["torch"]
 
 
+def test_5_rollback_of_the_gate_venv(fleet):
+    res = fleet.play("site.yml", [CI], LOCK_A, ci_gates_lock_file=str(fleet.gate_lock_b))
+    assert res.rc == 0, res
+    assert fleet.gate_filelock() == pinned(LOCK_A, "filelock")
+    back = fleet.play("rollback.yml", [CI], LOCK_A, rollback_hosts="ci_runners", rollback_venvs=["ci_gates"])
+    assert back.rc == 0, back
+    assert back.summary["hosts"]["done"] == [CI] and back.summary["playbook"] == "rollback", back.summary
+    assert fleet.gate_filelock() == "absent"
+    again = fleet.play("rollback.yml", [CI], LOCK_A, rollback_hosts="ci_runners", rollback_venvs=["ci_gates"])
+    assert again.rc == 0 and again.recap[CI]["changed"] == 0, again
+
+
 @pytest.mark.parametrize("plan, words", [
     ({"canary": 1, "batches": 0}, "site_rollout.batches is 0"),
     ({"batches": ["25%", "25%"]}, "site_rollout.batches add up to 50% of the hosts, not 100%"),
@@ -203,3 +236,11 @@ def test_6_a_plan_that_cannot_be_followed_fails_before_any_host(fleet, plan, wor
 def test_6_rollback_without_hosts_is_refused(fleet):
     res = fleet.play("rollback.yml", D12, LOCK_A)
     assert res.rc != 0 and "rollback_hosts is not set" in res.out, res
+
+
+@pytest.mark.parametrize("venvs", [[], ["hf_offline_cache"], "torch_cpu"])
+def test_6_rollback_of_unknown_venvs_is_refused(fleet, venvs):
+    res = fleet.play("rollback.yml", D12, LOCK_A, rollback_hosts="ml_nodes", rollback_venvs=venvs)
+    assert res.rc != 0 and "rollback_venvs is %r: give a non-empty list of torch_cpu and ci_gates" % (venvs,) in res.out
+    assert not any(name in res.recap for name in D12), res.recap
+

@@ -13,7 +13,7 @@ from ansible_collections.codex.offline_ml.plugins.filter import rollout
 
 
 def test_filters_registered():
-    names = ["rollout_gate", "rollout_serial", "rollout_states", "rollout_stopped"]
+    names = ["rollback_venvs", "rollout_gate", "rollout_serial", "rollout_states", "rollout_stopped"]
     assert sorted(rollout.FilterModule().filters()) == names
 
 
@@ -34,3 +34,11 @@ def test_states_gate_and_stopped_from_hostvars():
     assert verdict["stop"] and "the canary failed (a)" in verdict["reason"]
     assert rollout.rollout_stopped(hostvars, ["a", "b", "c"]) == "because"
     assert rollout.rollout_stopped(hostvars, ["a", "c"]) == ""
+
+
+def test_rollback_venvs_raises_a_filter_error():
+    assert rollout.rollback_venvs(["ci_gates"], "ci_runners") == ["ci_gates"]
+    with pytest.raises(AnsibleFilterError) as err:
+        rollout.rollback_venvs(["torch_cpu"], "")
+    assert "rollback_hosts is not set" in str(err.value)
+

@@ -117,3 +117,22 @@ def test_summary_of_a_clean_run():
 def test_stopped_reason():
     assert _rollout.stopped_reason([None, {"stop": False}, {"stop": True, "reason": "r"}]) == "r"
     assert _rollout.stopped_reason([None, {"stop": False}]) == ""
+
+
+@pytest.mark.parametrize("value, hosts, words", [
+    (["torch_cpu"], "ml_nodes", None),
+    (["torch_cpu", "ci_gates"], None, None),
+    ([], "ml_nodes", "rollback_venvs is []: give a non-empty list of torch_cpu and ci_gates"),
+    ("torch_cpu", "ml_nodes", "rollback_venvs is 'torch_cpu'"),
+    (["hf_offline_cache"], "ml_nodes", "rollback_venvs is ['hf_offline_cache']"),
+    (["torch_cpu"], "", "rollback_hosts is not set"),
+    (["torch_cpu"], "  ", "rollback_hosts is not set"),
+])
+def test_rollback_venvs(value, hosts, words):
+    if words is None:
+        assert _rollout.rollback_venvs(value, hosts) == value
+    else:
+        with pytest.raises(_rollout.RolloutError) as err:
+            _rollout.rollback_venvs(value, hosts)
+        assert words in err.value.msg
+
