@@ -57,9 +57,9 @@ class Fleet(object):
                           for n in D12)
         self.boxes[D13] = h.Container(h.REPO_ROOT.joinpath("build", "image-debian13").read_text().strip(), D13)
         self.boxes[CI] = h.Container(self.boxes[D12[0]].image, CI)
-        # The gate's second state: its staged lock with one more hash-pinned distribution (torch_cpu.txt's filelock).
-        block = re.search(r"^filelock==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}\n", (h.LOCKS / LOCK_A).read_text(), re.M)
-        self.gate_lock_b = self.tmp / "ci_gates_plus_filelock.txt"
+        # The gate's second state: its staged lock with one more hash-pinned distribution (torch_cpu.txt's mpmath).
+        block = re.search(r"^mpmath==\S+ \\\n\s+--hash=sha256:[0-9a-f]{64}\n", (h.LOCKS / LOCK_A).read_text(), re.M)
+        self.gate_lock_b = self.tmp / "ci_gates_plus_mpmath.txt"
         self.gate_lock_b.write_text((h.LOCKS / "ci_gates.txt").read_text().rstrip("\n") + "\n" + block.group(0))
         self.runs = 0
 
@@ -68,10 +68,10 @@ class Fleet(object):
         res = self.boxes[name].exec(h.VENV + "/bin/python", "-c", JUDGE)
         return res.out.strip() if res.rc == 0 else None
 
-    def gate_filelock(self):
-        """The gate venv's filelock ('absent' when it holds none), after nox and pytest imported in it."""
+    def gate_extra(self):
+        """The gate venv's mpmath ('absent' when it holds none), after nox and pytest imported in it."""
         res = self.boxes[CI].exec(GATES + "/bin/python", "-c", "import importlib.metadata as m, nox, pytest\n"
-                                  "try:\n print(m.version('filelock'))\nexcept m.PackageNotFoundError:\n print('absent')")
+                                  "try:\n print(m.version('mpmath'))\nexcept m.PackageNotFoundError:\n print('absent')")
         assert res.rc == 0, res
         return res.out.strip()
 
@@ -133,7 +133,7 @@ def test_1_plain_converge_to_lock_a(fleet):
     assert res.summary["line"] == "site: 4 on the new state, 0 failed, 0 not reached, 0 not attempted"
     for name in D12:
         assert fleet.filelock(name) == pinned(LOCK_A, "filelock"), name
-    assert fleet.gate_filelock() == "absent"
+    assert fleet.gate_extra() == "absent"
 
 
 def test_2_check_diff_on_converged_and_on_an_old_lock(fleet):
@@ -211,11 +211,11 @@ def test_5_rollback_returns_the_batch_to_lock_a_and_the_audit_says_so(fleet):
 def test_5_rollback_of_the_gate_venv(fleet):
     res = fleet.play("site.yml", [CI], LOCK_A, ci_gates_lock_file=str(fleet.gate_lock_b))
     assert res.rc == 0, res
-    assert fleet.gate_filelock() == pinned(LOCK_A, "filelock")
+    assert fleet.gate_extra() == pinned(LOCK_A, "mpmath")
     back = fleet.play("rollback.yml", [CI], LOCK_A, rollback_hosts="ci_runners", rollback_venvs=["ci_gates"])
     assert back.rc == 0, back
     assert back.summary["hosts"]["done"] == [CI] and back.summary["playbook"] == "rollback", back.summary
-    assert fleet.gate_filelock() == "absent"
+    assert fleet.gate_extra() == "absent"
     again = fleet.play("rollback.yml", [CI], LOCK_A, rollback_hosts="ci_runners", rollback_venvs=["ci_gates"])
     assert again.rc == 0 and again.recap[CI]["changed"] == 0, again
 
