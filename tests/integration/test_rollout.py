@@ -243,4 +243,3 @@ def test_6_rollback_of_unknown_venvs_is_refused(fleet, venvs):
     res = fleet.play("rollback.yml", D12, LOCK_A, rollback_hosts="ml_nodes", rollback_venvs=venvs)
     assert res.rc != 0 and "rollback_venvs is %r: give a non-empty list of torch_cpu and ci_gates" % (venvs,) in res.out
     assert not any(name in res.recap for name in D12), res.recap
-

@@ -41,4 +41,3 @@ def test_rollback_venvs_raises_a_filter_error():
     with pytest.raises(AnsibleFilterError) as err:
         rollout.rollback_venvs(["torch_cpu"], "")
     assert "rollback_hosts is not set" in str(err.value)
-

@@ -135,4 +135,3 @@ def test_rollback_venvs(value, hosts, words):
         with pytest.raises(_rollout.RolloutError) as err:
             _rollout.rollback_venvs(value, hosts)
         assert words in err.value.msg
-
