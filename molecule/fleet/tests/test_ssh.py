@@ -124,8 +124,12 @@ def test_become_off_fails_in_the_roles_preflight(role, group, host, why):
                          "-e", json.dumps({"site_role_groups": {role: [group]}}))
     assert result.rc != 0, repr(result)
     fails = fh.failures(result)
-    assert [h for _t, h, _m in fails] == [host], fails
+    # The role's failure (site.yml rescues it, so the other hosts and the run's summary go on), then the summary
+    # play failing the host again with the same task and message, so that the run ends failed.
+    assert [h for _t, h, _m in fails] == [host, host], fails
     assert fails[0][0].endswith("Check the tasks run as root (verdict)"), fails
+    assert fails[1][0] == "Fail each host that failed above, with its task and message (the run ends failed)", fails
+    assert fails[1][2] == "Check the tasks run as root (verdict): " + fails[0][2], fails
     msg = fails[0][2]
     assert msg.startswith("%s needs root on %s: %s" % (role, host, why)), msg
     assert "remote user ops" in msg and "become: true" in msg and "Nothing was changed" in msg, msg
