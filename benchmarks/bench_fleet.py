@@ -200,6 +200,13 @@ def changed_tasks(output):
     return names
 
 
+def remove_work(work):
+    """The bench's scratch folder and the converged image, whatever happened."""
+    shutil.rmtree(str(work), ignore_errors=True)
+    subprocess.run(["podman", "rmi", "-f", CONVERGED_IMAGE], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   check=False)
+
+
 def measure(sizes, image_sizes):
     """{size: row}, the audit, and the one-host re-run's profile."""
     rows = {}
@@ -251,9 +258,7 @@ def measure(sizes, image_sizes):
             finally:
                 fleet.remove()
     finally:
-        shutil.rmtree(str(work), ignore_errors=True)
-        subprocess.run(["podman", "rmi", "-f", CONVERGED_IMAGE], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
+        remove_work(work)
     return rows, audit
 
 
@@ -486,9 +491,7 @@ def measure_scale(size, batch):
         finally:
             fleet.remove()
     finally:
-        shutil.rmtree(str(work), ignore_errors=True)
-        subprocess.run(["podman", "rmi", "-f", CONVERGED_IMAGE], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
+        remove_work(work)
     return out
 
 
