@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import torch_checks as tc  # noqa: E402
+import torch_host as tc  # noqa: E402
 
 USER = "hfuser"
 GROUP = "hf-cache"

@@ -21,7 +21,7 @@ import pytest
 HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "_shared", "testinfra"))
 
-import torch_checks as tc  # noqa: E402
+import torch_host as tc  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 GATE = "/usr/local/bin/codex-gate"

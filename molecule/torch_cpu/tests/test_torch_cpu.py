@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared", "testinfra"))
 
-import torch_checks as tc  # noqa: E402
+import torch_host as tc  # noqa: E402
 
 
 def test_torch_imports_from_the_venv(host):

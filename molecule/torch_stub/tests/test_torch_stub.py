@@ -6,7 +6,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "_shared", "testinfra"))
 
-import torch_checks as tc  # noqa: E402
+import torch_host as tc  # noqa: E402
 
 
 def test_prepare_really_started_from_a_stub(host):

@@ -1,4 +1,7 @@
-"""Verify helpers shared by the torch scenarios (imported by their testinfra tests)."""
+"""What the torch scenarios' testinfra tests read from a converged container (imported by those tests and by
+hf_checks): the venv's torch as a program imports it, the diagnostic's facts from the module and from the host
+command, and the names the staged lock pins. Not the diagnostic itself (plugins/module_utils/_torch_checks.py and
+its host copy): the tests compare the diagnostic's answer with what this reads directly."""
 
 import functools
 import json
