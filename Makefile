@@ -126,7 +126,10 @@ suite-lint:
 	antsibull-changelog lint
 	tests/tools/check_build.sh
 
+# The sanity run installs from build/sanity/wheels only, with HOME under build/sanity; `fetch` (once per ansible-test
+# version) is its one step that reaches the index (tests/tools/ansible_test_sanity.sh says why).
 sanity: venv
+	tests/tools/ansible_test_sanity.sh fetch
 	@$(MAKE) --no-print-directory suite-sanity
 suite-sanity:
 	tests/tools/ansible_test_sanity.sh
