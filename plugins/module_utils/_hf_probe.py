@@ -25,6 +25,7 @@ except ImportError:  # pragma: no cover - Python 2 is not supported on targets
     quote = urlsplit = Request = build_opener = HTTPSHandler = None
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError, is_commit, label
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import redact_url, url_has_credentials
 
 
 def _ssl_context(ca_bundle):
@@ -75,15 +76,10 @@ def tls_message(endpoint, reason, ca_bundle, prefix=''):
             'path on the host of the CA bundle (PEM) that signed it' % (endpoint, reason, variable))
 
 
-def redact(endpoint):
-    """ENDPOINT with whatever sits before an @ of its authority replaced by ***."""
-    return re.sub(r'^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@', r'\1***@', endpoint or '')
-
-
 def credentials_message(endpoint, prefix=''):
     return ('%sendpoint must not carry credentials (got %s): the URL is exported as HF_ENDPOINT in files every user '
             'reads and kept in the facts. Give the URL without user:password@ or token@ and put the secret in '
-            '%stoken, which only the download gets' % (prefix, redact(endpoint), prefix))
+            '%stoken, which only the download gets' % (prefix, redact_url(endpoint), prefix))
 
 
 def check_endpoint(endpoint, prefix=''):
@@ -92,7 +88,7 @@ def check_endpoint(endpoint, prefix=''):
     if parts.scheme not in ('http', 'https') or not parts.hostname:
         raise HfCacheError('%sendpoint %r is not an http:// or https:// URL of a Hub mirror' % (prefix, endpoint),
                            kind='invalid')
-    if parts.username is not None or parts.password is not None or '@' in parts.netloc:
+    if url_has_credentials(endpoint):
         raise HfCacheError(credentials_message(endpoint, prefix), kind='invalid')
     return endpoint.rstrip('/')
 

@@ -24,22 +24,20 @@ import tempfile
 import time
 import zipfile
 
-from urllib.parse import urlsplit
-
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MirrorError,
-    fetch,
-    list_mirror,
-    parse_pin,
-    probe_interpreter,
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError, OperatorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_http import fetch, list_mirror
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import (
     redact_url,
-    same_version,
     scrub,
     strip_userinfo,
-    tags_for,
-    url_credentials,
     url_secrets,
+    write_netrc,
+)
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import (
+    probe_interpreter,
+    same_version,
+    tags_for,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import (  # noqa: F401 (re-exported)
     MARKER,
@@ -80,11 +78,8 @@ _LIST_DISTS = (
 )
 
 
-class VenvError(Exception):
-    def __init__(self, msg, **details):
-        super(VenvError, self).__init__(msg)
-        self.msg = msg
-        self.details = details
+class VenvError(OperatorError):
+    """A build, check or health check of a release that failed; DETAILS go into the result."""
 
 
 def _clean_env(extra=None):
@@ -260,21 +255,6 @@ def remove_orphan_workdirs(tmpdir=None):
     return removed
 
 
-def netrc_text(url):
-    """A netrc entry for the credentials of URL (None without credentials). A token alone (https://TOKEN@host)
-    becomes login TOKEN with an empty password, as pip and uv send it from the URL."""
-    creds = url_credentials(url)
-    host = urlsplit(url).hostname if url else None
-    if not creds or not host:
-        return None
-    for value in creds:
-        if any(c.isspace() for c in value) or '"' in value or "\\" in value:
-            raise VenvError("the mirror credentials hold a space, a quote or a backslash, which a netrc file "
-                            "cannot carry; percent-encoding does not help either: use a token without them")
-    user, password = creds
-    return 'machine %s\nlogin %s\npassword "%s"\n' % (host, user, password)
-
-
 class Builder(object):
     """Everything needed to build one release from the mirror."""
 
@@ -421,14 +401,7 @@ class Builder(object):
         self.reuse = dict(stats, **{"from": self.reuse_from})
 
     def _write_netrc(self, workdir):
-        text = netrc_text(self.url) if self.mode != "wheelhouse" else None
-        if not text:
-            return None
-        target = os.path.join(workdir, "netrc")
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        return target
+        return write_netrc([self.url], workdir) if self.mode != "wheelhouse" else None
 
     def choose_uv_wheel(self, files, tags):
         """The uv wheel for this host: the version pinned, tags this interpreter accepts, the lock's hash when
@@ -588,10 +561,6 @@ class Builder(object):
                 with open(os.path.join(root, "codex_offline_ml.pth")) as fh:
                     return fh.read().split() == list(self.extra_paths)
         return False
-
-
-def pin_names(requirements):
-    return [parse_pin(r)[0] for r in requirements]
 
 
 __all__ = ["Builder", "MARKER", "MirrorError", "ReleaseError", "ReleaseLock", "VenvError", "clear_rollback",

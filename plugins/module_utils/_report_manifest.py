@@ -14,7 +14,7 @@ __metaclass__ = type
 import hashlib
 import json
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import normalize_name, same_version
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import normalize_name, same_version
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_common import ReportError
 
 

@@ -21,7 +21,7 @@ import zlib
 from datetime import datetime, timezone
 from email.parser import Parser
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import strip_userinfo
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import strip_userinfo
 
 try:
     from cyclonedx.contrib.license.factories import LicenseFactory

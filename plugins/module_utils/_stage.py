@@ -18,18 +18,19 @@ import threading
 import time
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MirrorError,
-    _files_from_html,
-    _strip_userinfo,
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_http import _files_from_html, http_get
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import (
+    redact_url,
+    strip_userinfo,
+    write_netrc,
+)
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import (
     expand_platforms,
-    http_get,
     normalize_name,
     parse_pin,
     parse_wheel_filename,
-    redact_url,
     render_lock,
-    url_credentials,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage_preflight import check_room, preflight
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage_lock import (
@@ -201,18 +202,9 @@ def netrc_env(urls, workdir):
     """Environment for pip with the URLs' credentials in a 0600 netrc (never in argv): (env, clean urls)."""
     env = dict(os.environ)
     env["PIP_CONFIG_FILE"] = os.devnull
-    lines, clean = [], {}
-    for url in urls:
-        stripped, parts = _strip_userinfo(url)
-        clean[url] = stripped
-        creds = url_credentials(url)
-        if creds and parts.hostname:
-            lines.append('machine %s\nlogin %s\npassword "%s"\n' % (parts.hostname, creds[0], creds[1]))
-    if lines:
-        path = os.path.join(workdir, "netrc")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write("".join(lines))
+    clean = dict((url, strip_userinfo(url)) for url in urls)
+    path = write_netrc(urls, workdir, "index")
+    if path:
         env["NETRC"] = path
     return env, clean
 

@@ -18,8 +18,8 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MirrorError,
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import (
     normalize_name,
     parse_lock,
     parse_pin,

@@ -17,27 +17,22 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 from urllib.parse import quote, unquote, urljoin
 
-from ansible.module_utils.urls import open_url
-
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MirrorError,
-    _strip_userinfo,
-    anchor_files,
-    http_get,
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_http import anchor_files, http_get, open_with_userinfo
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import redact_url
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import (
+    MANYLINUX_RE,
     normalize_name,
     parse_pin,
     parse_wheel_filename,
-    redact_url,
     same_version,
     supported_tags,
 )
 
-_MANYLINUX_RE = re.compile(r"^manylinux_(\d+)_(\d+)_(\w+)$")
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
@@ -47,7 +42,7 @@ def target_tags(python_version, platforms):
     major, minor = [int(p) for p in str(python_version).split(".")[:2]]
     tags = set()
     for plat in platforms:
-        match = _MANYLINUX_RE.match(plat)
+        match = MANYLINUX_RE.match(plat)
         if match:
             tags |= supported_tags(major, minor, match.group(3), (int(match.group(1)), int(match.group(2))))
             continue
@@ -94,12 +89,8 @@ def project_files(index, name, timeout=30):
 
 def file_size(url, timeout=30):
     """Content-Length of URL from a HEAD request (no body is downloaded), or None."""
-    clean, parts = _strip_userinfo(url)
     try:
-        resp = open_url(clean, method="HEAD", timeout=timeout, http_agent="codex.offline_ml", use_proxy=False,
-                        url_username=unquote(parts.username) if parts.username else None,
-                        url_password=unquote(parts.password or "") if parts.username else None,
-                        force_basic_auth=parts.username is not None)
+        resp = open_with_userinfo(url, method="HEAD", timeout=timeout)
         length = resp.headers.get("Content-Length")
         return int(length) if length else None
     except Exception:  # pylint: disable=broad-except  # a size is an estimate: its absence is not a failure

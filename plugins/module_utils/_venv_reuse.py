@@ -45,7 +45,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import normalize_name
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import normalize_name
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER, read_marker
 
 SNAPSHOT = ".codex-files.json"

@@ -18,12 +18,10 @@ import re
 import zipfile
 from email.parser import Parser
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MirrorError,
-    fetch,
-    normalize_name,
-    redact_url,
-)
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_http import fetch
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import redact_url
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import normalize_name
 from ansible_collections.codex.offline_ml.plugins.module_utils._torch_checks import specifier_allows
 
 MAX_WHEEL_BYTES = 512 * 1024 * 1024

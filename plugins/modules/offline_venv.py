@@ -209,17 +209,15 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
-    MIRROR_URL_REQUIRED_IF,
-    MirrorError,
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_http import MIRROR_URL_REQUIRED_IF, mirror_spec
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import (
     hide_mirror_url,
-    mirror_spec,
-    probe_interpreter,
     redact_url,
     scrub,
     url_secrets,
-    wanted_set,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import probe_interpreter, wanted_set
 from ansible_collections.codex.offline_ml.plugins.module_utils._offline_venv import (
     MARKER,
     Builder,

@@ -96,19 +96,23 @@ kind:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_http import (
     MIRROR_URL_REQUIRED_IF,
-    MirrorError,
-    check_availability,
-    hide_mirror_url,
     list_mirror,
-    listing_from_names,
     mirror_spec,
-    probe_interpreter,
+)
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import (
+    hide_mirror_url,
     redact_url,
     scrub,
-    tags_for,
     url_secrets,
+)
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import (
+    check_availability,
+    listing_from_names,
+    probe_interpreter,
+    tags_for,
     wanted_set,
 )
 from ansible_collections.codex.offline_ml.plugins.module_utils._wheel_requires import (

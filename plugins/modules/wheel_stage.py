@@ -251,7 +251,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import MirrorError, long_secrets, scrub, url_secrets
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import long_secrets, scrub, url_secrets
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage import Progress, index_plan, stage
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage_lock import RESOLVE_CHOICES, describe_moves
 

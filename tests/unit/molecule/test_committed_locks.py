@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import normalize_name, parse_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import normalize_name, parse_lock
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage_lock import check_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[3]

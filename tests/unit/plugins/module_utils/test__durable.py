@@ -31,7 +31,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils import _release_b
 from ansible_collections.codex.offline_ml.plugins.module_utils import _stage as stage
 from ansible_collections.codex.offline_ml.plugins.module_utils import _venv_releases as rel
 from ansible_collections.codex.offline_ml.plugins.module_utils import _venv_reuse as reuse
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import wanted_set
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import wanted_set
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_files import write_report
 
 from conftest import load_fixture_module

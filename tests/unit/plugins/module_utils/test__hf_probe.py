@@ -94,11 +94,11 @@ def test_probe_unreachable():
 
 @pytest.mark.parametrize('url, message', [
     ('ftp://x', "endpoint 'ftp://x' is not an http:// or https:// URL of a Hub mirror"),
-    ('https://u:hunter2@x', 'endpoint must not carry credentials (got https://***@x)'),
+    ('https://u:hunter2@x', 'endpoint must not carry credentials (got https://u:***@x)'),
     ('https://hunter2@x/', 'endpoint must not carry credentials (got https://***@x/)'),
-    ('http://u:hunter2@127.0.0.1:8090/hub', 'endpoint must not carry credentials (got http://***@127.0.0.1:8090/hub)'),
+    ('http://u:hunter2@127.0.0.1:8090/hub', 'endpoint must not carry credentials (got http://u:***@127.0.0.1:8090/hub)'),
     ('https://:hunter2@x', 'endpoint must not carry credentials (got https://***@x)'),
-    ('https://@x', 'endpoint must not carry credentials (got https://***@x)'),
+    ('https://@x', 'endpoint must not carry credentials (got https://@x)'),
 ])
 def test_endpoint_checks(url, message):
     with pytest.raises(hf_specs.HfCacheError) as err:

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _offline_venv as ov
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import (
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import (
     parse_wheel_filename,
     render_lock,
     supported_tags,
@@ -429,23 +429,6 @@ def test_installer_exec_failure_is_a_clear_error(tmp_path, content, mode):
 
 
 # --------------------------------------------------------------------------- credentials through a netrc file
-@pytest.mark.parametrize('url, expected', [
-    ('https://alice:p%40ss@mirror.lab:8443/simple/', 'machine mirror.lab\nlogin alice\npassword "p@ss"\n'),
-    ('https://T0KEN@mirror.lab/simple/', 'machine mirror.lab\nlogin T0KEN\npassword ""\n'),
-    ('https://T0KEN:x-oauth-basic@mirror.lab/', 'machine mirror.lab\nlogin T0KEN\npassword "x-oauth-basic"\n'),
-    ('https://mirror.lab/simple/', None),
-    (None, None),
-])
-def test_netrc_text(url, expected):
-    assert ov.netrc_text(url) == expected
-
-
-def test_netrc_refuses_what_it_cannot_carry():
-    with pytest.raises(ov.VenvError) as info:
-        ov.netrc_text('https://alice:qq%20zz@mirror.lab/')
-    assert 'netrc' in info.value.msg and 'qq' not in info.value.msg
-
-
 def test_netrc_is_private_and_gone_after_the_build(tmp_path, mirror, monkeypatch):
     """The installers see $NETRC (0600, in a 0700 directory), never the secret in argv; nothing is left after."""
     seen = []

@@ -21,7 +21,7 @@ import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _release_build as build
 from ansible_collections.codex.offline_ml.plugins.module_utils import _release_verify as rv
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import render_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import render_lock
 from ansible_collections.codex.offline_ml.plugins.module_utils._sbom import validate_sbom
 from ansible_collections.codex.offline_ml.plugins.modules import release_build, release_verify
 

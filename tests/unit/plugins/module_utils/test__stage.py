@@ -14,7 +14,8 @@ import sys
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _stage
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import MirrorError, parse_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import parse_lock
 
 FAKE_PIP = r'''
 """Stands in for `pip download`: copies the wheels of the pins (and their dependencies) from UPSTREAM."""

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _stage
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import parse_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import parse_lock
 from ansible_collections.codex.offline_ml.plugins.modules import wheel_stage
 
 PIP = [sys.executable, '-m', 'pip']

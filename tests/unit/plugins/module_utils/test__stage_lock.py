@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _stage
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import parse_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import parse_lock
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage_lock import (
     check_lock,
     describe_moves,

@@ -13,7 +13,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import render_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import render_lock
 from ansible_collections.codex.offline_ml.plugins.modules import wheel_mirror_info
 
 PY_TAG = 'cp%d%d' % sys.version_info[:2]

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._mirror import parse_lock
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import parse_lock
 from ansible_collections.codex.offline_ml.plugins.modules import wheel_stage
 
 FAKE_PIP = r'''
