@@ -9,6 +9,10 @@
 * Builds throw-away virtual environments with ``uv``: bare ones, ones holding the impersonations of torch
   from ``tests/fixtures/stub_torch/build_stub_wheel.py``, and one with the REAL torch wheel, installed
   offline from the directory named by ``CODEX_TEST_WHEELHOUSE`` (torch 2.13.0+cpu and its dependencies).
+* Marks ``wheels`` the tests that need wheels staged under build/ (`make mirror`, `make family-wheels`): every
+  test using a fixture of WHEEL_FIXTURES, and any test marked by hand. `make unit` runs ``-m "not wheels"`` (a
+  fresh clone, before the staging); `make test` runs them all. A marked test without its wheels fails, naming
+  the make target that stages them: it never skips.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,6 +33,56 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / 'tests' / 'fixtures'
 REAL_TORCH_PIN = 'torch==2.13.0+cpu'
 WHEELHOUSE_VAR = 'CODEX_TEST_WHEELHOUSE'
+FAMILY_VAR = 'CODEX_FAMILY_WHEELS'
+STAGED_MIRROR = REPO_ROOT / 'build' / 'mirror'
+STAGED_WHEELS = STAGED_MIRROR / 'wheels'
+FAMILY_WHEELS = REPO_ROOT / 'build' / 'family-wheels'
+# fixture -> the make target that stages what it reads (the fixtures of test files included: matched by name)
+WHEEL_FIXTURES = {
+    'real_torch_python': 'mirror',
+    'hub_python': 'mirror',
+    'uv_wheel': 'mirror',
+    'family_wheels': 'family-wheels',
+    'family_mirror': 'family-wheels',
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'wheels: needs the wheels staged under build/ by `make mirror` or `make family-wheels` '
+                            '(make unit deselects it; make test runs it)')
+
+
+def _staged_builds(item):
+    """The make targets whose wheels ITEM needs: from its fixtures, else `mirror` for a test marked by hand."""
+    builds = set(WHEEL_FIXTURES[name] for name in item.fixturenames if name in WHEEL_FIXTURES)
+    if not builds and item.get_closest_marker('wheels'):
+        builds.add('mirror')
+    return builds
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    # tryfirst: before -m deselects by marker
+    for item in items:
+        if _staged_builds(item) and not item.get_closest_marker('wheels'):
+            item.add_marker(pytest.mark.wheels)
+
+
+def _has_wheels(directory):
+    return directory.is_dir() and any(directory.glob('*.whl'))
+
+
+def pytest_runtest_setup(item):
+    where = {
+        'mirror': [Path(os.environ.get(WHEELHOUSE_VAR) or STAGED_WHEELS), STAGED_WHEELS],
+        'family-wheels': [Path(os.environ.get(FAMILY_VAR) or FAMILY_WHEELS)],
+    }
+    for build in sorted(_staged_builds(item)):
+        missing = sorted(set(str(d) for d in where[build] if not _has_wheels(d)))
+        if missing:
+            pytest.fail('%s is marked `wheels` and finds no wheels in %s: run `make %s` first (`make unit` leaves '
+                        'the tests marked `wheels` out; `make test` stages and runs them)' % (item.nodeid, ', '.join(missing), build),
+                        pytrace=False)
 
 
 def _collections_root():
@@ -140,14 +194,13 @@ def nvidia_wheel(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def real_torch_python(venvs):
-    """Interpreter of a venv with the REAL torch 2.13.0+cpu, from $CODEX_TEST_WHEELHOUSE. Never skipped."""
-    wheelhouse = os.environ.get(WHEELHOUSE_VAR)
-    if not wheelhouse:
-        pytest.fail('%s is not set: point it at a directory holding %s and its dependencies (filelock, '
-                    'typing-extensions, setuptools, sympy, mpmath, networkx, jinja2, markupsafe, fsspec); '
-                    '`make test` sets it to the staged mirror' % (WHEELHOUSE_VAR, REAL_TORCH_PIN), pytrace=False)
+    """Interpreter of a venv with the REAL torch 2.13.0+cpu, from $CODEX_TEST_WHEELHOUSE (default: the staged
+    mirror's wheels, build/mirror/wheels). Never skipped."""
+    wheelhouse = os.environ.get(WHEELHOUSE_VAR) or str(STAGED_WHEELS)
     if not os.path.isdir(wheelhouse):
-        pytest.fail('%s=%s is not a directory' % (WHEELHOUSE_VAR, wheelhouse), pytrace=False)
+        pytest.fail('%s=%s is not a directory: run `make mirror`, or point %s at a directory holding %s and its '
+                    'dependencies (filelock, typing-extensions, setuptools, sympy, mpmath, networkx, jinja2, markupsafe, '
+                    'fsspec)' % (WHEELHOUSE_VAR, wheelhouse, WHEELHOUSE_VAR, REAL_TORCH_PIN), pytrace=False)
     python = venvs.create('real-torch')
     venvs.install(python, REAL_TORCH_PIN, no_cache=False, extra=['--find-links', wheelhouse])
     return python
@@ -159,8 +212,6 @@ def real_torch_python(venvs):
 import json  # noqa: E402  (appended section)
 import socket  # noqa: E402
 import time  # noqa: E402
-
-STAGED_WHEELS = REPO_ROOT / 'build' / 'mirror' / 'wheels'
 
 
 def free_port():
@@ -187,8 +238,7 @@ def uv_wheel():
     """The REAL uv wheel of the staged mirror (build/mirror/wheels, written by `make mirror`). Never skipped."""
     found = sorted(STAGED_WHEELS.glob('uv-*-manylinux*_x86_64*.whl')) if STAGED_WHEELS.is_dir() else []
     if not found:
-        pytest.fail('no uv wheel in %s: run `make mirror` (or `make unit`, which stages it) first' % STAGED_WHEELS,
-                    pytrace=False)
+        pytest.fail('no uv wheel in %s: run `make mirror` first' % STAGED_WHEELS, pytrace=False)
     return found[-1]
 
 
