@@ -614,7 +614,6 @@ def tree(path):
 
 
 @pytest.mark.wheels
-@pytest.mark.wheels
 def test_uv_killed_while_it_fills_its_cache_leaves_the_cache_as_it_was(tmp_path, run_module):
     """The real torch closure (the staged mirror's wheels and lock): uv is SIGKILLed while it unpacks torch. On a
     new host the failed build leaves nothing (no releases directory, no cache); on a host with a live release the
