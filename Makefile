@@ -121,6 +121,7 @@ lint: venv collection mirror
 suite-lint:
 	yamllint -s .
 	ansible-lint
+	$(VENV)/bin/python tests/tools/structure_metrics.py
 	python3 tests/tools/role_docs.py --check
 	$(VENV)/bin/python tests/tools/check_docs.py
 	antsibull-changelog lint
