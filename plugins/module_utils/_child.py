@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Run a function of some Python source in another interpreter, with a timeout, and read back JSON.
 
-Private to the collection. Standard library only.
+Private to the collection. Standard library and _errors only.
 
 The child is started as ``PYTHON -I -`` (isolated mode: no PYTHON* variables, no user site, no
 script directory or current directory on ``sys.path``, so a stray ``torch`` directory cannot shadow
@@ -24,6 +24,8 @@ import shutil
 import signal
 import subprocess
 import time
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 
 SENTINEL = '@@codex-offline-ml-child-result@@'
 
@@ -73,7 +75,7 @@ _os._exit(0)
 '''
 
 
-class InterpreterError(Exception):
+class InterpreterError(OperatorError):
     """The interpreter cannot be run at all (does not exist, is not executable...)."""
 
 

@@ -10,7 +10,7 @@ tree: the noxfile calls the gate when a function named ``tests`` (or decorated w
 decorated with ``nox.session``/``session``, calls ``gate(...)`` imported from ``codex_gate`` (or
 ``codex_gate.gate(...)``).
 
-Standard library only.
+Standard library and _errors only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,6 +21,8 @@ import ast
 import errno
 import os
 import stat
+
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 
 # Written into every noxfile the ci_gates role generates (its templates hold it), as a comment line of its own
 # that starts with MANAGED_LINE; a project file that merely mentions the role is not the role's.
@@ -45,7 +47,7 @@ STATE_MANAGED = 'managed'
 STATE_OWN = 'own'
 
 
-class NoxfileError(Exception):
+class NoxfileError(OperatorError):
     """The noxfile cannot be read safely (a symlink, not a regular file, too big, not UTF-8)."""
 
 

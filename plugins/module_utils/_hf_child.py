@@ -155,8 +155,3 @@ def child_scan(cache_dir, requested=None):
                 ', '.join(sorted(r for r, v in entry['refs'].items() if v != entry['commit'])), entry['commit'])
         facts['requested'].append(entry)
     return facts
-
-
-def child_hub_version():
-    import huggingface_hub  # pylint: disable=import-error
-    return huggingface_hub.__version__

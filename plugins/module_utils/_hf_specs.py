@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import grp
 import os
 import re
 
@@ -121,3 +122,17 @@ def repo_folder(repo_type, repo_id):
 
 def label(spec):
     return '%s %s' % (spec['repo_type'], spec['repo_id'])
+
+
+def resolve_gid(group, check_mode=False):
+    """The gid of GROUP; None when no group is given, or in check mode for a group not created yet."""
+    if group is None or group == '':
+        return None
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        if check_mode:
+            return None
+        raise HfCacheError('group %r does not exist on this host' % group, kind='invalid')

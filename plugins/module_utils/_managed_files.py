@@ -18,11 +18,12 @@ import re
 import tempfile
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 
 MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
 
 
-class ManagedFilesError(Exception):
+class ManagedFilesError(OperatorError):
     """An input that cannot be brought to its state; raised before any change."""
 
 

@@ -42,6 +42,8 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _CHUNK = 1024 * 1024
 
 
+# Not an _errors.OperatorError: this file imports nothing of the collection, so it also runs alone on the carried
+# disk (see above); the modules report it with str().
 class ReleaseError(Exception):
     """A release that cannot be read at all (the verdict's problems say what is wrong with a readable one)."""
 

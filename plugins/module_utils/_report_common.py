@@ -25,6 +25,8 @@ __metaclass__ = type
 import hashlib
 import json
 
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
+
 SCHEMA = 1
 GENERATOR = "codex.offline_ml.fleet_report"
 
@@ -37,12 +39,8 @@ STATUSES = (PASS, FAIL, NA)
 VOLATILE_KEYS = frozenset(["elapsed_s"])
 
 
-class ReportError(Exception):
+class ReportError(OperatorError):
     """Bad input for the report (a record or the manifest), with a message for the operator."""
-
-    def __init__(self, msg):
-        super(ReportError, self).__init__(msg)
-        self.msg = msg
 
 
 def strip_volatile(value):

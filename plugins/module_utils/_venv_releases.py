@@ -27,6 +27,7 @@ import shutil
 import time
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 
 MARKER = ".codex-release.json"
 ROLLED_BACK = ".rolled-back"
@@ -42,10 +43,8 @@ RELEASE_PTH_LINE = ("import os, sys; sys.path[:] = [os.path.realpath(p) if p == 
                     "p.startswith(sys.prefix + os.sep) else p for p in sys.path]\n")
 
 
-class ReleaseError(Exception):
-    def __init__(self, msg):
-        super(ReleaseError, self).__init__(msg)
-        self.msg = msg
+class ReleaseError(OperatorError):
+    """A release of the venv that cannot be made live, rolled back or removed."""
 
 
 def releases_dir(path):

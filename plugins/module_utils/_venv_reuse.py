@@ -26,7 +26,7 @@ editor that writes in place, a ``>`` redirection) cannot change another, so a ro
 bytes that passed their health check. Measured (docs/benchmarks.md): copying torch's closure costs a few seconds,
 hard links a fraction of a second; the copy is what keeps rollback honest.
 
-Private to the collection. Standard library and _mirror (the PEP 503 name) only.
+Private to the collection. Standard library and _wheels (the PEP 503 name) only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -45,6 +45,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable, _faults
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import normalize_name
 from ansible_collections.codex.offline_ml.plugins.module_utils._venv_releases import MARKER, read_marker
 
@@ -61,10 +62,8 @@ class ReuseRefused(Exception):
         self.msg = msg
 
 
-class CacheError(Exception):
-    def __init__(self, msg):
-        super(CacheError, self).__init__(msg)
-        self.msg = msg
+class CacheError(OperatorError):
+    """uv's cache of the releases cannot be used or replaced."""
 
 
 # ---------------------------------------------------------------------------------------------------- the cache

@@ -50,7 +50,10 @@ options:
     choices: [auto, required, "off"]
     default: auto
   variable_prefix:
-    description: Prefix put before option names in messages (the role passes V(hf_offline_cache_)).
+    description:
+      - The role whose variables messages name instead of the option names (V(hf_offline_cache) names
+        V(hf_offline_cache_endpoint)).
+      - A trailing V(_) is optional (V(hf_offline_cache_) is the same).
     type: str
     default: ''
 """
@@ -81,25 +84,13 @@ permissions_fixed:
   sample: 0
 """
 
-import grp
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_safefs
-from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError
-
-
-def resolve_gid(group, check_mode=False):
-    """The gid of GROUP (a name or a number); None in check mode for a group not created yet."""
-    if group.isdigit():
-        return int(group)
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        if check_mode:
-            return None
-        raise HfCacheError('group %r does not exist on this host' % group, kind='invalid')
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import variable_prefix
+from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError, resolve_gid
 
 
 def fallback_hint(prefix):
@@ -113,15 +104,18 @@ def share(module, params):
     bad = [p for p in paths if not os.path.isabs(p)]
     if bad:
         raise HfCacheError('paths must be absolute, got %s' % ', '.join(bad), kind='invalid')
+    if not params['group']:  # resolve_gid reads no group as "leave the group alone": here one is required
+        raise HfCacheError('group %r does not exist on this host' % params['group'], kind='invalid')
     gid = resolve_gid(params['group'], module.check_mode)
+    prefix = variable_prefix(params['variable_prefix'])
     result = dict(changed=False, acl='off', acl_changed=0, permissions_fixed=0)
     if params['acl'] != 'off':
         state, changed = _hf_safefs.acl_tree(paths, check_mode=module.check_mode)
         result['acl'], result['acl_changed'] = state, changed
         if state == 'unsupported':
-            msg = 'the file system of %s stores no POSIX ACLs: %s' % (paths[0], fallback_hint(params['variable_prefix']))
+            msg = 'the file system of %s stores no POSIX ACLs: %s' % (paths[0], fallback_hint(prefix))
             if params['acl'] == 'required':
-                raise HfCacheError('%sacl is required but %s' % (params['variable_prefix'], msg), kind='no_acl')
+                raise HfCacheError('%sacl is required but %s' % (prefix, msg), kind='no_acl')
             module.warn(msg)
     result['permissions_fixed'] = _hf_safefs.share_tree(paths, gid, check_mode=module.check_mode)
     result['changed'] = bool(result['acl_changed'] or result['permissions_fixed'])

@@ -82,7 +82,10 @@ options:
     type: str
     required: true
   variable_prefix:
-    description: Put in front of the option names in error messages (V(stage_) - C(playbooks/stage.yml)'s variables).
+    description:
+      - The prefix of the variables error messages name instead of the option names (V(stage) names V(stage_release_id),
+        C(playbooks/stage.yml)'s variables).
+      - A trailing V(_) is optional (V(stage_) is the same).
     type: str
     default: ""
 """
@@ -161,6 +164,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import variable_prefix
 from ansible_collections.codex.offline_ml.plugins.module_utils._release_build import (
     build_release,
     check_inputs,
@@ -187,13 +191,14 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
+    prefix = variable_prefix(p["variable_prefix"])
     try:
         if module.check_mode:
-            check_inputs(p["release_id"], p["signing_key"], p["unsigned"], p["base"], prefix=p["variable_prefix"])
+            check_inputs(p["release_id"], p["signing_key"], p["unsigned"], p["base"], prefix=prefix)
             module.exit_json(changed=False, release=p["release_id"])
         changed, result = build_release(p["stage_dir"], p["bundles"], p["releases_dir"], p["release_id"],
                                         p["tool_version"], signing_key=p["signing_key"], unsigned=p["unsigned"],
-                                        base=p["base"], preflight=p["preflight"], prefix=p["variable_prefix"])
+                                        base=p["base"], preflight=p["preflight"], prefix=prefix)
         if p["tar"]:
             result["tar"] = os.path.join(p["releases_dir"], "%s.tar" % p["release_id"])
             changed |= write_tar(result["path"], result["tar"])

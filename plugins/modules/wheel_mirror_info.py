@@ -36,7 +36,9 @@ options:
     type: int
     default: 15
   variable_prefix:
-    description: Role variable prefix used in error messages to name what to fix (for example V(torch_cpu)).
+    description:
+      - The role whose variables error messages name as what to fix (V(torch_cpu) names V(torch_cpu_mirror_url)).
+      - A trailing V(_) is optional (V(torch_cpu_) is the same). Empty, the messages give no such hint.
     type: str
     default: ""
   check_requires:
@@ -96,7 +98,7 @@ kind:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import MirrorError, variable_prefix
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_http import (
     MIRROR_URL_REQUIRED_IF,
     list_mirror,
@@ -122,17 +124,17 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._wheel_requires i
 )
 
 _HINTS = {
-    "unreachable": "check {p}_mirror_url / {p}_mirror_mode and that the mirror serves on that address",
-    "missing_package": "stage it into the mirror with playbooks/stage_wheels.yml, or fix the pin in {p}_packages",
+    "unreachable": "check {p}mirror_url / {p}mirror_mode and that the mirror serves on that address",
+    "missing_package": "stage it into the mirror with playbooks/stage_wheels.yml, or fix the pin in {p}packages",
     "no_compatible_wheel": "stage wheels for this host's Python/platform, or do not apply this role to the host",
-    "hash_mismatch": "the mirror's file differs from {p}_lock_file: re-stage the mirror or restore the file",
-    "lock_for_other_python": ("set {p}_lock_file to a lock staged for this host's Python (playbooks/stage_wheels.yml"
+    "hash_mismatch": "the mirror's file differs from {p}lock_file: re-stage the mirror or restore the file",
+    "lock_for_other_python": ("set {p}lock_file to a lock staged for this host's Python (playbooks/stage_wheels.yml"
                               " with stage_wheels_set_python_versions), or do not apply this role to the host"),
-    "invalid_pin": "fix the pin in {p}_packages",
-    "invalid_lock": "fix {p}_lock_file (write it with playbooks/stage_wheels.yml)",
-    "lock_mismatch": "make {p}_packages agree with {p}_lock_file",
-    "requires_mismatch": "pin companions built for the pinned torch ({p}_companions) and re-stage the mirror",
-    "no_python": "set {p}_python to an existing interpreter",
+    "invalid_pin": "fix the pin in {p}packages",
+    "invalid_lock": "fix {p}lock_file (write it with playbooks/stage_wheels.yml)",
+    "lock_mismatch": "make {p}packages agree with {p}lock_file",
+    "requires_mismatch": "pin companions built for the pinned torch ({p}companions) and re-stage the mirror",
+    "no_python": "set {p}python to an existing interpreter",
 }
 
 
@@ -171,9 +173,10 @@ def main():
         msg = exc.msg
         hint = _HINTS.get(exc.kind)
         if exc.kind == "unreachable" and p["mirror_mode"] == "wheelhouse":
-            hint = "check {p}_mirror_wheelhouse and {p}_mirror_mode"
-        if hint and p["variable_prefix"]:
-            msg = "%s. Fix: %s" % (msg, hint.format(p=p["variable_prefix"]))
+            hint = "check {p}mirror_wheelhouse and {p}mirror_mode"
+        prefix = variable_prefix(p["variable_prefix"])
+        if hint and prefix:
+            msg = "%s. Fix: %s" % (msg, hint.format(p=prefix))
         module.fail_json(msg=scrub(msg, url_secrets(mirror_url)), kind=exc.kind)
     except Exception as exc:  # pylint: disable=broad-except
         # Last net: a message naming the mirror (redacted), never a traceback, never a secret.

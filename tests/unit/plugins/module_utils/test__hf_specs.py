@@ -6,6 +6,9 @@
 
 from __future__ import absolute_import, division, print_function
 
+import grp
+import os
+
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
@@ -43,3 +46,13 @@ def test_two_entries_cannot_claim_the_same_ref():
 def test_repo_folder():
     assert hf_specs.repo_folder('model', 'org/name') == 'models--org--name'
     assert hf_specs.repo_folder('dataset', 'name') == 'datasets--name'
+
+
+def test_resolve_gid():
+    assert hf_specs.resolve_gid(None) is None and hf_specs.resolve_gid('') is None
+    assert hf_specs.resolve_gid('4242') == 4242
+    assert hf_specs.resolve_gid(grp.getgrgid(os.getgid()).gr_name) == os.getgid()
+    assert hf_specs.resolve_gid('codex-no-such-group', check_mode=True) is None
+    with pytest.raises(hf_specs.HfCacheError) as info:
+        hf_specs.resolve_gid('codex-no-such-group')
+    assert info.value.msg == "group 'codex-no-such-group' does not exist on this host" and info.value.kind == 'invalid'

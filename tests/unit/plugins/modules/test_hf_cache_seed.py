@@ -17,6 +17,7 @@ import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_record as hf_record
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_seed as hf_seed
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
 from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_seed
 
@@ -176,6 +177,10 @@ def test_mirror_refs_written_for_a_commit(olah_like, tmp_path):
     (dict(method='mirror', cache_dir='/tmp'), 'method=mirror needs endpoint: the URL of the Hub mirror'),
     (dict(method='mirror', cache_dir='/tmp', endpoint='http://u:pw@x', variable_prefix='p_'),
      'p_endpoint must not carry credentials'),
+    (dict(method='mirror', cache_dir='/tmp', endpoint='http://u:pw@x', variable_prefix='p'),
+     'p_endpoint must not carry credentials'),
+    (dict(method='mirror', cache_dir='/tmp', variable_prefix='hf_offline_cache'),
+     'method=mirror needs hf_offline_cache_endpoint: the URL of the Hub mirror'),
     (dict(method='bundle', cache_dir='/tmp'), 'method=bundle needs bundle'),
     (dict(method='bundle', cache_dir='/tmp', bundle='/x', group='no-such-group-xyz'),
      "group 'no-such-group-xyz' does not exist on this host"),
@@ -208,7 +213,7 @@ def test_child_without_a_commit_is_a_clear_failure(olah_like, tmp_path, monkeypa
     cache = tmp_path / 'hub'
     cache.mkdir()
     from ansible_collections.codex.offline_ml.plugins.module_utils._child import ChildResult
-    monkeypatch.setattr(hf_cache_seed, 'run_function', lambda *a, **k: ChildResult(True, value=[{'commit': 'x'}]))
+    monkeypatch.setattr(hf_seed, 'run_function', lambda *a, **k: ChildResult(True, value=[{'commit': 'x'}]))
     failed, result = run_module(method='mirror', cache_dir=str(cache), endpoint=olah_like, python='/usr/bin/python3',
                                 repos=[{'repo_id': layout.REPO_ID}])
     assert failed and result['kind'] == 'download_failed'
@@ -228,7 +233,7 @@ def test_cache_dir_that_is_a_file(bundle, tmp_path):
 def test_os_error_is_a_message(bundle, live, monkeypatch):
     def boom(*args, **kwargs):
         raise PermissionError(13, 'Permission denied', '/x/y')
-    monkeypatch.setattr(hf_cache_seed._hf_bundle, 'unpack_bundle', boom)
+    monkeypatch.setattr(hf_seed._hf_bundle, 'unpack_bundle', boom)
     failed, result = run_module(method='bundle', bundle=bundle, cache_dir=str(live))
     assert failed and result['kind'] == 'os_error'
     assert result['msg'] == 'Cannot seed the hub cache %s: Permission denied (/x/y)' % live
@@ -237,7 +242,7 @@ def test_os_error_is_a_message(bundle, live, monkeypatch):
 def test_unexpected_error_is_a_message(bundle, live, monkeypatch):
     def boom(*args, **kwargs):
         raise ValueError('odd')
-    monkeypatch.setattr(hf_cache_seed._hf_bundle, 'unpack_bundle', boom)
+    monkeypatch.setattr(hf_seed._hf_bundle, 'unpack_bundle', boom)
     failed, result = run_module(method='bundle', bundle=bundle, cache_dir=str(live))
     assert failed and result['kind'] == 'unexpected'
     assert result['msg'] == 'Cannot seed the hub cache %s: unexpected ValueError: odd' % live

@@ -96,8 +96,9 @@ def test_no_hint_without_prefix(run_module, unused_port):
     (dict(requirements=['alpha==1.0'], python='/nonexistent/python3'), 'no_python',
      ['/nonexistent/python3 does not exist', 'Fix: set torch_cpu_python']),
 ])
-def test_problems_name_the_variable(run_module, wheelhouse, args, kind, words):
-    failed, result = run(run_module, mirror_mode='wheelhouse', wheelhouse=str(wheelhouse), variable_prefix='torch_cpu',
+@pytest.mark.parametrize('prefix', ['torch_cpu', 'torch_cpu_'])
+def test_problems_name_the_variable(run_module, wheelhouse, args, kind, words, prefix):
+    failed, result = run(run_module, mirror_mode='wheelhouse', wheelhouse=str(wheelhouse), variable_prefix=prefix,
                          **args)
     assert failed and result['kind'] == kind, result
     for word in words:
