@@ -141,6 +141,14 @@ reasons:
   type: list
   elements: str
   sample: ["torch==2.13.0+cpu missing"]
+current:
+  description:
+    - Whether the live venv already was what was asked, before this run (nothing to build, no stale release to
+      remove; for O(rollback), nothing to roll back). The roles read it from the comparison in check mode to skip
+      the mirror and the build on a converged host.
+  returned: always
+  type: bool
+  sample: true
 release:
   description: Release directory O(path) points at after the run.
   returned: always
@@ -301,7 +309,8 @@ def run_module(module, p):
         reasons.append(p["force_reason"])
     stale = stale_releases(path, p["keep_releases"])
     result = dict(path=path, changed=bool(reasons or stale), reasons=reasons, removed=stale, installed=state["dists"],
-                  release=state["target"] or "", kept=kept_releases(path, p["keep_releases"]))
+                  release=state["target"] or "", kept=kept_releases(path, p["keep_releases"]),
+                  current=not (reasons or stale))
     # What a build would do to the packages (empty lists when nothing is to be built): check mode's answer.
     result["packages"] = package_changes(state["dists"], wanted, bool(lock)) if reasons else \
         package_changes(state["dists"], state["dists"], False)
@@ -388,7 +397,7 @@ def _rollback(module, path, p):
     state = inspect_venv(path, timeout=min(p["timeout"], 120))
     result = dict(path=path, changed=target is not None, reasons=[reason] if reason else [], removed=[],
                   release=target or state["target"] or "", installed=state["dists"],
-                  kept=kept_releases(path, p["keep_releases"]))
+                  kept=kept_releases(path, p["keep_releases"]), current=target is None)
     if target is None or module.check_mode:
         if target is not None:
             result["installed"] = inspect_venv(target, timeout=min(p["timeout"], 120))["dists"]

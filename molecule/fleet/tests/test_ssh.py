@@ -114,6 +114,10 @@ PREFLIGHT = [("torch_cpu", "ml_nodes", fh.ML[0], "it builds /opt/codex/venv"),
              ("ci_gates", "ci_runners", fh.CI[0], "it builds /opt/codex/gates")]
 
 
+# Each role's first task: its input checks and the root check (codex.offline_ml.role_plan).
+ROOT_TASK = "the tasks run as root"
+
+
 @pytest.mark.parametrize("role,group,host,why", PREFLIGHT, ids=[p[0] for p in PREFLIGHT])
 def test_become_off_fails_in_the_roles_preflight(role, group, host, why):
     """become: false -> the role's first preflight task fails on that host, naming the role and why it needs
@@ -127,9 +131,9 @@ def test_become_off_fails_in_the_roles_preflight(role, group, host, why):
     # The role's failure (site.yml rescues it, so the other hosts and the run's summary go on), then the summary
     # play failing the host again with the same task and message, so that the run ends failed.
     assert [h for _t, h, _m in fails] == [host, host], fails
-    assert fails[0][0].endswith("Check the tasks run as root (verdict)"), fails
+    assert fails[0][0].endswith(ROOT_TASK), fails
     assert fails[1][0] == "Fail each host that failed above, with its task and message (the run ends failed)", fails
-    assert fails[1][2] == "Check the tasks run as root (verdict): " + fails[0][2], fails
+    assert fails[1][2] == fails[0][0].split(" : ")[-1] + ": " + fails[0][2], fails
     msg = fails[0][2]
     assert msg.startswith("%s needs root on %s: %s" % (role, host, why)), msg
     assert "remote user ops" in msg and "become: true" in msg and "Nothing was changed" in msg, msg

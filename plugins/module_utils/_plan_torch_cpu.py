@@ -1,0 +1,93 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The torch_cpu role's plan: the checks of its pins and settings that need no host, and what its tasks use (the
+settings of its venv, the diagnostic's files, the facts' fixed parts), derived once.
+
+Private to the collection. Standard library only."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _plan_common as common
+from ansible_collections.codex.offline_ml.plugins.module_utils._plan_common import require
+from ansible_collections.codex.offline_ml.plugins.module_utils._torch_checks import COMPANIONS
+
+P = 'torch_cpu_'
+VARIABLES = tuple(P + name for name in (
+    'packages', 'companions', 'extra_packages', 'venv', 'python', 'installer', 'uv_version', 'lock_file',
+    'mirror_mode', 'mirror_url', 'mirror_wheelhouse', 'mirror_trusted_host', 'mirror_ca_bundle', 'pip_conf',
+    'keep_releases', 'rollback', 'require_cpu_build', 'diagnostic_timeout', 'progress_poll', 'command',
+    'python_command'))
+
+# Where the diagnostic lives on the host (python -m codex_ml.utils.torch_checks).
+LIB_DIR = '/opt/codex/lib'
+FACTS_FILE = '/etc/ansible/facts.d/torch_cpu.fact'
+# The diagnostic's source: the torch_diagnostic module's own code, installed as codex_ml/utils/torch_checks.py.
+CHECKS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_torch_checks.py')
+
+
+def root_reason(v):
+    return 'it builds %s and installs %s, both owned by root' % (v[P + 'venv'], v[P + 'command'])
+
+
+def _check(v):
+    pins = v[P + 'packages'] + v[P + 'companions'] + v[P + 'extra_packages']
+    bad = common.not_pins(pins)
+    require(not bad, 'torch_cpu_packages / torch_cpu_extra_packages must hold exact pins written name==version (for '
+            'example torch==2.13.0+cpu), and so must torch_cpu_companions; not pins: %s' % ', '.join(map(str, bad)))
+    require(common.pin_names(v[P + 'packages']).count('torch') == 1,
+            'torch_cpu_packages must pin torch exactly once (for example torch==2.13.0+cpu)%s.' % (
+                (': the companions %s are built against one torch and need its pin' % ', '.join(v[P + 'companions']))
+                if v[P + 'companions'] else ''))
+    companions = common.pin_names(v[P + 'companions'])
+    others = common.pin_names(v[P + 'packages'] + v[P + 'extra_packages'])
+    require(all(name in COMPANIONS for name in companions) and len(set(companions)) == len(companions)
+            and not [name for name in others if name in COMPANIONS],
+            'torch_cpu_companions holds exact pins of %s, each at most once, and they are pinned there only (not in '
+            'torch_cpu_packages or torch_cpu_extra_packages); got torch_cpu_companions=%s.'
+            % (' / '.join(COMPANIONS), v[P + 'companions']))
+    require(int(v[P + 'diagnostic_timeout']) > 0, 'torch_cpu_diagnostic_timeout must be a positive number of seconds.')
+    return pins
+
+
+def plan(v, context, exists=os.path.isfile):
+    pins = _check(v)
+    lock_file = v[P + 'lock_file']
+    require(not lock_file or exists(lock_file),
+            "torch_cpu_lock_file=%s is not a file on the controller; use a lock written by playbooks/stage_wheels.yml "
+            "(locks/SET.txt) or set it to '' to install pins without hashes." % lock_file)
+    with open(CHECKS_FILE) as handle:
+        checks = handle.read()
+    lock_sha256 = None
+    if lock_file:
+        # of the text without its trailing whitespace, as the facts have always recorded it
+        with open(lock_file) as handle:
+            lock_sha256 = hashlib.sha256(handle.read().rstrip().encode('utf-8')).hexdigest()
+    cpu = ['--require-cpu-build'] if v[P + 'require_cpu_build'] else []
+    return {
+        'python': v[P + 'venv'] + '/bin/python',
+        'lib_dir': LIB_DIR,
+        'checks_source': checks,
+        'facts_file': FACTS_FILE,
+        'lock_sha256': lock_sha256,
+        'companion_names': common.pin_names(v[P + 'companions']),
+        # What the shared venv mechanism gets; the mirror URL (it may carry credentials) and force (from the
+        # diagnostic of the torch that is there) are added by the task.
+        'offline_venv': {
+            'path': v[P + 'venv'], 'python': v[P + 'python'], 'packages': pins, 'lock_file': lock_file,
+            'installer': v[P + 'installer'], 'uv_version': v[P + 'uv_version'], 'mirror_mode': v[P + 'mirror_mode'],
+            'mirror_wheelhouse': v[P + 'mirror_wheelhouse'], 'mirror_trusted_host': v[P + 'mirror_trusted_host'],
+            'mirror_ca_bundle': v[P + 'mirror_ca_bundle'],
+            # The new venv must pass the same diagnostic (its source passed inline: nothing is written to the host
+            # before the venv is known to be healthy). -B: no __pycache__ anywhere.
+            'verify_command': ['-B', '-I', '-c', checks.rstrip()] + cpu,
+            'extra_paths': [LIB_DIR], 'keep_releases': v[P + 'keep_releases'], 'rollback': v[P + 'rollback'],
+            'pip_conf': v[P + 'pip_conf'], 'progress_poll': v[P + 'progress_poll'],
+            'check_requires': common.pin_names(v[P + 'companions']), 'variable_prefix': 'torch_cpu'},
+    }

@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The roles' plans (module_utils/_plan_*.py): each input rule, table-driven, with the role's own defaults as
+the starting point (read from roles/<role>/defaults/main.yml, as Ansible gives them to the role_plan action)."""
+
+from __future__ import absolute_import, division, print_function
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _plan_common
+from ansible_collections.codex.offline_ml.plugins.module_utils._plan_common import PlanError
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def _defaults(role):
+    """The role's defaults, with the one-level {{ var }} references resolved as Ansible would."""
+    raw = yaml.safe_load((ROOT / 'roles' / role / 'defaults' / 'main.yml').read_text())
+    for _ in range(3):
+        for key, value in raw.items():
+            if isinstance(value, str):
+                raw[key] = re.sub(r'\{\{\s*(\w+)\s*\}\}', lambda m: str(raw[m.group(1)]), value)
+    return raw
+
+
+def _plan(role, **changes):
+    values = _defaults(role)
+    values.update(changes)
+    specs = yaml.safe_load((ROOT / 'roles' / role / 'meta' / 'argument_specs.yml').read_text())
+    return _plan_common.planner(role).plan(values, dict(check_mode=False, argument_specs=specs, host='h1'))
+
+
+HF_ERRORS = [
+    (dict(hf_offline_cache_endpoint='http://user:s3cret@mirror:8090'), 'hf_offline_cache_endpoint must not carry credentials'),
+    (dict(hf_offline_cache_endpoint='tok3n@mirror:8090'), 'hf_offline_cache_endpoint must not carry credentials'),
+    (dict(hf_offline_cache_users=['alice']), 'it needs hf_offline_cache_layout: per_user'),
+    (dict(hf_offline_cache_home='/srv/$USER'), 'hf_offline_cache_home=/srv/$USER: a $ is not expanded'),
+    (dict(hf_offline_cache_profile_script='hf.sh'), "hf_offline_cache_profile_script must be an absolute path"),
+    (dict(hf_offline_cache_transformers_cache='/srv/other'), 'must equal hf_offline_cache_hub_cache'),
+    (dict(hf_offline_cache_extra_env={'MY VAR': '1'}), 'names must match'),
+    (dict(hf_offline_cache_extra_env={'X': 'a b'}), 'X=a b: names must match'),
+    (dict(hf_offline_cache_extra_env={'HF_TOKEN': 'x'}), 'may not set HF_TOKEN'),
+    (dict(hf_offline_cache_token_path='token'), 'hf_offline_cache_token_path=token must be an absolute path'),
+    (dict(hf_offline_cache_login_umask='77x'), 'hf_offline_cache_login_umask=77x must be an octal umask'),
+    (dict(hf_offline_cache_packages=['huggingface-hub>=2']), 'must hold exact pins'),
+    (dict(hf_offline_cache_packages=['six==1.17.0']), 'pin huggingface-hub exactly once'),
+    (dict(hf_offline_cache_repos=['gpt2'], hf_offline_cache_endpoint=''), 'must be the http:// or https:// URL'),
+    (dict(hf_offline_cache_repos=['gpt2'], hf_offline_cache_method='bundle'), 'give exactly one of'),
+    (dict(hf_offline_cache_repos=['gpt2'], hf_offline_cache_method='bundle', hf_offline_cache_bundle_src='/nonexistent/b.tar'),
+     'must both exist on the controller'),
+    (dict(hf_offline_cache_lock_file='/nonexistent/lock.txt'), 'is not a file on the controller'),
+]
+
+
+@pytest.mark.parametrize('changes,expected', HF_ERRORS)
+def test_hf_offline_cache_inputs_fail_naming_the_variable(changes, expected):
+    with pytest.raises(PlanError) as info:
+        _plan('hf_offline_cache', **changes)
+    assert expected in info.value.msg
+    assert 's3cret' not in info.value.msg and 'tok3n' not in info.value.msg
+
+
+def test_hf_offline_cache_plan_shared_and_per_user():
+    plan = _plan('hf_offline_cache', hf_offline_cache_endpoint='http://127.0.0.1:8090/', hf_offline_cache_repos=['gpt2'],
+                 hf_offline_cache_members=['alice'], hf_offline_cache_extra_env={'HF_HUB_ETAG_TIMEOUT': 30})
+    assert plan['environment'] == {
+        'HF_HOME': '/srv/huggingface', 'HF_HUB_CACHE': '/srv/huggingface/hub', 'TRANSFORMERS_CACHE': '/srv/huggingface/hub',
+        'HF_DATASETS_CACHE': '/srv/huggingface/datasets', 'TRANSFORMERS_OFFLINE': '1', 'HF_HUB_OFFLINE': '1',
+        'HF_DATASETS_OFFLINE': '1', 'HF_HUB_DISABLE_TELEMETRY': '1', 'HF_ENDPOINT': 'http://127.0.0.1:8090',
+        'HF_HUB_ETAG_TIMEOUT': '30'}
+    assert plan['shared_dirs'] == ['/srv/huggingface', '/srv/huggingface/hub', '/srv/huggingface/datasets']
+    assert plan['seed_method'] == 'mirror' and not plan['bundle'] and plan['users'] == ['alice']
+    assert plan['token_path'] == {'login_shells': '${HOME}/.cache/huggingface/token', 'services': '/etc/codex/hf-token'}
+    assert plan['own_names'] == ['huggingface-hub', 'uv']
+    assert 'mirror_url' not in plan['offline_venv']
+    per_user = _plan('hf_offline_cache', hf_offline_cache_layout='per_user', hf_offline_cache_users=['bob'],
+                     hf_offline_cache_home='/srv/$NOT_USED')
+    assert per_user['shared_dirs'] == [] and 'HF_HOME' not in per_user['environment']
+    assert per_user['paths']['HF_HOME'] == '${HOME}/.cache/huggingface'
+    assert per_user['audit']['expected'] == {'TRANSFORMERS_OFFLINE': '1', 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1'}
+
+
+TORCH_ERRORS = [
+    (dict(torch_cpu_packages=['torch>=2']), 'not pins: torch>=2'),
+    (dict(torch_cpu_packages=['six==1.17.0']), 'must pin torch exactly once'),
+    (dict(torch_cpu_companions=['torchtext==0.18.0']), 'torch_cpu_companions holds exact pins of torchvision / torchaudio'),
+    (dict(torch_cpu_companions=['torchvision==0.28.0', 'torchvision==0.28.0']), 'each at most once'),
+    (dict(torch_cpu_extra_packages=['torchvision==0.28.0']), 'pinned there only'),
+    (dict(torch_cpu_diagnostic_timeout=0), 'torch_cpu_diagnostic_timeout must be a positive'),
+    (dict(torch_cpu_lock_file='/nonexistent'), 'torch_cpu_lock_file=/nonexistent is not a file on the controller'),
+]
+
+
+@pytest.mark.parametrize('changes,expected', TORCH_ERRORS)
+def test_torch_cpu_inputs_fail_naming_the_variable(changes, expected):
+    with pytest.raises(PlanError) as info:
+        _plan('torch_cpu', **changes)
+    assert expected in info.value.msg
+
+
+def test_torch_cpu_plan(tmp_path):
+    lock = tmp_path / 'lock.txt'
+    lock.write_text('torch==2.13.0+cpu \\\n    --hash=sha256:' + 'a' * 64 + '\n')
+    plan = _plan('torch_cpu', torch_cpu_companions=['torchvision==0.28.0'], torch_cpu_lock_file=str(lock),
+                 torch_cpu_mirror_url='http://u:pw@127.0.0.1/simple/')
+    venv = plan['offline_venv']
+    assert venv['packages'] == ['torch==2.13.0+cpu', 'torchvision==0.28.0'] and venv['check_requires'] == ['torchvision']
+    assert venv['verify_command'][:3] == ['-B', '-I', '-c'] and venv['verify_command'][-1] == '--require-cpu-build'
+    assert 'pw' not in repr(plan)
+    # the facts record the lock's text without its trailing whitespace, as they always have
+    import hashlib
+    assert plan['lock_sha256'] == hashlib.sha256(lock.read_text().rstrip().encode()).hexdigest()
+
+
+VENV_ERRORS = [
+    (dict(path='venv'), 'torch_cpu_venv (venv) and torch_cpu_python (/usr/bin/python3) must be absolute'),
+    (dict(mirror_mode='index', mirror_url='ftp://x'), 'torch_cpu_mirror_url must be an http:// or https:// URL of the PEP 503'),
+    (dict(mirror_mode='wheelhouse'), 'torch_cpu_mirror_wheelhouse must name a wheel directory'),
+    (dict(mirror_mode='wheelhouse', mirror_wheelhouse='/nonexistent'), 'is not a directory on the controller'),
+    (dict(lock_file='/nonexistent'), 'torch_cpu_lock_file=/nonexistent is not a file'),
+    (dict(keep_releases='many'), 'offline_venv_settings (passed by torch_cpu)'),
+    (dict(bogus=1), 'offline_venv_settings.bogus'),
+]
+
+
+@pytest.mark.parametrize('changes,expected', VENV_ERRORS)
+def test_offline_venv_settings_fail_naming_the_variable(changes, expected):
+    settings = dict(mirror_url='http://127.0.0.1/simple/', variable_prefix='torch_cpu')
+    settings.update(changes)
+    with pytest.raises(PlanError) as info:
+        _plan('offline_venv', offline_venv_settings=settings)
+    assert expected in info.value.msg
+
+
+def test_offline_venv_plan_keeps_the_url_out(tmp_path):
+    (tmp_path / 'a-1-py3-none-any.whl').write_text('')
+    (tmp_path / 'notes.txt').write_text('')
+    plan = _plan('offline_venv', offline_venv_settings=dict(mirror_url='http://u:s3cret@127.0.0.1/simple/',
+                                                            packages=['a==1'], progress_poll=3))
+    assert 's3cret' not in repr(plan) and plan['url_has_credentials'] and plan['sync']
+    assert plan['requirements'] == ['a==1', 'uv==%s' % plan['settings']['uv_version']]
+    assert plan['pip_url'] == 'http://127.0.0.1/simple/' and plan['wheelhouse_dest'] == ''
+    wheelhouse = _plan('offline_venv', offline_venv_settings=dict(mirror_mode='wheelhouse', mirror_wheelhouse=str(tmp_path),
+                                                                  progress_poll=3, check_requires=['torchvision']))
+    assert wheelhouse['wheelhouse_files'] == ['a-1-py3-none-any.whl'] and not wheelhouse['sync']
+    assert wheelhouse['wheelhouse_dest'] == '/var/cache/codex/wheelhouse' and wheelhouse['check_requires'] == []
+
+
+def test_unknown_role_has_no_planner():
+    assert _plan_common.planner('nope') is None
