@@ -366,28 +366,11 @@ def _unsafe_refs(root, folder, found, remove=False):
         return
     if fd is None:
         return
-    stack = [(fd, folder + '/refs', 1)]
-    while stack:
-        fd, rel, depth = stack.pop()
-        try:
-            for name in sorted(os.listdir(fd)):
-                st = safefs.lstat_at(fd, name)
-                if st is None:
-                    continue
-                if stat.S_ISDIR(st.st_mode) and depth < safefs.MAX_DEPTH:
-                    try:
-                        child = safefs.open_dir(fd, name)
-                    except safefs.UnsafePath:
-                        found.append('%s/%s' % (rel, name))
-                        continue
-                    if child is not None:
-                        stack.append((child, '%s/%s' % (rel, name), depth + 1))
-                elif not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
-                    found.append('%s/%s' % (rel, name))
-                    if remove:
-                        os.unlink(name, dir_fd=fd)
-        finally:
-            os.close(fd)
+    for dir_fd, path, name, st in safefs.walk_entries(fd, folder + '/refs', unsafe=found.append):
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            found.append(path)
+            if remove:
+                os.unlink(name, dir_fd=dir_fd)
 
 
 def describe_seed(cache_dir, result):

@@ -177,26 +177,10 @@ def _check_file(root, folder, commit, name, meta, verify):
 
 def _snapshot_names(root, folder, commit):
     """File names (relative) under snapshots/COMMIT/, walked without following links."""
-    names = []
     top = safefs.open_dir(root, '%s/snapshots/%s' % (folder, commit))
     if top is None:
         return None
-    stack = [(top, '', 1)]
-    while stack:
-        fd, prefix, depth = stack.pop()
-        try:
-            for name in sorted(os.listdir(fd)):
-                st = safefs.lstat_at(fd, name)
-                if st is None:
-                    continue
-                if stat.S_ISDIR(st.st_mode) and depth < safefs.MAX_DEPTH:
-                    child = safefs.open_dir(fd, name)
-                    if child is not None:
-                        stack.append((child, prefix + name + '/', depth + 1))
-                else:
-                    names.append(prefix + name)
-        finally:
-            os.close(fd)
+    names = [path for _fd, path, _name, _st in safefs.walk_entries(top)]
     return sorted(names)
 
 

@@ -401,6 +401,42 @@ def _share_fd(fd, st, gid, check_mode, uid=None):
     return touched
 
 
+def walk_entries(top, rel='', unsafe=None):
+    """Walk the directory descriptor TOP depth first through descriptors, never following a link, and close it.
+
+    Yields (dir_fd, path, name, lstat) for every entry that is not a directory, and for directories MAX_DEPTH
+    levels down (not entered); PATH is REL/.../NAME. DIR_FD is open until the next entry (to unlink NAME with it).
+    A directory open_dir refuses (UnsafePath) is given to UNSAFE(path) when there is one, else the error goes up.
+    """
+    stack = [(top, rel, 1)]
+    try:
+        while stack:
+            fd, base, depth = stack.pop()
+            try:
+                for name in sorted(os.listdir(fd)):
+                    st = lstat_at(fd, name)
+                    if st is None:
+                        continue
+                    path = '%s/%s' % (base, name) if base else name
+                    if stat.S_ISDIR(st.st_mode) and depth < MAX_DEPTH:
+                        try:
+                            child = open_dir(fd, name)
+                        except UnsafePath:
+                            if unsafe is None:
+                                raise
+                            unsafe(path)
+                            continue
+                        if child is not None:
+                            stack.append((child, path, depth + 1))
+                    else:
+                        yield fd, path, name, st
+            finally:
+                os.close(fd)
+    finally:
+        for fd, _base, _depth in stack:
+            os.close(fd)
+
+
 def _share_children(dir_fd, dev, gid, check_mode, depth, uid=None):
     if depth > MAX_DEPTH:
         raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
