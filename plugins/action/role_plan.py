@@ -14,6 +14,7 @@ import os
 import yaml
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
@@ -31,7 +32,7 @@ def _argument_specs(role):
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('role',))
+    _VALID_ARGS = frozenset(('role', 'root'))
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -46,7 +47,7 @@ class ActionModule(ActionBase):
             if name in task_vars:
                 inputs[name] = self._templar.template(task_vars[name])
         reason = getattr(planner, 'root_reason', None)
-        if reason is not None:
+        if reason is not None and boolean(self._task.args.get('root', True), strict=True):
             msg = self._root_problem(role, reason(inputs), task_vars)
             if msg:
                 return dict(result, failed=True, changed=False, msg=msg)

@@ -318,10 +318,6 @@ def check_hf_cache(record):
     files of its record (hf_cache_facts names the missing, wrong-size or corrupt ones). The per_user layout has one
     cache per listed user (hf_cache.users, each scanned as that user): every one of them must pass."""
     hf = record.get("hf_cache") or {}
-    if not hf.get("module", True):
-        msg = ("not audited: the module codex.offline_ml.hf_cache_facts is not in this collection; install a "
-               "collection version that has it")
-        return result(FAIL, msg, [msg], cache_dir=hf.get("cache_dir")), {}
     if hf.get("users") is not None:
         return _check_hf_user_caches(hf)
     facts = hf.get("facts")

@@ -19,8 +19,9 @@ description:
     must hold) and returns the values the role's tasks use, derived once in Python
     (C(plugins/module_utils/_plan_<role>.py)).
   - A wrong input fails here, before any host is touched, with a message that names the variable and the fix.
+  - For the public roles it also asks the host, once, whether the tasks run as root (O(root)).
   - Internal to the collection's roles; its result is a role's private variable, not a public interface.
-  - The plan never holds a secret (a mirror URL's credentials, a token): the tasks pass those to the modules that
+  - The plan never holds a secret (a mirror URL's credentials, a token). The tasks pass those to the modules that
     need them straight from the role's variables.
 author:
   - codex.offline_ml maintainers (@codex)
@@ -34,13 +35,20 @@ attributes:
     support: none
   action:
     support: full
-    details: An action plugin that runs on the controller and opens no connection to the host.
+    details: An action plugin that runs on the controller; it reaches the host only for the root check (O(root)).
 options:
   role:
     description: The role whose variables are read and planned.
     type: str
     required: true
     choices: [hf_offline_cache, offline_venv, torch_cpu, ci_gates]
+  root:
+    description:
+      - For the public roles, also check that the role's tasks run as root on the host (C(id -u) through the play's
+        become, in check mode too), failing with the role, the host, why it needs root and the fix.
+      - V(false) for the audit entry points, which plan without a call to the host.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""

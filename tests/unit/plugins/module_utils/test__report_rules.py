@@ -150,7 +150,7 @@ def test_exports_profile_missing_unmanaged_unset(manifest):
     assert 'environment file /etc/codex/hf-offline.env does not exist' in check['details']['problems']
 
 
-def test_hf_cache_unresolved_and_module_absent(manifest):
+def test_hf_cache_unresolved_and_not_scanned(manifest):
     rec = record('ml1')
     req = rec['hf_cache']['facts']['requested'][0]
     req.update(resolves_offline=False, error='LocalEntryNotFoundError: revision main not in the cache')
@@ -159,9 +159,9 @@ def test_hf_cache_unresolved_and_module_absent(manifest):
         'model codex-test/tiny-bert@5f7d8ce8444b1962a94acfe425ba7a2f3d18a20b does not resolve offline: '
         'LocalEntryNotFoundError: revision main not in the cache']
     rec = record('ml1')
-    rec['hf_cache'] = {'module': False, 'facts': None}
+    rec['hf_cache'] = {'facts': None, 'error': None}
     check = check_of(build([rec], manifest), 'ml1', 'hf_cache')
-    assert check['status'] == 'fail' and 'hf_cache_facts is not in this collection' in check['summary']
+    assert check['status'] == 'fail' and check['summary'] == 'the hub cache was not scanned'
 
 
 def test_gates_files_and_venv(manifest):

@@ -32,7 +32,7 @@ CASES = {
     'per_user': {'hf_offline_cache_layout': 'per_user'},
 }
 PATHS = ('HF_HOME', 'HF_HUB_CACHE', 'TRANSFORMERS_CACHE', 'HF_DATASETS_CACHE')
-# endpoint -> refused by the credential check of preflight
+# endpoint -> refused by the credential check of the role's plan
 ENDPOINTS = {
     'https://hub.lab': False,
     'http://127.0.0.1:8090/x': False,
@@ -54,16 +54,19 @@ def _play(name, case, out):
     return {
         'name': name, 'hosts': 'localhost', 'gather_facts': False, 'connection': 'local',
         'vars_files': [str(ROLE / 'defaults' / 'main.yml'), str(ROLE / 'vars' / 'main.yml'), case_file],
-        'tasks': [{'ansible.builtin.copy': {
-            'dest': out,
-            'content': "{{ {'profile': lookup('ansible.builtin.template', '%s'), 'env': "
-                       "lookup('ansible.builtin.template', '%s'), 'refused': %s} | to_json }}" % (
-                           ROLE / 'templates' / 'etc' / 'profile.d' / 'hf-offline.sh.j2',
-                           ROLE / 'templates' / 'etc' / 'codex' / 'hf-offline.env.j2',
-                           "{%s}" % ', '.join("%s: hf_offline_cache_endpoint is search(__hf_offline_cache_userinfo)"
-                                              % json.dumps(e) for e in ([case.get('hf_offline_cache_endpoint')]
-                                                                        if 'hf_offline_cache_endpoint' in case
-                                                                        else [''])))}}],
+        'tasks': [
+            # the role's first task: its checks and its plan, which the templates read (the endpoint's credential
+            # check among them: refused is whether the plan failed on it)
+            {'codex.offline_ml.role_plan': {'role': 'hf_offline_cache', 'root': False},
+             'register': '__hf_offline_cache', 'failed_when': False},
+            {'ansible.builtin.copy': {
+                'dest': out,
+                'content': "{{ {'refused': __hf_offline_cache.msg | default('') is search('must not carry credentials')}"
+                           " | combine({} if __hf_offline_cache.plan is not defined else "
+                           "{'profile': lookup('ansible.builtin.template', '%s'), "
+                           "'env': lookup('ansible.builtin.template', '%s')}) | to_json }}" % (
+                               ROLE / 'templates' / 'etc' / 'profile.d' / 'hf-offline.sh.j2',
+                               ROLE / 'templates' / 'etc' / 'codex' / 'hf-offline.env.j2')}}],
     }
 
 
@@ -85,7 +88,7 @@ def rendered(tmp_path_factory, collections_root):
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:]
     out = dict((name, json.loads((folder / (name + '.json')).read_text())) for name in CASES)
-    out['endpoints'] = dict((endpoint, json.loads((folder / ('endpoint-%d.json' % i)).read_text())['refused'][endpoint])
+    out['endpoints'] = dict((endpoint, json.loads((folder / ('endpoint-%d.json' % i)).read_text())['refused'])
                             for i, endpoint in enumerate(ENDPOINTS))
     out['folder'] = folder
     return out
