@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import posixpath
 import re
@@ -42,6 +43,20 @@ FACTS_DIR = '/etc/ansible/facts.d'
 # hf_cache_seed appends a line per downloaded file here while it runs (`tail -f` it during a long seed).
 PROGRESS_LOG = '/var/log/codex-hf-seed.log'
 VERIFY_COMMAND = ['-I', '-c', 'import huggingface_hub']
+# Run by the venv's python in preflight: its huggingface_hub and the distributions its release was built for.
+VENV_PROBE = '''import json, os, sys
+from importlib import metadata
+try:
+    hub = metadata.version('huggingface-hub')
+except Exception:
+    hub = None
+try:
+    with open(os.path.join(sys.prefix, '.codex-release.json')) as handle:
+        built_for = sorted(json.load(handle)['wanted'])
+except Exception:
+    built_for = None
+print(json.dumps({'huggingface_hub': hub, 'built_for': built_for}))
+'''
 
 
 def _check_endpoint(v):
@@ -159,6 +174,53 @@ def own_names(v):
     return sorted(set(normalize_name(name) for name in names))
 
 
+def venv_state(probe, own, venv):
+    """What the venv at VENV is to this role, from the preflight's probe (PROBE: the registered command result, its
+    stdout {huggingface_hub, built_for}; not run, start null, where the interpreter does not exist): build is whether
+    this role builds it (none there, or one whose release marker names only OWN distributions); refusal is the
+    message for a venv of someone else's without huggingface_hub (or whose interpreter does not run)."""
+    exists = (probe or {}).get('start') is not None
+    state = {'huggingface_hub': None, 'built_for': None}
+    if exists and (probe or {}).get('rc') == 0:
+        try:
+            state.update(json.loads(probe.get('stdout') or '{}'))
+        except ValueError:
+            pass
+    built_for = state['built_for']
+    build = not exists or (built_for is not None and not set(built_for) - set(own))
+    refusal = ('hf_offline_cache_venv=%s is a venv without huggingface_hub that this role did not build %s; rebuilding it '
+               'would drop what it holds. Add huggingface-hub (or transformers) to the pins of the role that owns it, '
+               'for example torch_cpu_extra_packages, or point hf_offline_cache_venv at a path of its own such as '
+               '/opt/codex/hf-venv.' % (venv, ('(built for %s)' % ', '.join(built_for)) if built_for else '(by hand)'))
+    return dict(state, exists=exists, build=build, refusal=refusal)
+
+
+def audit_record(collected, plan):
+    """The hf_offline_cache part of a host's audit record, {exports, hf_cache}, from what the audit COLLECTED:
+    seen (the login-shell read: read, env, error), scan (hf_cache_facts on the shared cache) and user_scans (the
+    looped scans, one per user, layout per_user)."""
+    seen = collected.get('seen') or {}
+    read = seen.get('read') or {}
+    profile, env_file = read.get(plan['profile_script']), read.get(plan['env_file'])
+    exports = {
+        'profile': {'path': plan['profile_script'], 'exists': isinstance(profile, str), 'head': profile or ''},
+        'env_file': {'path': plan['env_file'], 'exists': isinstance(env_file, str), 'text': env_file or ''},
+        'login_env': seen.get('env'), 'error': seen.get('error'), 'expected': plan['audit']['expected']}
+    if plan['per_user']:
+        users = []
+        for scan in (collected.get('user_scans') or {}).get('results') or []:
+            facts = (scan.get('ansible_facts') or {}).get('hf_cache') if 'ansible_facts' in scan else None
+            users.append({'user': scan['item'], 'python': plan['python'], 'facts': facts,
+                          'cache_dir': '~%s/%s' % (scan['item'], plan['user_hub']),
+                          'error': None if 'ansible_facts' in scan else scan.get('msg') or 'not collected'})
+        return {'exports': exports, 'hf_cache': {'users': users}}
+    scan = collected.get('scan') or {}
+    facts = (scan.get('ansible_facts') or {}).get('hf_cache')
+    return {'exports': exports, 'hf_cache': {
+        'python': plan['python'], 'cache_dir': plan['hub_cache'], 'facts': facts,
+        'error': None if 'ansible_facts' in scan else scan.get('msg') or 'not collected'}}
+
+
 def plan(v, context, exists=os.path.isfile):
     per_user = v[P + 'layout'] == 'per_user'
     seeding = bool(v[P + 'repos'])
@@ -187,15 +249,25 @@ def plan(v, context, exists=os.path.isfile):
         'bundle': bundle,
         'bundle_path': (v[P + 'bundle_dir'] + '/' + bundle_name) if bundle else '',
         'shared_dirs': shared_dirs,
+        'shared_dir_entries': [{'path': path, 'mode': '2775', 'owner': 'root', 'group': v[P + 'group']}
+                               for path in shared_dirs],
         'paths': PER_USER_PATHS if per_user else {},
         'environment': env,
         'token_path': token,
         'user_hub': USER_HUB,
         'users': list(dict.fromkeys(v[P + 'members'] + v[P + 'users'])),
+        'venv': v[P + 'venv'],
+        'hub_cache': v[P + 'hub_cache'],
+        'profile_script': v[P + 'profile_script'],
+        'env_file': v[P + 'env_file'],
         'python': v[P + 'venv'] + '/bin/python',
         'own_names': own_names(v),
+        'venv_probe': [v[P + 'venv'] + '/bin/python', '-I', '-c', VENV_PROBE],
         'progress_log': PROGRESS_LOG,
         'facts_file': FACTS_DIR + '/hf_offline_cache.fact',
+        # the directories of the environment file and of the facts (the profile script's is the system's)
+        'export_dirs': [{'path': path, 'mode': '0755', 'owner': 'root', 'group': 'root'}
+                        for path in dict.fromkeys([posixpath.dirname(v[P + 'env_file']), FACTS_DIR])],
         'facts': {'schema': 1, 'environment': env, 'profile_script': v[P + 'profile_script'],
                   'env_file': v[P + 'env_file'], 'group': v[P + 'group'], 'token_path': token, 'venv': v[P + 'venv']},
         # What the shared venv mechanism gets when this role builds the venv; the mirror URL (it may carry
@@ -208,7 +280,9 @@ def plan(v, context, exists=os.path.isfile):
             'verify_command': VERIFY_COMMAND, 'variable_prefix': 'hf_offline_cache'},
         # The audit: the exports a login shell is asked for (never HF_TOKEN), and the values the core four must
         # have with the offline flags on (the audit always expects offline mode).
-        'audit': {'env_keys': [name for name in MANAGED_NAMES if name != 'HF_TOKEN'],
+        'audit': {'plan': {'venvs': [{'name': 'hf', 'path': v[P + 'venv'], 'roles': ['hf_offline_cache']}],
+                           'read': {'env': [name for name in MANAGED_NAMES if name != 'HF_TOKEN'],
+                                    'read': [v[P + 'profile_script'], v[P + 'env_file']]}},
                   'expected': dict(({} if per_user else {
                       'HF_HOME': v[P + 'home'], 'HF_HUB_CACHE': v[P + 'hub_cache'],
                       'TRANSFORMERS_CACHE': v[P + 'transformers_cache'], 'HF_DATASETS_CACHE': v[P + 'datasets_cache']}),

@@ -35,7 +35,8 @@ RETURN_KEYS = {
     'release_verify': {'ok', 'release', 'manifest_sha256', 'signed', 'signer', 'base', 'files', 'carried', 'bytes',
                        'carried_bytes', 'problems'},
     'offline_venv': {'path', 'reasons', 'packages', 'release', 'installed', 'kept', 'removed', 'steps', 'verify_output',
-                     'reused', 'uv_cache'},
+                     'reused', 'uv_cache', 'current'},
+    'role_plan': {'plan'},
     'rollout_summary': {'summary', 'lines', 'files', 'written'},
     'venv_audit': {'venvs'},
     'wheel_stage': {'files', 'locks', 'indexes', 'staged_from', 'moved', 'moved_lines', 'preflight'},
@@ -99,7 +100,20 @@ def test_every_module_is_covered(docs):
     assert len(MODULES) >= 11 and set(docs) == set(MODULES)
 
 
-@pytest.mark.parametrize('name', MODULES)
+# Modules that document an action plugin of the same name (no main(): the action runs on the controller).
+ACTIONS = ('role_plan',)
+
+
+@pytest.mark.parametrize('name', ACTIONS)
+def test_an_action_documents_exactly_the_arguments_it_takes(name, docs):
+    action = importlib.import_module('ansible_collections.codex.offline_ml.plugins.action.%s' % name)
+    doc = docs[name]['doc']
+    assert set(doc['options']) == set(action.ActionModule._VALID_ARGS)
+    assert doc['attributes']['action']['support'] == 'full'
+    assert set(docs[name]['return']) == RETURN_KEYS[name]
+
+
+@pytest.mark.parametrize('name', [m for m in MODULES if m not in ACTIONS])
 def test_documentation_matches_the_code(name, docs, monkeypatch):
     module, kwargs = module_kwargs(name, monkeypatch)
     doc = docs[name]['doc']
