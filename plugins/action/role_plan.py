@@ -52,6 +52,7 @@ class ActionModule(ActionBase):
             if msg:
                 return dict(result, failed=True, changed=False, msg=msg)
         context = dict(check_mode=bool(self._task.check_mode), argument_specs=_argument_specs(role),
+                       role_dir=os.path.join(_ROOT, 'roles', role),
                        host=task_vars.get('inventory_hostname'))
         try:
             plan = planner.plan(inputs, context)

@@ -32,6 +32,11 @@ NUMBER_RE = re.compile(r'^([0-9]+([.][0-9]*)?|[.][0-9]+)$')
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._-]*$')
 # What the gate's last run writes in each project (codex_gate.py's RESULT_FILE).
 RESULT_FILE = '.codex-gate-result.json'
+# The pytest guard as an installed distribution: its pytest11 entry point makes every pytest of the gate venv load it
+# (no -p flag, no conftest edit); importlib.metadata finds the dist-info on the venv's path (install.yml's .pth).
+GUARD_DIST = 'codex_torch_guard-1.0.0.dist-info'
+# torch_checks.py is the very diagnostic the torch_diagnostic module and codex-torch-check run.
+TORCH_CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_torch_checks.py')
 
 
 def root_reason(v):
@@ -86,6 +91,28 @@ def _check(v):
     require(len(set(paths)) == len(paths), 'ci_gates_projects lists a path twice: %s' % ', '.join(paths))
 
 
+def _read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def lib_entries(v, files_dir):
+    """The gate's helpers, file by file (a directory copy would also ship a local __pycache__): the directories and
+    files managed_files writes into ci_gates_lib_dir and the plugin directory, read here on the controller."""
+    lib = v[P + 'lib_dir']
+    plugins = lib + '/pytest-plugins'
+    dirs = [{'path': path, 'mode': '0755', 'owner': 'root', 'group': 'root'}
+            for path in (lib, plugins, plugins + '/' + GUARD_DIST)]
+    sources = [(lib + '/codex_gate.py', os.path.join(files_dir, 'codex_gate.py')),
+               (lib + '/codex_torch_guard.py', os.path.join(files_dir, 'codex_torch_guard.py')),
+               (lib + '/torch_checks.py', TORCH_CHECKS)]
+    sources += [(plugins + '/' + GUARD_DIST + '/' + name, os.path.join(files_dir, GUARD_DIST, name))
+                for name in ('METADATA', 'entry_points.txt', 'RECORD')]
+    files = [{'path': dest, 'content': _read(src), 'mode': '0644', 'owner': 'root', 'group': 'root'}
+             for dest, src in sources]
+    return dirs, files
+
+
 def plan(v, context, exists=os.path.isfile):
     _check(v)
     lock_file = v[P + 'lock_file']
@@ -94,9 +121,12 @@ def plan(v, context, exists=os.path.isfile):
             "(locks/SET.txt) or set it to '' to install pins without hashes." % lock_file)
     lib = v[P + 'lib_dir']
     dirs = [project_dir(project['path']) for project in v[P + 'projects']]
+    lib_dirs, lib_files = lib_entries(v, os.path.join(context['role_dir'], 'files', 'lib'))
     return {
         'project_dirs': dirs,
         'plugin_dir': lib + '/pytest-plugins',
+        'lib_dirs': lib_dirs,
+        'lib_files': lib_files,
         # The seven offline variables the gate exports where hf_offline_cache's file is missing.
         'offline_exports': {
             'HF_HOME': v[P + 'hf_home'], 'HF_HUB_CACHE': v[P + 'hf_hub_cache'], 'TRANSFORMERS_CACHE': v[P + 'hf_hub_cache'],

@@ -70,12 +70,20 @@ def plan(v, context, exists=os.path.isfile):
         with open(lock_file) as handle:
             lock_sha256 = hashlib.sha256(handle.read().rstrip().encode('utf-8')).hexdigest()
     cpu = ['--require-cpu-build'] if v[P + 'require_cpu_build'] else []
+    root_owned = {'owner': 'root', 'group': 'root'}
     return {
         'python': v[P + 'venv'] + '/bin/python',
         'lib_dir': LIB_DIR,
-        'checks_source': checks,
+        # The diagnostic as a package on the host (python -m codex_ml.utils.torch_checks; the venv's .pth points at
+        # lib_dir): the same code the torch_diagnostic module runs.
+        'lib_dirs': [dict(root_owned, path=path, mode='0755')
+                     for path in (LIB_DIR, LIB_DIR + '/codex_ml', LIB_DIR + '/codex_ml/utils')],
+        'lib_files': [dict(root_owned, path=LIB_DIR + '/codex_ml/__init__.py', content='', mode='0644'),
+                      dict(root_owned, path=LIB_DIR + '/codex_ml/utils/__init__.py', content='', mode='0644'),
+                      dict(root_owned, path=LIB_DIR + '/codex_ml/utils/torch_checks.py', content=checks, mode='0644')],
         'facts_file': FACTS_FILE,
-        'lock_sha256': lock_sha256,
+        # the facts' parts known before the run (the diagnostic and the distributions come from the host)
+        'facts': {'schema': 1, 'venv': v[P + 'venv'], 'installer': v[P + 'installer'], 'lock_sha256': lock_sha256},
         'companion_names': common.pin_names(v[P + 'companions']),
         # What the shared venv mechanism gets; the mirror URL (it may carry credentials) and force (from the
         # diagnostic of the torch that is there) are added by the task.

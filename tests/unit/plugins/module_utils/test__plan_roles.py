@@ -33,7 +33,8 @@ def _plan(role, **changes):
     values = _defaults(role)
     values.update(changes)
     specs = yaml.safe_load((ROOT / 'roles' / role / 'meta' / 'argument_specs.yml').read_text())
-    return _plan_common.planner(role).plan(values, dict(check_mode=False, argument_specs=specs, host='h1'))
+    return _plan_common.planner(role).plan(values, dict(check_mode=False, argument_specs=specs, host='h1',
+                                                        role_dir=str(ROOT / 'roles' / role)))
 
 
 HF_ERRORS = [
@@ -112,10 +113,10 @@ def test_torch_cpu_plan(tmp_path):
     venv = plan['offline_venv']
     assert venv['packages'] == ['torch==2.13.0+cpu', 'torchvision==0.28.0'] and venv['check_requires'] == ['torchvision']
     assert venv['verify_command'][:3] == ['-B', '-I', '-c'] and venv['verify_command'][-1] == '--require-cpu-build'
-    assert 'pw' not in repr(plan)
+    assert 'u:pw@' not in repr(plan)
     # the facts record the lock's text without its trailing whitespace, as they always have
     import hashlib
-    assert plan['lock_sha256'] == hashlib.sha256(lock.read_text().rstrip().encode()).hexdigest()
+    assert plan['facts']['lock_sha256'] == hashlib.sha256(lock.read_text().rstrip().encode()).hexdigest()
 
 
 VENV_ERRORS = [
@@ -154,3 +155,91 @@ def test_offline_venv_plan_keeps_the_url_out(tmp_path):
 
 def test_unknown_role_has_no_planner():
     assert _plan_common.planner('nope') is None
+
+
+VENV_STATES = [
+    # (probe, own names, build, huggingface_hub)
+    ({'start': None, 'rc': 0, 'stdout': 'skipped, since /v/bin/python does not exist'}, [], True, None),
+    ({'start': 't', 'rc': 0, 'stdout': '{"huggingface_hub": "2.4.0", "built_for": ["huggingface-hub", "uv"]}'},
+     ['huggingface-hub', 'uv'], True, '2.4.0'),
+    ({'start': 't', 'rc': 0, 'stdout': '{"huggingface_hub": "2.4.0", "built_for": ["torch", "uv"]}'},
+     ['huggingface-hub', 'uv'], False, '2.4.0'),
+    ({'start': 't', 'rc': 0, 'stdout': '{"huggingface_hub": null, "built_for": null}'}, ['uv'], False, None),
+    ({'start': 't', 'rc': 1, 'stdout': '', 'stderr': 'bad interpreter'}, ['uv'], False, None),
+]
+
+
+@pytest.mark.parametrize('probe,own,build,hub', VENV_STATES)
+def test_hf_offline_cache_venv_state(probe, own, build, hub):
+    from ansible_collections.codex.offline_ml.plugins.module_utils._plan_hf_offline_cache import venv_state
+    state = venv_state(probe, own, '/opt/codex/venv')
+    assert (state['build'], state['huggingface_hub']) == (build, hub)
+    assert state['exists'] is (probe['start'] is not None)
+    assert state['refusal'].startswith('hf_offline_cache_venv=/opt/codex/venv is a venv without huggingface_hub')
+
+
+def test_hf_offline_cache_audit_record():
+    from ansible_collections.codex.offline_ml.plugins.module_utils._plan_hf_offline_cache import audit_record
+    plan = _plan('hf_offline_cache')
+    seen = {'read': {'/etc/profile.d/hf-offline.sh': '# profile'}, 'env': {'HF_HOME': '/srv/huggingface'}, 'error': None}
+    record = audit_record({'seen': seen, 'scan': {'msg': 'no venv'}}, plan)
+    assert record['exports']['profile'] == {'path': '/etc/profile.d/hf-offline.sh', 'exists': True, 'head': '# profile'}
+    assert record['exports']['env_file'] == {'path': '/etc/codex/hf-offline.env', 'exists': False, 'text': ''}
+    assert record['hf_cache'] == {'python': '/opt/codex/venv/bin/python', 'cache_dir': '/srv/huggingface/hub',
+                                  'facts': None, 'error': 'no venv'}
+    per_user = _plan('hf_offline_cache', hf_offline_cache_layout='per_user', hf_offline_cache_users=['ann', 'bob'])
+    scans = {'results': [{'item': 'ann', 'ansible_facts': {'hf_cache': {'repos': []}}}, {'item': 'bob', 'msg': 'su failed'}]}
+    users = audit_record({'seen': {}, 'user_scans': scans}, per_user)['hf_cache']['users']
+    assert users == [
+        {'user': 'ann', 'python': '/opt/codex/venv/bin/python', 'facts': {'repos': []},
+         'cache_dir': '~ann/.cache/huggingface/hub', 'error': None},
+        {'user': 'bob', 'python': '/opt/codex/venv/bin/python', 'facts': None,
+         'cache_dir': '~bob/.cache/huggingface/hub', 'error': 'su failed'}]
+
+
+GATES_ERRORS = [
+    (dict(ci_gates_packages=['nox==2026.10.20', 'pytest>=9']), 'not pins: pytest>=9'),
+    (dict(ci_gates_packages=['nox==2026.10.20', 'pytest==9.2.0']), 'missing: pytest-cov, coverage'),
+    (dict(ci_gates_coverage_default='eighty'), 'ci_gates_coverage_default=eighty is not a number from 0 to 100'),
+    (dict(ci_gates_coverage_default=101), 'ci_gates_coverage_default=101 is not a number'),
+    (dict(ci_gates_lib_dir='lib'), 'must be absolute paths on the host'),
+    (dict(ci_gates_torch_command=[]), 'ci_gates_torch_command must be a non-empty argument list'),
+    (dict(ci_gates_torch_timeout=0), 'ci_gates_torch_timeout a positive number'),
+    (dict(ci_gates_projects=[{'path': 'srv/p', 'source': ['p']}]), 'ci_gates_projects[0] must be a mapping with path'),
+    (dict(ci_gates_projects=[{'path': '/srv/p', 'source': 'p'}]), 'ci_gates_projects[0] must be'),
+    (dict(ci_gates_projects=[{'path': '/srv/p', 'source': ['p'], 'name': 'a b'}]), 'ci_gates_projects[0] must be'),
+    (dict(ci_gates_projects=[{'path': '/srv/p', 'source': ['p']}, {'path': '/srv/p/', 'source': ['q']}]),
+     'ci_gates_projects lists a path twice: /srv/p, /srv/p'),
+]
+
+
+@pytest.mark.parametrize('changes,expected', GATES_ERRORS)
+def test_ci_gates_inputs_fail_naming_the_variable(changes, expected):
+    with pytest.raises(PlanError) as info:
+        _plan('ci_gates', **changes)
+    assert expected in info.value.msg
+
+
+def test_ci_gates_plan():
+    plan = _plan('ci_gates', ci_gates_projects=[{'path': '/srv/ci/app//', 'source': ['app']},
+                                                {'path': '/srv/ci/lib', 'source': ['lib'], 'name': 'the-lib'}])
+    assert plan['project_dirs'] == ['/srv/ci/app', '/srv/ci/lib']
+    assert plan['audit']['results'] == [
+        {'project': '/srv/ci/app', 'name': 'app', 'file': '/srv/ci/app/.codex-gate-result.json'},
+        {'project': '/srv/ci/lib', 'name': 'the-lib', 'file': '/srv/ci/lib/.codex-gate-result.json'}]
+    assert [f['path'] for f in plan['audit']['files']][-2:] == ['/srv/ci/app/noxfile.py', '/srv/ci/lib/noxfile.py']
+    files = dict((f['path'], f['content']) for f in plan['lib_files'])
+    lib = ROOT / 'roles' / 'ci_gates' / 'files' / 'lib'
+    assert files['/opt/codex/gates-lib/codex_gate.py'] == (lib / 'codex_gate.py').read_text()
+    assert files['/opt/codex/gates-lib/torch_checks.py'] == (ROOT / 'plugins' / 'module_utils' / '_torch_checks.py').read_text()
+    assert files['/opt/codex/gates-lib/pytest-plugins/codex_torch_guard-1.0.0.dist-info/entry_points.txt'] == (
+        lib / 'codex_torch_guard-1.0.0.dist-info' / 'entry_points.txt').read_text()
+    assert 'mirror_url' not in plan['offline_venv']
+
+
+def test_torch_cpu_lib_files_are_the_diagnostic():
+    plan = _plan('torch_cpu')
+    files = dict((f['path'], f['content']) for f in plan['lib_files'])
+    assert files['/opt/codex/lib/codex_ml/utils/torch_checks.py'] == (
+        ROOT / 'plugins' / 'module_utils' / '_torch_checks.py').read_text()
+    assert plan['facts'] == {'schema': 1, 'venv': '/opt/codex/venv', 'installer': 'uv', 'lock_sha256': None}
