@@ -17,10 +17,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
 logs="${root}/build/test-logs"
 mkdir -p "${logs}"
-# Balanced by measured minutes (a fresh clone, 2 cores, both lanes running): lane A 0.5 + 1.3 + 3 + 6 + 5.5 + 4 + 4
-# + the soak's sample (docs/reliability.md), lane B 3 + 1.5 + 2.5 + 16.
-lane_a="${LANE_A-lint sanity unit fleet scenario-ci_gates scenario-hf_bundle scenario-hf_per_user soak-sample}"
-lane_b="${LANE_B-scenario-torch_cpu scenario-torch_stub scenario-hf_offline_cache integration}"
+# Balanced by measured minutes (a fresh clone, 2 cores, both lanes running): lane A 0.5 + 1.2 + 3.5 + 8 + 4.5 + 6
+# + the soak's sample (14), lane B 2.5 + 1.2 + 3.2 + 3 + 22.5.
+lane_a="${LANE_A-lint sanity unit fleet scenario-ci_gates scenario-hf_bundle soak-sample}"
+lane_b="${LANE_B-scenario-torch_cpu scenario-torch_stub scenario-hf_offline_cache scenario-hf_per_user integration}"
 
 # Every scenario of make's SCENARIOS runs in a lane: a scenario added there and not here would silently not run.
 # (Not checked when LANE_A or LANE_B is given: then the caller chose.)

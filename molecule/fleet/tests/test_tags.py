@@ -1,0 +1,97 @@
+"""Every phase tag the roles' READMEs name, run alone through site.yml on the converged fleet (an ML node and the CI
+runner): each works, changes nothing and runs its phase's own work, the read-only preflight first (a phase tag
+alone once failed on a variable only the install phase set: `--tags torch_cpu_verify`). And a role applied twice in
+one play (two include_role) leaves the same facts file as once."""
+
+import json
+import re
+
+import pytest
+
+import fleet_helpers as fh
+
+ROLES = ("torch_cpu", "hf_offline_cache", "ci_gates")
+# The phase tags each README names, and a task each phase must run (not skip) on a converged host of its group:
+# the tag selected the phase, not nothing. The install phases change nothing on a converged host and skip their
+# builds, so only success and no change are asked of them.
+RUNS = {
+    "torch_cpu_preflight": "Diagnose the torch that is there now",
+    "torch_cpu_install": None,
+    "torch_cpu_configure": "Install the diagnostic package (codex_ml.utils.torch_checks), the host command and the python command",
+    "torch_cpu_verify": "Write the diagnostic as static local facts (ansible_local.torch_cpu)",
+    "hf_offline_cache_preflight": "Ask the venv for its huggingface_hub and who built it",
+    "hf_offline_cache_install": "Keep the shared cache writable for every member of the group",
+    "hf_offline_cache_configure": "Write the exports for login shells and services, and the local facts (ansible_local.hf_offline_cache)",
+    "hf_offline_cache_verify": "Describe the cache and fail naming any requested repo that does not resolve offline",
+    "ci_gates_preflight": "Inspect the project directories and their noxfiles (parsed, never run)",
+    "ci_gates_install": "Install the floor resolution, the pytest guard (with its pytest11 entry point) and the torch diagnostic",
+    "ci_gates_configure": "Install the gate command, the nox command and the gate settings",
+    "ci_gates_verify": "Check every project's tests session calls the gate",
+}
+HOSTS = [fh.ML[0], fh.CI[0]]
+
+
+def documented_tags():
+    tags = set()
+    for role in ROLES:
+        text = (fh.ROOT / "roles" / role / "README.md").read_text()
+        tags.update(re.findall(r"`(%s_(?:preflight|install|configure|verify))`" % role, text))
+    return tags
+
+
+def test_the_readmes_name_exactly_these_tags():
+    assert documented_tags() == set(RUNS)
+
+
+def ran(result, task, host):
+    for play in result.json["plays"]:
+        for entry in play["tasks"]:
+            res = entry["hosts"].get(host)
+            if entry["task"]["name"] == task and res is not None and not res.get("skipped"):
+                return True
+    return False
+
+
+@pytest.mark.parametrize("tag", sorted(RUNS))
+def test_each_phase_tag_alone_works_and_changes_nothing(tag):
+    before = dict((host, fh.snapshot(host)) for host in HOSTS)
+    result = fh.playbook(fh.PLAYBOOKS / "site.yml", "--tags", tag, "--limit", ",".join(HOSTS))
+    assert result.rc == 0, (fh.failures(result), result.err[-2000:])
+    stats = fh.recap(result)
+    assert dict((host, stats[host]["changed"]) for host in HOSTS) == dict((host, 0) for host in HOSTS), stats
+    role = tag.rsplit("_", 1)[0]
+    host = fh.CI[0] if role == "ci_gates" else fh.ML[0]
+    if RUNS[tag]:
+        assert ran(result, RUNS[tag], host), "%s ran nothing of its phase on %s" % (tag, host)
+    assert dict((h, fh.snapshot(h)) for h in HOSTS) == before
+
+
+TWICE = """---
+- name: hf_offline_cache applied twice in one play
+  hosts: %s
+  gather_facts: false
+  become: true
+  tasks:
+    - name: First
+      ansible.builtin.include_role:
+        name: codex.offline_ml.hf_offline_cache
+    - name: Second
+      ansible.builtin.include_role:
+        name: codex.offline_ml.hf_offline_cache
+"""
+
+
+def test_a_role_applied_twice_in_one_play_writes_its_own_facts(tmp_path):
+    """The second application once wrote the first one's hf_cache_facts result into hf_offline_cache.fact (a
+    registered variable outranked the task variable of the same name)."""
+    host = fh.ML[0]
+    facts = "/etc/ansible/facts.d/hf_offline_cache.fact"
+    before = json.loads(fh.ok(fh.on(host, "cat", facts)))
+    play = tmp_path / "twice.yml"
+    play.write_text(TWICE % host)
+    result = fh.playbook(play)
+    assert result.rc == 0, fh.failures(result)
+    assert fh.recap(result)[host]["changed"] == 0
+    after = json.loads(fh.ok(fh.on(host, "cat", facts)))
+    assert after == before
+    assert sorted(after) == ["env_file", "environment", "group", "profile_script", "schema", "token_path", "venv"]
