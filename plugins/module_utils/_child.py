@@ -111,6 +111,12 @@ INTERPRETER_ARGUMENT_SPEC = dict(
 )
 
 
+def interpreter_spec(**options):
+    """The argument spec of a module that runs its check in a child interpreter: its own OPTIONS and python and
+    timeout (INTERPRETER_ARGUMENT_SPEC)."""
+    return dict(INTERPRETER_ARGUMENT_SPEC, **options)
+
+
 def require_timeout(module):
     """Fail the module unless its ``timeout`` parameter is at least one second."""
     if module.params['timeout'] < 1:

@@ -140,14 +140,23 @@ def _differs_at(fd, name, entry):
     return safefs.sha256_at(fd, name) != (entry['size'], entry['sha256'])
 
 
-def _top_entries(root, prefixes):
-    """(name, lstat) of each entry of the open cache directory ROOT whose name starts with PREFIXES, by name; an
-    entry that vanishes meanwhile is left out."""
-    for name in sorted(os.listdir(root)):
-        if name.startswith(prefixes):
-            st = safefs.lstat_at(root, name)
-            if st is not None:
-                yield name, st
+def _each_top_entry(cache_dir, prefixes, visit):
+    """The paths VISIT(root_fd, name, lstat) returns (a list) for each entry of the cache directory CACHE_DIR whose
+    name starts with PREFIXES, by name, ROOT_FD being CACHE_DIR opened by open_root (closed afterwards); an entry
+    that vanishes meanwhile is left out; [] when CACHE_DIR is absent."""
+    found = []
+    root = safefs.open_root(cache_dir)
+    if root is None:
+        return found
+    try:
+        for name in sorted(os.listdir(root)):
+            if name.startswith(prefixes):
+                st = safefs.lstat_at(root, name)
+                if st is not None:
+                    found.extend(visit(root, name, st))
+    finally:
+        os.close(root)
+    return found
 
 
 def clean_staging(cache_dir):
@@ -155,18 +164,13 @@ def clean_staging(cache_dir):
 
     Only directories are removed, with ``shutil.rmtree(dir_fd=...)``, which never follows a symlink.
     """
-    removed = []
-    root = safefs.open_root(cache_dir)
-    if root is None:
-        return removed
-    try:
-        for name, st in _top_entries(root, STAGING_PREFIX):
-            if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(name, dir_fd=root, ignore_errors=True)
-                removed.append(os.path.join(cache_dir, name))
-    finally:
-        os.close(root)
-    return removed
+    def remove(root, name, st):
+        if not stat.S_ISDIR(st.st_mode):
+            return []
+        shutil.rmtree(name, dir_fd=root, ignore_errors=True)
+        return [os.path.join(cache_dir, name)]
+
+    return _each_top_entry(cache_dir, STAGING_PREFIX, remove)
 
 
 def link_inside(name, target):
@@ -326,19 +330,14 @@ def unsafe_entries(cache_dir):
     repo folders that are not directories, and refs (refs/ itself or a file under it) that are symlinks, FIFOs or
     anything but regular files. hf_cache_facts refuses to hand such a cache to huggingface_hub running as root
     (it would read a root-only file through a planted link, or block on a FIFO)."""
-    found = []
-    root = safefs.open_root(cache_dir)
-    if root is None:
+    def check(root, name, st):
+        if not stat.S_ISDIR(st.st_mode):
+            return [name]
+        found = []
+        _unsafe_refs(root, name, found)
         return found
-    try:
-        for name, st in _top_entries(root, ('models--', 'datasets--', 'spaces--')):
-            if stat.S_ISDIR(st.st_mode):
-                _unsafe_refs(root, name, found)
-            else:
-                found.append(name)
-    finally:
-        os.close(root)
-    return found
+
+    return _each_top_entry(cache_dir, ('models--', 'datasets--', 'spaces--'), check)
 
 
 def remove_unsafe_refs(cache_dir, folder, check_mode=False):

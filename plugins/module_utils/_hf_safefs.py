@@ -360,6 +360,19 @@ def share_tree(paths, gid, check_mode=False, uid=None):
     With UID (a per-user cache, hf_cache_seed's owner), every entry is given to UID:GID instead and modes are
     left as they are.
     """
+    return _walk_tree(paths, lambda fd, st, depth: (_share_fd(fd, st, gid, check_mode, uid), True),
+                      lambda dir_fd, name, st, dev: _share_entry(dir_fd, name, st, dev, gid, check_mode, uid))
+
+
+def _walk_tree(paths, on_dir, on_other=None):
+    """Walk each directory of PATHS (open_root) and the directories below it on its file system, depth first.
+
+    ON_DIR(fd, fstat, depth) is called with the descriptor of each directory (depth 0 for PATHS) and returns
+    (changed, enter); ON_OTHER(dir_fd, name, lstat, dev), when given, with each entry that is not a directory.
+    Directories are opened with O_NOFOLLOW (a symlink or an entry swapped since the listing is skipped, never
+    followed) and closed before the walk moves on; mount points are left alone; deeper than MAX_DEPTH is refused.
+    Returns the sum of the changed counts.
+    """
     changed = 0
     for top in paths:
         fd = open_root(top)
@@ -367,8 +380,37 @@ def share_tree(paths, gid, check_mode=False, uid=None):
             continue
         try:
             st = os.fstat(fd)
-            changed += _share_fd(fd, st, gid, check_mode, uid)
-            changed += _share_children(fd, st.st_dev, gid, check_mode, 1, uid)
+            done, enter = on_dir(fd, st, 0)
+            changed += done + (_walk_below(fd, st.st_dev, 1, on_dir, on_other) if enter else 0)
+        finally:
+            os.close(fd)
+    return changed
+
+
+def _walk_below(dir_fd, dev, depth, on_dir, on_other):
+    if depth > MAX_DEPTH:
+        raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
+                         'remove them' % MAX_DEPTH)
+    changed = 0
+    for name in sorted(os.listdir(dir_fd)):
+        st = lstat_at(dir_fd, name)
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            changed += on_other(dir_fd, name, st, dev) if on_other is not None else 0
+            continue
+        try:
+            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+                continue  # swapped for a symlink or removed since the listing: not followed
+            raise
+        try:
+            fst = os.fstat(fd)
+            if fst.st_dev != dev:
+                continue  # a mount point: another file system is not the cache
+            done, enter = on_dir(fd, fst, depth)
+            changed += done + (_walk_below(fd, dev, depth + 1, on_dir, on_other) if enter else 0)
         finally:
             os.close(fd)
     return changed
@@ -437,53 +479,30 @@ def walk_entries(top, rel='', unsafe=None):
             os.close(fd)
 
 
-def _share_children(dir_fd, dev, gid, check_mode, depth, uid=None):
-    if depth > MAX_DEPTH:
-        raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
-                         'remove them' % MAX_DEPTH)
-    changed = 0
-    for name in sorted(os.listdir(dir_fd)):
-        st = lstat_at(dir_fd, name)
-        if st is None:
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            if (gid is not None and st.st_gid != gid) or (uid is not None and st.st_uid != uid):
-                changed += 1
-                if not check_mode:
-                    try:
-                        os.chown(name, -1 if uid is None else uid, gid, dir_fd=dir_fd, follow_symlinks=False)
-                    except OSError as exc:
-                        if exc.errno != errno.ENOENT:
-                            raise
-            continue
-        if stat.S_ISDIR(st.st_mode):
+def _share_entry(dir_fd, name, st, dev, gid, check_mode, uid):
+    """_share_fd for an entry of DIR_FD that is not a directory: a symlink gets its owner and group only, without
+    following it; a regular file through a descriptor; FIFOs, sockets and devices are left alone."""
+    if stat.S_ISLNK(st.st_mode):
+        if (gid is None or st.st_gid == gid) and (uid is None or st.st_uid == uid):
+            return 0
+        if not check_mode:
             try:
-                fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+                os.chown(name, -1 if uid is None else uid, gid, dir_fd=dir_fd, follow_symlinks=False)
             except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-                    continue  # swapped for a symlink or removed since the listing: not followed
-                raise
-            try:
-                fst = os.fstat(fd)
-                if fst.st_dev != dev:
-                    continue  # a mount point: another file system is not the cache
-                changed += _share_fd(fd, fst, gid, check_mode, uid)
-                changed += _share_children(fd, dev, gid, check_mode, depth + 1, uid)
-            finally:
-                os.close(fd)
-        elif stat.S_ISREG(st.st_mode):
-            fd = open_regular(dir_fd, name)
-            if fd is None:
-                continue  # swapped for a symlink, FIFO or device since the listing
-            try:
-                fst = os.fstat(fd)
-                # A hard link may be a file from outside the cache (where protected_hardlinks is off): not ours.
-                if fst.st_nlink == 1 and fst.st_dev == dev:
-                    changed += _share_fd(fd, fst, gid, check_mode, uid)
-            finally:
-                os.close(fd)
-        # FIFOs, sockets and devices are left alone.
-    return changed
+                if exc.errno != errno.ENOENT:
+                    raise
+        return 1
+    if not stat.S_ISREG(st.st_mode):
+        return 0
+    fd = open_regular(dir_fd, name)
+    if fd is None:
+        return 0  # swapped for a symlink, FIFO or device since the listing
+    try:
+        fst = os.fstat(fd)
+        # A hard link may be a file from outside the cache (where protected_hardlinks is off): not ours.
+        return _share_fd(fd, fst, gid, check_mode, uid) if fst.st_nlink == 1 and fst.st_dev == dev else 0
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------- default ACLs of the shared cache
@@ -548,52 +567,20 @@ def acl_tree(paths, check_mode=False):
     """Give every directory under PATHS (not following links, not crossing into other file systems) the shared
     default ACL. Returns (state, changed): state is 'default' or 'unsupported' (the first directory's file system
     stores no ACLs; nothing was changed)."""
-    changed = 0
     seen = set()  # (dev, ino) of the directories done: a path inside another one of PATHS is counted once
-    for top in paths:
-        fd = open_root(top)
-        if fd is None:
-            continue
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            try:
-                changed += set_default_acl(fd, check_mode)
-            except AclUnsupported:
-                return 'unsupported', 0
-            changed += _acl_children(fd, st.st_dev, check_mode, 1, seen)
-        finally:
-            os.close(fd)
-    return 'default', changed
 
+    def on_dir(fd, st, depth):
+        if (st.st_dev, st.st_ino) in seen:
+            return 0, False
+        seen.add((st.st_dev, st.st_ino))
+        try:
+            return set_default_acl(fd, check_mode), True
+        except AclUnsupported:
+            if not depth:
+                raise
+            return 0, False  # this directory refuses ACLs: it and what is below it are left as they are
 
-def _acl_children(dir_fd, dev, check_mode, depth, seen):
-    if depth > MAX_DEPTH:
-        raise UnsafePath('the cache holds directories nested deeper than %d levels: not a hub cache layout; '
-                         'remove them' % MAX_DEPTH)
-    changed = 0
-    for name in sorted(os.listdir(dir_fd)):
-        st = lstat_at(dir_fd, name)
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            continue
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-                continue  # swapped for a symlink or removed since the listing: not followed
-            raise
-        try:
-            fst = os.fstat(fd)
-            if fst.st_dev != dev or (fst.st_dev, fst.st_ino) in seen:
-                continue
-            seen.add((fst.st_dev, fst.st_ino))
-            try:
-                changed += set_default_acl(fd, check_mode)
-            except AclUnsupported:
-                continue
-            changed += _acl_children(fd, dev, check_mode, depth + 1, seen)
-        finally:
-            os.close(fd)
-    return changed
+    try:
+        return 'default', _walk_tree(paths, on_dir)
+    except AclUnsupported:
+        return 'unsupported', 0

@@ -2,9 +2,11 @@
 # Copyright: contributors to codex.offline_ml
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The fleet audit report on disk: one folder per run, <dest>/<UTC stamp>/, and a ``latest`` symlink.
+"""The fleet audit report on disk: one folder per run, <dest>/<UTC stamp>/, and a ``latest`` symlink; the start
+of a module that writes a report under its option dest (:func:`report_time`).
 
-Private to the collection; runs on the controller (module ``fleet_report``). Standard library only.
+Private to the collection; runs on the controller (modules ``fleet_report`` and ``rollout_summary``). Standard
+library only.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +29,15 @@ _STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 
 def stamp(now=None):
     return time.strftime(_STAMP_FORMAT, time.gmtime(now if now is not None else time.time()))
+
+
+def report_time(module, setting):
+    """(now, its UTC time as YYYY-MM-DDTHH:MM:SSZ): the time of the report MODULE writes under its option dest,
+    once MODULE is failed unless dest is an absolute path (SETTING: the variable that sets dest, for the message)."""
+    if not os.path.isabs(module.params["dest"]):
+        module.fail_json(msg="dest must be an absolute path (%s), got %r" % (setting, module.params["dest"]))
+    now = time.time()
+    return now, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
 def write_report(doc, dest, now=None):

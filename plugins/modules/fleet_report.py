@@ -143,12 +143,11 @@ generated_at:
 """
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_common import ReportError
-from ansible_collections.codex.offline_ml.plugins.module_utils._report_files import stamp, write_report
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_files import report_time, stamp, write_report
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_fleet import (
     build_report,
     failure_message,
@@ -169,17 +168,15 @@ def main():
         ),
         supports_check_mode=True,
     )
+    now, generated_at = report_time(module, "audit_report_dir")
     p = module.params
-    if not os.path.isabs(p["dest"]):
-        module.fail_json(msg="dest must be an absolute path (audit_report_dir), got %r" % p["dest"])
-    now = time.time()
     if p["manifest"]:
         manifest_info, index = load_manifest(p["manifest"])
     else:
         manifest_info, index = None, None
     try:
         doc = build_report(p["records"], manifest_info, index, p["require_lock_hashes"],
-                           generated_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+                           generated_at=generated_at,
                            role_groups=p["role_groups"])
         if module.check_mode:
             folder = os.path.join(p["dest"], stamp(now))

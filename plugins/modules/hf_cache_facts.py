@@ -190,8 +190,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_child, _hf_layout, _hf_record, _hf_specs
 from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
-    INTERPRETER_ARGUMENT_SPEC,
     InterpreterError,
+    interpreter_spec,
     module_source,
     require_timeout,
     run_function,
@@ -243,13 +243,11 @@ def scan(python, cache_dir, specs, timeout, verify=False):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=interpreter_spec(
             cache_dir=dict(type='path', required=True),
-            python=INTERPRETER_ARGUMENT_SPEC['python'],
             repos=dict(type='list', elements='dict', default=[], options=_hf_specs.REPO_ARGUMENT_SPEC),
             fail_on_unresolved=dict(type='bool', default=False),
             verify=dict(type='bool', default=False),
-            timeout=INTERPRETER_ARGUMENT_SPEC['timeout'],
         ),
         supports_check_mode=True,
     )

@@ -141,12 +141,11 @@ written:
 """
 
 import os
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable
-from ansible_collections.codex.offline_ml.plugins.module_utils._report_files import stamp
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_files import report_time, stamp
 from ansible_collections.codex.offline_ml.plugins.module_utils._rollout import RolloutError, lines, summary
 
 
@@ -163,15 +162,13 @@ def main():
         ),
         supports_check_mode=True,
     )
+    now, generated_at = report_time(module, "site_summary_dir")
     p = module.params
-    if not os.path.isabs(p["dest"]):
-        module.fail_json(msg="dest must be an absolute path (site_summary_dir), got %r" % p["dest"])
-    now = time.time()
     try:
         doc = summary(p["states"], p["hosts"], p["plan"], p["stopped"], p["playbook"], p["run_check_mode"])
     except RolloutError as exc:
         module.fail_json(msg=exc.msg)
-    doc["generated_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    doc["generated_at"] = generated_at
     files = {"json": os.path.join(p["dest"], "%s-%s.json" % (stamp(now), p["playbook"])),
              "latest": os.path.join(p["dest"], "%s-latest.json" % p["playbook"])}
     written = False

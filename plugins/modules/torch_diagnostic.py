@@ -180,8 +180,8 @@ import sys
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._child import (
-    INTERPRETER_ARGUMENT_SPEC,
     InterpreterError,
+    interpreter_spec,
     module_source,
     require_timeout,
     run_function,
@@ -217,11 +217,9 @@ def run_diagnostic(python, require_cpu_build=False, timeout=120):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            python=INTERPRETER_ARGUMENT_SPEC['python'],
+        argument_spec=interpreter_spec(
             require_cpu_build=dict(type='bool', default=False),
             fail_on_unhealthy=dict(type='bool', default=False),
-            timeout=INTERPRETER_ARGUMENT_SPEC['timeout'],
         ),
         supports_check_mode=True,
     )

@@ -57,6 +57,41 @@ def test_share_tree_skips_hard_links_and_fifos(tmp_path, secret):
     assert stat.S_IMODE(os.lstat(str(base / 'blobs' / 'fifo')).st_mode) == 0o600
 
 
+def test_the_walks_refuse_directories_nested_deeper_than_max_depth(tmp_path, monkeypatch):
+    monkeypatch.setattr(hf_safefs, 'MAX_DEPTH', 2)
+    monkeypatch.setattr(hf_safefs, 'set_default_acl', lambda fd, check_mode=False: True)
+    (tmp_path / 'hub' / 'a').mkdir(parents=True)
+    (tmp_path / 'hub' / 'a' / 'file').write_text('x')
+    assert hf_safefs.share_tree([str(tmp_path / 'hub')], os.getgid(), check_mode=True) >= 0
+    assert hf_safefs.acl_tree([str(tmp_path / 'hub')]) == ('default', 2)
+    (tmp_path / 'hub' / 'a' / 'b').mkdir()
+    for walk in (lambda top: hf_safefs.share_tree([top], os.getgid()), hf_safefs.acl_tree):
+        with pytest.raises(hf_safefs.UnsafePath, match='nested deeper than 2 levels'):
+            walk(str(tmp_path / 'hub'))
+
+
+def test_acl_tree_counts_each_directory_once_and_skips_what_refuses_acls(tmp_path, monkeypatch):
+    for rel in ('hub/a/deep', 'hub/b/deep', 'datasets'):
+        (tmp_path / rel).mkdir(parents=True)
+    (tmp_path / 'hub' / 'file').write_text('x')
+    (tmp_path / 'hub' / 'link').symlink_to(str(tmp_path / 'datasets'))
+    done = []
+
+    def fake_acl(fd, check_mode=False):
+        path = os.readlink('/proc/self/fd/%d' % fd)
+        if path.endswith('/a'):
+            raise hf_safefs.AclUnsupported('a')
+        done.append(os.path.relpath(path, str(tmp_path)))
+        return not check_mode
+
+    monkeypatch.setattr(hf_safefs, 'set_default_acl', fake_acl)
+    paths = [str(tmp_path / 'hub'), str(tmp_path / 'hub' / 'b'), str(tmp_path / 'datasets')]
+    assert hf_safefs.acl_tree(paths) == ('default', 4)
+    assert done == ['hub', 'hub/b', 'hub/b/deep', 'datasets']  # not a/deep (below a refusal), not through the link
+    assert hf_safefs.acl_tree(paths, check_mode=True) == ('default', 0)
+    assert hf_safefs.acl_tree([str(tmp_path / 'hub' / 'a')]) == ('unsupported', 0)
+
+
 def test_open_dir_refuses_a_symlinked_directory(tmp_path, secret):
     (tmp_path / 'hub').mkdir()
     (tmp_path / 'hub' / 'refs').symlink_to(str(secret.parent))
