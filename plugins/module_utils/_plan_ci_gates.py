@@ -35,12 +35,10 @@ RESULT_FILE = '.codex-gate-result.json'
 # The pytest guard as an installed distribution: its pytest11 entry point makes every pytest of the gate venv load it
 # (no -p flag, no conftest edit); importlib.metadata finds the dist-info on the venv's path (install.yml's .pth).
 GUARD_DIST = 'codex_torch_guard-1.0.0.dist-info'
-# torch_checks.py is the very diagnostic the torch_diagnostic module and codex-torch-check run.
-TORCH_CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_torch_checks.py')
 
 
 def root_reason(v):
-    return 'it builds %s and installs %s, both owned by root' % (v[P + 'venv'], v[P + 'command'])
+    return common.root_reason(v[P + 'venv'], v[P + 'command'])
 
 
 def project_dir(path):
@@ -91,11 +89,6 @@ def _check(v):
     require(len(set(paths)) == len(paths), 'ci_gates_projects lists a path twice: %s' % ', '.join(paths))
 
 
-def _read(path):
-    with open(path) as handle:
-        return handle.read()
-
-
 def lib_entries(v, files_dir):
     """The gate's helpers, file by file (a directory copy would also ship a local __pycache__): the directories and
     files managed_files writes into ci_gates_lib_dir and the plugin directory, read here on the controller."""
@@ -105,10 +98,10 @@ def lib_entries(v, files_dir):
             for path in (lib, plugins, plugins + '/' + GUARD_DIST)]
     sources = [(lib + '/codex_gate.py', os.path.join(files_dir, 'codex_gate.py')),
                (lib + '/codex_torch_guard.py', os.path.join(files_dir, 'codex_torch_guard.py')),
-               (lib + '/torch_checks.py', TORCH_CHECKS)]
+               (lib + '/torch_checks.py', common.TORCH_CHECKS)]
     sources += [(plugins + '/' + GUARD_DIST + '/' + name, os.path.join(files_dir, GUARD_DIST, name))
                 for name in ('METADATA', 'entry_points.txt', 'RECORD')]
-    files = [{'path': dest, 'content': _read(src), 'mode': '0644', 'owner': 'root', 'group': 'root'}
+    files = [{'path': dest, 'content': common.read_text(src), 'mode': '0644', 'owner': 'root', 'group': 'root'}
              for dest, src in sources]
     return dirs, files
 
@@ -158,4 +151,7 @@ def audit(v):
         files.append({'path': path.rstrip('/') + '/noxfile.py', 'kind': 'noxfile', 'project': path.rstrip('/')})
         results.append({'project': path, 'name': project.get('name') or os.path.basename(path),
                         'file': path + '/' + RESULT_FILE})
-    return {'files': files, 'results': results, 'tools': list(REQUIRED_TOOLS)}
+    # what the audit's one venv_audit call and one login-shell read must cover for this role
+    plan = {'venvs': [{'name': 'gates', 'path': v[P + 'venv'], 'roles': ['ci_gates']}],
+            'read': {'stat': [entry['path'] for entry in files], 'results': [entry['file'] for entry in results]}}
+    return {'plan': plan, 'files': files, 'results': results, 'tools': list(REQUIRED_TOOLS)}

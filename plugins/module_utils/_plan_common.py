@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import importlib
+import os
 import re
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
@@ -30,6 +31,21 @@ class PlanError(OperatorError):
 
     def __init__(self, msg):
         super(PlanError, self).__init__(msg, kind='invalid_input')
+
+
+# The torch diagnostic, the very file the torch_diagnostic module runs: installed on the hosts by torch_cpu (as
+# codex_ml/utils/torch_checks.py) and ci_gates (beside the gate's helpers).
+TORCH_CHECKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_torch_checks.py')
+
+
+def root_reason(venv, command):
+    """Why a public role needs root, for the role_plan action's root check."""
+    return 'it builds %s and installs %s, both owned by root' % (venv, command)
+
+
+def read_text(path):
+    with open(path) as handle:
+        return handle.read()
 
 
 def planner(role):

@@ -51,6 +51,9 @@ def requirements(s):
 
 def _check(s, isdir, isfile):
     prefix = s['variable_prefix'].rstrip('_')
+    require(s['installer'] != 'uv' or s['lock_file'] or s['uv_version'],
+            '%s_uv_version is empty: with installer uv and no lock the venv needs a uv version from the mirror (the '
+            'default is mirror_defaults_uv_version).' % prefix)
     require(s['path'].startswith('/') and s['python'].startswith('/'),
             '%s_venv (%s) and %s_python (%s) must be absolute paths on the host, for example /opt/codex/venv and '
             '/usr/bin/python3.' % (prefix, s['path'], prefix, s['python']))

@@ -28,12 +28,10 @@ VARIABLES = tuple(P + name for name in (
 # Where the diagnostic lives on the host (python -m codex_ml.utils.torch_checks).
 LIB_DIR = '/opt/codex/lib'
 FACTS_FILE = '/etc/ansible/facts.d/torch_cpu.fact'
-# The diagnostic's source: the torch_diagnostic module's own code, installed as codex_ml/utils/torch_checks.py.
-CHECKS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_torch_checks.py')
 
 
 def root_reason(v):
-    return 'it builds %s and installs %s, both owned by root' % (v[P + 'venv'], v[P + 'command'])
+    return common.root_reason(v[P + 'venv'], v[P + 'command'])
 
 
 def _check(v):
@@ -62,8 +60,7 @@ def plan(v, context, exists=os.path.isfile):
     require(not lock_file or exists(lock_file),
             "torch_cpu_lock_file=%s is not a file on the controller; use a lock written by playbooks/stage_wheels.yml "
             "(locks/SET.txt) or set it to '' to install pins without hashes." % lock_file)
-    with open(CHECKS_FILE) as handle:
-        checks = handle.read()
+    checks = common.read_text(common.TORCH_CHECKS)
     lock_sha256 = None
     if lock_file:
         # of the text without its trailing whitespace, as the facts have always recorded it
@@ -82,6 +79,8 @@ def plan(v, context, exists=os.path.isfile):
                       dict(root_owned, path=LIB_DIR + '/codex_ml/utils/__init__.py', content='', mode='0644'),
                       dict(root_owned, path=LIB_DIR + '/codex_ml/utils/torch_checks.py', content=checks, mode='0644')],
         'facts_file': FACTS_FILE,
+        # what the audit's one venv_audit call must list for this role (nothing to read in a login shell)
+        'audit': {'plan': {'venvs': [{'name': 'torch', 'path': v[P + 'venv'], 'roles': ['torch_cpu']}], 'read': {}}},
         # the facts' parts known before the run (the diagnostic and the distributions come from the host)
         'facts': {'schema': 1, 'venv': v[P + 'venv'], 'installer': v[P + 'installer'], 'lock_sha256': lock_sha256},
         'companion_names': common.pin_names(v[P + 'companions']),

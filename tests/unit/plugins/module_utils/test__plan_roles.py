@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[4]
 
 
 def _defaults(role):
-    """The role's defaults, with the one-level {{ var }} references resolved as Ansible would."""
-    raw = yaml.safe_load((ROOT / 'roles' / role / 'defaults' / 'main.yml').read_text())
+    """The role's defaults over those of its dependency mirror_defaults, with the {{ var }} references resolved as
+    Ansible would."""
+    raw = yaml.safe_load((ROOT / 'roles' / 'mirror_defaults' / 'defaults' / 'main.yml').read_text())
+    raw.update(yaml.safe_load((ROOT / 'roles' / role / 'defaults' / 'main.yml').read_text()))
     for _ in range(3):
         for key, value in raw.items():
             if isinstance(value, str):
@@ -127,12 +129,13 @@ VENV_ERRORS = [
     (dict(lock_file='/nonexistent'), 'torch_cpu_lock_file=/nonexistent is not a file'),
     (dict(keep_releases='many'), 'offline_venv_settings (passed by torch_cpu)'),
     (dict(bogus=1), 'offline_venv_settings.bogus'),
+    (dict(uv_version=''), 'torch_cpu_uv_version is empty'),
 ]
 
 
 @pytest.mark.parametrize('changes,expected', VENV_ERRORS)
 def test_offline_venv_settings_fail_naming_the_variable(changes, expected):
-    settings = dict(mirror_url='http://127.0.0.1/simple/', variable_prefix='torch_cpu')
+    settings = dict(mirror_url='http://127.0.0.1/simple/', variable_prefix='torch_cpu', uv_version='0.13.9')
     settings.update(changes)
     with pytest.raises(PlanError) as info:
         _plan('offline_venv', offline_venv_settings=settings)
@@ -143,12 +146,12 @@ def test_offline_venv_plan_keeps_the_url_out(tmp_path):
     (tmp_path / 'a-1-py3-none-any.whl').write_text('')
     (tmp_path / 'notes.txt').write_text('')
     plan = _plan('offline_venv', offline_venv_settings=dict(mirror_url='http://u:s3cret@127.0.0.1/simple/',
-                                                            packages=['a==1'], progress_poll=3))
+                                                            packages=['a==1'], progress_poll=3, uv_version='0.13.9'))
     assert 's3cret' not in repr(plan) and plan['url_has_credentials'] and plan['sync']
     assert plan['requirements'] == ['a==1', 'uv==%s' % plan['settings']['uv_version']]
     assert plan['pip_url'] == 'http://127.0.0.1/simple/' and plan['wheelhouse_dest'] == ''
     wheelhouse = _plan('offline_venv', offline_venv_settings=dict(mirror_mode='wheelhouse', mirror_wheelhouse=str(tmp_path),
-                                                                  progress_poll=3, check_requires=['torchvision']))
+                                                                  progress_poll=3, check_requires=['torchvision'], uv_version='0.13.9'))
     assert wheelhouse['wheelhouse_files'] == ['a-1-py3-none-any.whl'] and not wheelhouse['sync']
     assert wheelhouse['wheelhouse_dest'] == '/var/cache/codex/wheelhouse' and wheelhouse['check_requires'] == []
 

@@ -53,7 +53,8 @@ def _play(name, case, out):
         yaml.safe_dump(dict(case, ansible_managed='Ansible managed'), handle)
     return {
         'name': name, 'hosts': 'localhost', 'gather_facts': False, 'connection': 'local',
-        'vars_files': [str(ROLE / 'defaults' / 'main.yml'), str(ROLE / 'vars' / 'main.yml'), case_file],
+        'vars_files': [str(ROLE.parent / 'mirror_defaults' / 'defaults' / 'main.yml'), str(ROLE / 'defaults' / 'main.yml'),
+                       str(ROLE / 'vars' / 'main.yml'), case_file],
         'tasks': [
             # the role's first task: its checks and its plan, which the templates read (the endpoint's credential
             # check among them: refused is whether the plan failed on it)
