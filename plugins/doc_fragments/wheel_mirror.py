@@ -10,7 +10,7 @@ __metaclass__ = type
 
 class ModuleDocFragment(object):
     """The wheel-mirror options of offline_venv and wheel_mirror_info: the target interpreter, the pins and where
-    the mirror is. The argument spec is _mirror.MIRROR_ARGUMENT_SPEC."""
+    the mirror is. The argument spec is _mirror_http.MIRROR_ARGUMENT_SPEC."""
 
     DOCUMENTATION = r"""
 options:

@@ -82,7 +82,10 @@ def stage_sets():
     defaults = play['vars']
     python = staged.get('stage_wheels_python_version', defaults['stage_wheels_python_version'])
     platforms = staged.get('stage_wheels_platforms', defaults['stage_wheels_platforms'])
-    installer = staged.get('stage_wheels_installer', defaults['stage_wheels_installer'])
+    # the playbook's default names the roles' uv (mirror_defaults_uv_version, its vars_files)
+    uv = yaml.safe_load((REPO_ROOT / 'roles' / 'mirror_defaults' / 'defaults' / 'main.yml').read_text())
+    installer = [pin.replace('{{ mirror_defaults_uv_version }}', str(uv['mirror_defaults_uv_version']))
+                 for pin in staged.get('stage_wheels_installer', defaults['stage_wheels_installer'])]
     for name, pins in sorted(staged['stage_wheels_sets'].items()):
         yield name, list(pins) + list(installer), staged.get('stage_wheels_set_python_versions', {}).get(name, python), \
             platforms
