@@ -246,3 +246,12 @@ def test_torch_cpu_lib_files_are_the_diagnostic():
     assert files['/opt/codex/lib/codex_ml/utils/torch_checks.py'] == (
         ROOT / 'plugins' / 'module_utils' / '_torch_checks.py').read_text()
     assert plan['facts'] == {'schema': 1, 'venv': '/opt/codex/venv', 'installer': 'uv', 'lock_sha256': None}
+
+
+def test_ci_gates_audit_takes_any_project_path():
+    """The audit's files were once JSON assembled with regex_replace and parsed back: a path with a quote or a
+    backslash broke it."""
+    odd = '/srv/ci/say "hi"\\x'
+    plan = _plan('ci_gates', ci_gates_projects=[{'path': odd + '/', 'source': ['app']}])
+    assert plan['audit']['files'][-1] == {'path': odd + '/noxfile.py', 'kind': 'noxfile', 'project': odd}
+    assert plan['audit']['results'] == [{'project': odd, 'name': 'say "hi"\\x', 'file': odd + '/.codex-gate-result.json'}]
