@@ -12,7 +12,7 @@ __metaclass__ = type
 import os
 
 import yaml
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
@@ -48,7 +48,11 @@ class ActionModule(ActionBase):
                 inputs[name] = self._templar.template(task_vars[name])
         reason = getattr(planner, 'root_reason', None)
         if reason is not None and boolean(self._task.args.get('root', True), strict=True):
-            msg = self._root_problem(role, reason(inputs), task_vars)
+            try:
+                msg = self._root_problem(role, reason(inputs), task_vars)
+            except AnsibleConnectionFailure as exc:
+                # the host is not there: unreachable, as any task's would be, not a failure of the role
+                return dict(result, unreachable=True, changed=False, msg=to_text(exc))
             if msg:
                 return dict(result, failed=True, changed=False, msg=msg)
         context = dict(check_mode=bool(self._task.check_mode), argument_specs=_argument_specs(role),
@@ -68,7 +72,10 @@ class ActionModule(ActionBase):
         become = self._play_context.become
         try:
             res = self._low_level_execute_command('id -u', sudoable=True)
+        except AnsibleConnectionFailure:
+            raise
         except AnsibleError as exc:
+            # become could not escalate (sudo asks for a password none was given, a timeout)
             res = dict(rc=None, stderr=to_text(exc))
         if res.get('rc') != 0:
             return ('%s needs root on %s (%s) but could not run a command there as root (remote user %s, become %s): '

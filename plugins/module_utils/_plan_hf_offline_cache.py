@@ -59,6 +59,10 @@ print(json.dumps({'huggingface_hub': hub, 'built_for': built_for}))
 '''
 
 
+def root_reason(v):
+    return 'it writes %s and the shared cache %s, owned by root' % (v[P + 'profile_script'], v[P + 'home'])
+
+
 def _check_endpoint(v):
     endpoint = v[P + 'endpoint']
     # Refused with or without repos to seed: the URL is exported as HF_ENDPOINT in files every user reads.

@@ -255,3 +255,11 @@ def test_ci_gates_audit_takes_any_project_path():
     plan = _plan('ci_gates', ci_gates_projects=[{'path': odd + '/', 'source': ['app']}])
     assert plan['audit']['files'][-1] == {'path': odd + '/noxfile.py', 'kind': 'noxfile', 'project': odd}
     assert plan['audit']['results'] == [{'project': odd, 'name': 'say "hi"\\x', 'file': odd + '/.codex-gate-result.json'}]
+
+
+def test_every_public_role_asks_for_root():
+    """The role_plan action checks root for a planner with root_reason: every public role's, never offline_venv's."""
+    for role in ('torch_cpu', 'hf_offline_cache', 'ci_gates'):
+        planner = _plan_common.planner(role)
+        assert planner.root_reason(_defaults(role)).startswith('it ')
+    assert not hasattr(_plan_common.planner('offline_venv'), 'root_reason')
