@@ -83,7 +83,8 @@ def _check_paths(v, per_user):
             'hf_offline_cache_users (%s) seeds per-user caches: it needs hf_offline_cache_layout: per_user. For the '
             'shared cache, list the users in hf_offline_cache_members.' % ', '.join(v[P + 'users']))
     paths = {} if per_user else _cache_paths(v)
-    for name, value in sorted(paths.items()):
+    # in the order the variables are documented, so that the first one a person set is the one named
+    for name, value in paths.items():
         require('$' not in value,
                 "%s=%s: a $ is not expanded in the shared layout. The environment file is read by systemd, which does "
                 "not expand it, and the shared cache is one path for every user and service. For the seed's per-user "
@@ -91,7 +92,7 @@ def _check_paths(v, per_user):
                 "each login shell to expand (and leaves %s unused)." % (name, value, name))
     for name in ('profile_script', 'env_file', 'venv', 'bundle_dir'):
         paths[P + name] = v[P + name]
-    for name, value in sorted(paths.items()):
+    for name, value in paths.items():
         require(isinstance(value, str) and value.startswith('/'),
                 "%s must be an absolute path on the host (for example /srv/huggingface/hub), got '%s': a relative "
                 "cache path would resolve against whatever directory each program happens to start in." % (name, value))
