@@ -34,6 +34,7 @@ attributes:
   diff_mode:
     support: none
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
     details: An action plugin that runs on the controller; it reaches the host only for the root check (O(root)).
 options:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: contributors to codex.offline_ml
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -356,7 +355,7 @@ def write_limits(path, limits):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--root', type=Path, default=ROOT, help='the checkout (default: this one)')
     parser.add_argument('--limits', type=Path, default=None,
                         help='the ratchet file (default: tests/tools/structure_limits.json of the checkout)')

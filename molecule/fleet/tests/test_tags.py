@@ -66,7 +66,8 @@ def site(hosts, *extra):
 def ran(out, task, host):
     """Whether TASK ran (ok or changed, not skipped) on HOST in a default-callback output."""
     for block in out.split("\nTASK [")[1:]:
-        header, _, body = block.partition("\n")
+        header = block.split("\n", 1)[0]
+        body = block[len(header):]
         if header.split("]")[0].split(" : ")[-1] == task:
             if re.search(r"^(ok|changed): \[%s[\] ]" % re.escape(host), body, re.M):
                 return True

@@ -24,7 +24,7 @@ def _defaults(role):
     Ansible would."""
     raw = yaml.safe_load((ROOT / 'roles' / 'mirror_defaults' / 'defaults' / 'main.yml').read_text())
     raw.update(yaml.safe_load((ROOT / 'roles' / role / 'defaults' / 'main.yml').read_text()))
-    for _ in range(3):
+    for _depth in range(3):
         for key, value in raw.items():
             if isinstance(value, str):
                 raw[key] = re.sub(r'\{\{\s*(\w+)\s*\}\}', lambda m: str(raw[m.group(1)]), value)
