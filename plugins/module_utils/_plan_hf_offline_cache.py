@@ -254,8 +254,6 @@ def plan(v, context, exists=os.path.isfile):
         'bundle': bundle,
         'bundle_path': (v[P + 'bundle_dir'] + '/' + bundle_name) if bundle else '',
         'shared_dirs': shared_dirs,
-        'shared_dir_entries': [{'path': path, 'mode': '2775', 'owner': 'root', 'group': v[P + 'group']}
-                               for path in shared_dirs],
         'paths': PER_USER_PATHS if per_user else {},
         'environment': env,
         'token_path': token,

@@ -13,6 +13,7 @@ __metaclass__ = type
 
 import hashlib
 import os
+import posixpath
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _plan_common as common
 from ansible_collections.codex.offline_ml.plugins.module_utils._plan_common import require
@@ -79,6 +80,7 @@ def plan(v, context, exists=os.path.isfile):
                       dict(root_owned, path=LIB_DIR + '/codex_ml/utils/__init__.py', content='', mode='0644'),
                       dict(root_owned, path=LIB_DIR + '/codex_ml/utils/torch_checks.py', content=checks, mode='0644')],
         'facts_file': FACTS_FILE,
+        'facts_dir': dict(root_owned, path=posixpath.dirname(FACTS_FILE), mode='0755'),
         # what the audit's one venv_audit call must list for this role (nothing to read in a login shell)
         'audit': {'plan': {'venvs': [{'name': 'torch', 'path': v[P + 'venv'], 'roles': ['torch_cpu']}], 'read': {}}},
         # the facts' parts known before the run (the diagnostic and the distributions come from the host)

@@ -21,8 +21,13 @@ description:
   - The ACL is written as the C(system.posix_acl_default) extended attribute through each directory's descriptor
     (no C(setfacl), so no C(acl) package on the host). Whether the file system stores ACLs is detected on the first
     directory, by the kernel's answer, never guessed from the file system's name.
+  - With O(create), the layout too. O(group) is created as a system group (C(groupadd --system)) when it does
+    not exist, and each of O(paths) is made (its missing parents outside the list like C(mkdir -p)) and given
+    owner root, group O(group) and mode C(2775). One call for the group, the directories and the share, since a
+    converged host's re-run pays a round trip per module call.
   - Every change goes through descriptors opened without following links; mount points and what lies under them
-    are left alone (see docs/security.md).
+    are left alone (see docs/security.md). With O(create), a path below another of O(paths) is walked down to the
+    same way (a member can write there), so a planted symlink is refused, never followed.
 author:
   - codex.offline_ml maintainers (@codex)
 extends_documentation_fragment:
@@ -34,14 +39,22 @@ attributes:
     support: none
 options:
   paths:
-    description: Directories of the shared cache (absolute paths; missing ones are skipped).
+    description: Directories of the shared cache (absolute paths; missing ones are skipped unless O(create)).
     type: list
     elements: path
     required: true
   group:
-    description: Group (name or id) the entries are given.
+    description:
+      - Group (name or id) the entries are given.
+      - With O(create), a name that is not a group yet is created; an id that is not one is refused.
     type: str
     required: true
+  create:
+    description:
+      - Create the group when it is missing, and make each of O(paths) a directory C(root:group) mode C(2775).
+      - Without it, the group must exist and missing paths are skipped.
+    type: bool
+    default: false
   acl:
     description:
       - V(auto) sets the default ACLs where the file system stores them and reports RV(acl=unsupported) (with a
@@ -63,9 +76,25 @@ EXAMPLES = r"""
   codex.offline_ml.hf_cache_share:
     paths: [/srv/huggingface, /srv/huggingface/hub, /srv/huggingface/datasets]
     group: hf-cache
+
+- name: Create the group and the directories too, then share them
+  codex.offline_ml.hf_cache_share:
+    paths: [/srv/huggingface, /srv/huggingface/hub, /srv/huggingface/datasets]
+    group: hf-cache
+    create: true
 """
 
 RETURN = r"""
+group_created:
+  description: Whether O(group) was created (would be, in check mode); always V(false) without O(create).
+  returned: always
+  type: bool
+  sample: false
+directories_fixed:
+  description: Number of O(paths) made or given owner, group or mode (would be, in check mode); V(0) without O(create).
+  returned: always
+  type: int
+  sample: 0
 acl:
   description: V(default) (the directories carry the default ACL), V(unsupported) (the file system stores no ACLs)
     or V(off).
@@ -84,42 +113,9 @@ permissions_fixed:
   sample: 0
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_safefs
-from ansible_collections.codex.offline_ml.plugins.module_utils._errors import variable_prefix
-from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError, resolve_gid
-
-
-def fallback_hint(prefix):
-    return ('without ACLs, files a member creates with umask 022 are not writable by the other members: set '
-            '%slogin_umask: "0002" (login shells of the group\'s members get umask 0002; services need UMask=0002 in '
-            'their unit) or put the cache on a file system with POSIX ACLs (ext4, xfs, btrfs, tmpfs)' % prefix)
-
-
-def share(module, params):
-    paths = params['paths']
-    bad = [p for p in paths if not os.path.isabs(p)]
-    if bad:
-        raise HfCacheError('paths must be absolute, got %s' % ', '.join(bad), kind='invalid')
-    if not params['group']:  # resolve_gid reads no group as "leave the group alone": here one is required
-        raise HfCacheError('group %r does not exist on this host' % params['group'], kind='invalid')
-    gid = resolve_gid(params['group'], module.check_mode)
-    prefix = variable_prefix(params['variable_prefix'])
-    result = dict(changed=False, acl='off', acl_changed=0, permissions_fixed=0)
-    if params['acl'] != 'off':
-        state, changed = _hf_safefs.acl_tree(paths, check_mode=module.check_mode)
-        result['acl'], result['acl_changed'] = state, changed
-        if state == 'unsupported':
-            msg = 'the file system of %s stores no POSIX ACLs: %s' % (paths[0], fallback_hint(prefix))
-            if params['acl'] == 'required':
-                raise HfCacheError('%sacl is required but %s' % (prefix, msg), kind='no_acl')
-            module.warn(msg)
-    result['permissions_fixed'] = _hf_safefs.share_tree(paths, gid, check_mode=module.check_mode)
-    result['changed'] = bool(result['acl_changed'] or result['permissions_fixed'])
-    return result
+from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_share
+from ansible_collections.codex.offline_ml.plugins.module_utils._hf_specs import HfCacheError
 
 
 def main():
@@ -127,13 +123,14 @@ def main():
         argument_spec=dict(
             paths=dict(type='list', elements='path', required=True),
             group=dict(type='str', required=True),
+            create=dict(type='bool', default=False),
             acl=dict(type='str', choices=['auto', 'required', 'off'], default='auto'),
             variable_prefix=dict(type='str', default=''),
         ),
         supports_check_mode=True,
     )
     try:
-        result = share(module, module.params)
+        result = _hf_share.share(module.params, module.check_mode, module.run_command, module.warn)
     except HfCacheError as exc:
         module.fail_json(msg=exc.msg, kind=exc.kind)
     except (IOError, OSError) as exc:

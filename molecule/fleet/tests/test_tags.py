@@ -21,7 +21,7 @@ RUNS = {
     "torch_cpu_configure": "Install the diagnostic package (codex_ml.utils.torch_checks), the host command and the python command",
     "torch_cpu_verify": "Write the diagnostic as static local facts (ansible_local.torch_cpu)",
     "hf_offline_cache_preflight": None,
-    "hf_offline_cache_install": "Keep the shared cache writable for every member of the group",
+    "hf_offline_cache_install": "Create the cache group and directories, and keep them writable for every member of the group",
     "hf_offline_cache_configure": "Write the exports for login shells and services, and the local facts (ansible_local.hf_offline_cache)",
     "hf_offline_cache_verify": "Describe the cache and fail naming any requested repo that does not resolve offline",
     "ci_gates_preflight": None,
