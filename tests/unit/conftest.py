@@ -394,3 +394,17 @@ def file_state(path):
     """(mode, uid, gid, content) of PATH itself: equal before and after means nothing wrote through a link to it."""
     st = os.lstat(str(path))
     return (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid, path.read_bytes())
+
+
+@pytest.fixture
+def tiny_bert_bundle(tmp_path):
+    """The path of a bundle (tar and manifest beside it) of the tiny BERT fixture at its commit, built by _hf_bundle
+    from a cache made by the fixture's layout module: what the seeding tests unpack."""
+    from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle, _hf_specs
+    layout = load_fixture_module('tiny_bert/hf_cache_layout.py', 'codex_hf_cache_layout')
+    stage = tmp_path / 'stage'
+    layout.make_cache(stage)
+    (spec,) = _hf_specs.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
+    path = str(tmp_path / 'b' / 'hf-bundle.tar')
+    _hf_bundle.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
+    return path

@@ -34,13 +34,8 @@ DEFAULTS = dict(method='bundle', cache_dir=None, repos=[], variable_prefix='', p
 
 
 @pytest.fixture
-def bundle(tmp_path):
-    stage = tmp_path / 'stage'
-    layout.make_cache(stage)
-    (spec,) = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
-    path = str(tmp_path / 'b' / 'hf-bundle.tar')
-    hf_bundle.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
-    return path
+def bundle(tiny_bert_bundle):
+    return tiny_bert_bundle
 
 
 @pytest.fixture

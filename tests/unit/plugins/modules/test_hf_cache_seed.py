@@ -15,10 +15,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_bundle as hf_bundle
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_record as hf_record
 from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_seed as hf_seed
-from ansible_collections.codex.offline_ml.plugins.module_utils import _hf_specs as hf_specs
 from ansible_collections.codex.offline_ml.plugins.modules import hf_cache_seed
 
 from conftest import load_fixture_module, run_main
@@ -43,13 +41,8 @@ def run_module(**args):
 
 
 @pytest.fixture
-def bundle(tmp_path):
-    stage = tmp_path / 'stage'
-    layout.make_cache(stage)
-    (spec,) = hf_specs.normalize_repos([{'repo_id': layout.REPO_ID, 'revision': layout.COMMIT}])
-    path = str(tmp_path / 'b' / 'hf-bundle.tar')
-    hf_bundle.build_bundle(str(stage), [(spec, layout.COMMIT)], path)
-    return path
+def bundle(tiny_bert_bundle):
+    return tiny_bert_bundle
 
 
 @pytest.fixture
