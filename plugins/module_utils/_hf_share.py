@@ -92,10 +92,11 @@ def ensure_dirs(paths, gid, check_mode):
 
 def _open_parent(parent, done, check_mode):
     """A descriptor of PARENT, or None (check mode, not there yet). Below a directory of the list (which members
-    can write) it is walked down to without following links; elsewhere it is root's and made like mkdir -p."""
+    can write) it is walked down to without following links, from the highest such directory (whose own parent is
+    root's); elsewhere it is root's and made like mkdir -p."""
     above = [d for d in done if parent == d or parent.startswith(d + '/')]
     if above:
-        top = max(above, key=len)
+        top = min(above, key=len)
         top_fd = _hf_safefs.open_root_plain(top)
         if top_fd is None:
             return None

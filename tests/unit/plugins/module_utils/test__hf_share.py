@@ -119,3 +119,22 @@ def test_a_group_that_cannot_be_made_is_named(group, rc, needle):
     with pytest.raises(HfCacheError) as info:
         _hf_share.ensure_group(Commands(rc=rc, err='groupadd: bad name\n'), group, check_mode=False)
     assert needle in info.value.msg
+
+
+def test_a_listed_directory_swapped_for_a_symlink_midway_is_not_a_way_in(tmp_path, monkeypatch):
+    # hub is listed and lies in the group-writable home: right after root fixed it, a member swaps it for a symlink.
+    # The path listed below it is walked to from the home (the highest listed directory), so the swap is refused
+    # rather than followed into the target.
+    home, target = tmp_path / 'hf', tmp_path / 'target'
+    target.mkdir()
+    real_fchmod = os.fchmod
+
+    def fchmod_then_swap(fd, mode):
+        real_fchmod(fd, mode)
+        if os.readlink('/proc/self/fd/%d' % fd) == str(home / 'hub'):
+            os.rename(str(home / 'hub'), str(home / 'hub.old'))
+            os.symlink(str(target), str(home / 'hub'))
+    monkeypatch.setattr(os, 'fchmod', fchmod_then_swap)
+    with pytest.raises(UnsafePath) as info:
+        _hf_share.ensure_dirs([str(home), str(home / 'hub'), str(home / 'hub' / 'deep')], GROUP.gr_gid, False)
+    assert str(home / 'hub') in info.value.msg and os.listdir(str(target)) == []
