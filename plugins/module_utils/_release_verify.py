@@ -173,10 +173,11 @@ def _walk(release_dir, problems):
 
 
 def verify(release_dir, allowed_signers=None, base_dir=None, allow_unsigned=False, ssh_keygen="ssh-keygen",
-           need_base=True):
+           need_base=True, complete=False):
     """The verdict on RELEASE_DIR: {'ok', 'release', 'manifest_sha256', 'signed', 'signer', 'base', 'files',
     'carried', 'bytes', 'carried_bytes', 'problems'}; each problem names its file. NEED_BASE False checks a
-    delta without its base (the staging side's own check: the base is on the other side of the gap)."""
+    delta without its base (the staging side's own check: the base is on the other side of the gap). COMPLETE: a
+    release as a mirror host's store holds it, a delta's files from its base in place beside the carried ones."""
     verdict = {"ok": False, "release": None, "manifest_sha256": None, "signed": False, "signer": None, "base": None,
                "files": 0, "carried": 0, "bytes": 0, "carried_bytes": 0, "problems": []}
     problems = verdict["problems"]
@@ -203,7 +204,7 @@ def verify(release_dir, allowed_signers=None, base_dir=None, allow_unsigned=Fals
                         "are allowed explicitly" % MANIFEST)
     base = manifest.get("base")
     base_ok = False
-    if base and need_base:
+    if base and need_base and not complete:
         if not base_dir:
             problems.append("the release is a delta over release %s (manifest sha256 %s): give its base to verify it"
                             % (base.get("release"), base.get("manifest_sha256")))
@@ -233,10 +234,12 @@ def verify(release_dir, allowed_signers=None, base_dir=None, allow_unsigned=Fals
         verdict["files"] += 1
         verdict["bytes"] += entry["size"]
         carried = entry.get("carried", True)
-        where = release_dir if carried else base_dir
+        where = release_dir if carried or complete else base_dir
         if carried:
             verdict["carried"] += 1
             verdict["carried_bytes"] += entry["size"]
+        elif complete:
+            pass
         elif path in present:
             problems.append("%s: present, but the manifest says the base release carries it" % path)
             continue
@@ -245,11 +248,11 @@ def verify(release_dir, allowed_signers=None, base_dir=None, allow_unsigned=Fals
         try:
             size, digest_ = file_digest(os.path.join(where, path))
         except ReleaseError:
-            problems.append("%s: missing%s" % (path, "" if carried else " from the base %s" % base_dir))
+            problems.append("%s: missing%s" % (path, "" if carried or complete else " from the base %s" % base_dir))
             continue
         if size != entry["size"] or digest_ != entry["sha256"]:
             problems.append("%s: %d bytes, sha256 %s; the manifest says %d bytes, sha256 %s%s" % (
-                path, size, digest_, entry["size"], entry["sha256"], "" if carried else " (in the base)"))
+                path, size, digest_, entry["size"], entry["sha256"], "" if carried or complete else " (in the base)"))
     for rel in sorted(present - listed - set(UNLISTED)):
         problems.append("%s: not in the manifest" % rel)
     try:

@@ -1,0 +1,321 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to codex.offline_ml
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The mirror host's release store: a carried release verified, imported into a versioned directory, served by an
+atomic switch, older releases kept up to a count, any kept one served again on request.
+
+    ROOT/releases/<id>/   a whole release (a delta's files from its base are hard links: no second copy of GBs)
+    ROOT/current          symbolic link to releases/<id>, replaced by rename (readers see the old or the new one)
+    ROOT/state.json       the releases kept, in the order they were imported or last served, with signer and sha256
+
+The import never trusts the source after verifying it: every file is copied while its sha256 is computed and
+compared with the signed manifest, the copied manifest must be the verified one, byte for byte, and only a complete,
+checked directory is renamed into releases/. A crash leaves a hidden ``.import-*`` directory that the next run
+removes. ROOT and every directory above it must be root's and writable by nobody else (root never writes through a
+path another user can redirect).
+
+Private to the collection. Standard library only.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+
+from ansible_collections.codex.offline_ml.plugins.module_utils import _durable
+from ansible_collections.codex.offline_ml.plugins.module_utils import _release_verify as rv
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError, variable_prefix
+from ansible_collections.codex.offline_ml.plugins.module_utils._stage_preflight import check_room
+
+STATE = "state.json"
+CURRENT = "current"
+RELEASES = "releases"
+_CHUNK = 1024 * 1024
+
+
+class MirrorStoreError(OperatorError):
+    """A release that is not imported or served, with the reason and the fix."""
+
+
+def _safe_dir(path, what, above):
+    """PATH is a directory of root's that nobody else can write (ABOVE: one above the store, where a link is
+    checked through its resolved path and a sticky directory is allowed)."""
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise MirrorStoreError("%s %s cannot be read: %s" % (what, path, exc.strerror), kind="unsafe_path")
+    if stat.S_ISLNK(st.st_mode) and above:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        raise MirrorStoreError("%s %s is not a directory" % (what, path), kind="unsafe_path")
+    sticky = above and st.st_mode & stat.S_ISVTX
+    if st.st_uid != 0 or (st.st_mode & 0o022 and not sticky):
+        raise MirrorStoreError("%s %s belongs to uid %d with mode %04o: the store and every directory above it must "
+                               "be root's and writable by root alone" % (what, path, st.st_uid,
+                                                                         stat.S_IMODE(st.st_mode)),
+                               kind="unsafe_path")
+
+
+def check_root(root, prefix=""):
+    """Refuse a store another user could redirect: ROOT and each directory above it (as written and as resolved)."""
+    if not os.path.isabs(root):
+        raise MirrorStoreError("%sroot %s is not an absolute path" % (prefix, root), kind="bad_input")
+    if os.path.islink(root):
+        raise MirrorStoreError("%sroot %s is a symbolic link: name the directory itself" % (prefix, root),
+                               kind="unsafe_path")
+    seen = set()
+    for start in (os.path.abspath(root), os.path.realpath(root)):
+        path = os.path.dirname(start)
+        while path not in seen:
+            seen.add(path)
+            _safe_dir(path, "the directory above %sroot," % prefix, True)
+            if path == os.path.dirname(path):
+                break
+            path = os.path.dirname(path)
+    _safe_dir(root, "%sroot" % prefix, False)
+
+
+def _read_state(root):
+    path = os.path.join(root, STATE)
+    try:
+        with open(path) as handle:
+            state = json.load(handle)
+        if isinstance(state, dict) and isinstance(state.get("releases"), list):
+            return state
+    except (IOError, OSError, ValueError):
+        pass
+    return {"schema": 1, "releases": []}
+
+
+def _entry(state, release_id):
+    for entry in state["releases"]:
+        if entry.get("release") == release_id:
+            return entry
+    return None
+
+
+def current(root):
+    """The release id ROOT/current points at, else None."""
+    try:
+        target = os.readlink(os.path.join(root, CURRENT))
+    except OSError:
+        return None
+    parts = target.split("/")
+    return parts[1] if len(parts) == 2 and parts[0] == RELEASES else None
+
+
+def _copy_checked(src, dst, entry):
+    """Copy SRC (not through a link) to the new file DST, computing its sha256; MirrorStoreError unless it is the
+    manifest ENTRY's size and sha256."""
+    fd = rv.open_regular(src)
+    digest, size = hashlib.sha256(), 0
+    try:
+        out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            while True:
+                chunk = os.read(fd, _CHUNK)
+                if not chunk:
+                    break
+                digest.update(chunk)
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(out, view):]
+            os.fsync(out)
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+    if entry is not None and (size != entry["size"] or digest.hexdigest() != entry["sha256"]):
+        raise MirrorStoreError("%s changed while it was imported: %d bytes, sha256 %s; the signed manifest says %d "
+                               "bytes, sha256 %s" % (src, size, digest.hexdigest(), entry["size"], entry["sha256"]),
+                               kind="changed_after_verify")
+    return digest.hexdigest()
+
+
+def _import(root, source, manifest, manifest_sha, base_dir):
+    """Copy the verified SOURCE into a hidden directory of ROOT/releases, check it, rename it into place."""
+    releases = os.path.join(root, RELEASES)
+    work = tempfile.mkdtemp(prefix=".import-%s-" % manifest["release"], dir=releases)
+    os.chmod(work, 0o755)
+    try:
+        for name in rv.UNLISTED:
+            if name != rv.SIGNATURE or manifest.get("signed"):
+                digest = _copy_checked(os.path.join(source, name), os.path.join(work, name), None)
+                if name == rv.MANIFEST and digest != manifest_sha:
+                    raise MirrorStoreError("%s changed while it was imported (sha256 %s; the verified one %s)" % (
+                        os.path.join(source, name), digest, manifest_sha), kind="changed_after_verify")
+        for entry in manifest["files"]:
+            target = os.path.join(work, entry["path"])
+            parent = os.path.dirname(target)
+            if not os.path.isdir(parent):
+                os.makedirs(parent, 0o755)
+            if entry.get("carried", True):
+                _copy_checked(os.path.join(source, entry["path"]), target, entry)
+            else:
+                os.link(os.path.join(base_dir, entry["path"]), target)
+        _durable.sync_tree(work)
+        final = os.path.join(releases, manifest["release"])
+        _durable.rename(work, final)
+        return final
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise MirrorStoreError("%s ran out of room while release %s was imported: free space there or give "
+                                   "the store a larger disk" % (root, manifest["release"]), kind="no_room")
+        raise
+    finally:
+        if os.path.lexists(work):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _switch(root, release_id):
+    link = os.path.join(root, ".current.tmp")
+    if os.path.lexists(link):
+        os.unlink(link)
+    os.symlink("%s/%s" % (RELEASES, release_id), link)
+    _durable.rename(link, os.path.join(root, CURRENT))
+
+
+def _prune(root, state, keep, protect):
+    """Remove the releases past the KEEP most recent (never one in PROTECT); returns the ids removed."""
+    removed = []
+    while len(state["releases"]) > keep:
+        victims = [e for e in state["releases"] if e["release"] not in protect]
+        if not victims:
+            break
+        victim = victims[0]
+        shutil.rmtree(os.path.join(root, RELEASES, victim["release"]))
+        state["releases"].remove(victim)
+        removed.append(victim["release"])
+    return removed
+
+
+def _stale_imports(root):
+    releases = os.path.join(root, RELEASES)
+    return [n for n in os.listdir(releases) if n.startswith(".import-")] if os.path.isdir(releases) else []
+
+
+def store(params, check_mode):
+    """Import params['source'] (when given) and serve params['serve'] (default: the source's release). Returns the
+    module's result; MirrorStoreError names what is wrong, the served release unchanged."""
+    prefix = variable_prefix(params.get("variable_prefix"))
+    root, source, serve, keep = params["root"], params.get("source"), params.get("serve"), params["keep"]
+    if keep < 1:
+        raise MirrorStoreError("%skeep is %d: keep at least the served release (1), 2 or more to roll back" % (
+            prefix, keep), kind="bad_input")
+    if not source and not serve:
+        raise MirrorStoreError("give %ssource (the carried release to import) or %sserve (an imported release to "
+                               "serve)" % (prefix, prefix), kind="bad_input")
+    check_root(root, prefix)
+    releases = os.path.join(root, RELEASES)
+    state = _read_state(root)
+    was = current(root)
+    result = {"changed": False, "imported": False, "switched": False, "previous": was, "removed": [],
+              "path": root}
+    entry = None
+    if source:
+        entry, imported = _take(root, source, params, prefix, check_mode, state)
+        result["imported"] = imported
+        serve = serve or entry["release"]
+    entry = _entry(state, serve) if entry is None or entry["release"] != serve else entry
+    if entry is None or not (os.path.isdir(os.path.join(releases, serve)) or (check_mode and result["imported"])):
+        kept = ", ".join(e["release"] for e in state["releases"]) or "none"
+        raise MirrorStoreError("%sserve %s: no such release in %s (kept: %s): import it with %ssource first" % (
+            prefix, serve, releases, kept, prefix), kind="not_imported")
+    stale = _stale_imports(root)
+    if serve != was:
+        result["switched"] = True
+        if not check_mode:
+            _switch(root, serve)
+    state["releases"] = [e for e in state["releases"] if e["release"] != serve] + [entry]
+    if result["switched"] or result["imported"]:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        entry["served_at" if result["switched"] else "imported_at"] = stamp
+    protect = {serve, was} if keep > 1 else {serve}
+    over = max(0, len(state["releases"]) - keep)
+    if check_mode:
+        result["removed"] = [e["release"] for e in state["releases"] if e["release"] not in protect][:over]
+    else:
+        result["removed"] = _prune(root, state, keep, protect)
+        for name in stale:
+            shutil.rmtree(os.path.join(releases, name), ignore_errors=True)
+        if result["switched"] or result["imported"] or result["removed"] or stale:
+            _durable.write_json(os.path.join(root, STATE), state, indent=2)
+    result["changed"] = bool(result["switched"] or result["imported"] or result["removed"] or stale)
+    result.update(release=serve, manifest_sha256=entry["manifest_sha256"], signer=entry.get("signer"),
+                  releases=[e["release"] for e in state["releases"]])
+    return result
+
+
+def _take(root, source, params, prefix, check_mode, state):
+    """Verify SOURCE and import it unless the store has it; returns (its state entry, whether it was imported)."""
+    try:
+        manifest, _sha = rv.read_manifest(source)
+    except rv.ReleaseError as exc:
+        raise MirrorStoreError("%ssource: %s" % (prefix, exc), kind="not_a_release")
+    release_id = manifest["release"]
+    final = os.path.join(root, RELEASES, release_id)
+    base = manifest.get("base")
+    base_dir = None
+    if base:
+        base_dir = os.path.join(root, RELEASES, str(base.get("release")))
+        if not os.path.isdir(base_dir) or os.path.islink(base_dir):
+            raise MirrorStoreError("%ssource %s is a delta over release %s (manifest sha256 %s), which this store does "
+                                   "not hold: import the full release %s first" % (
+                                       prefix, source, base.get("release"), base.get("manifest_sha256"),
+                                       base.get("release")), kind="delta_without_base")
+    verdict = rv.verify(source, params.get("allowed_signers"), base_dir, params.get("allow_unsigned", False))
+    if not verdict["ok"]:
+        problems = verdict["problems"]
+        raise MirrorStoreError("%ssource %s (release %s) does not verify, nothing was imported: %s%s" % (
+            prefix, source, release_id, "; ".join(problems[:8]),
+            "; and %d more" % (len(problems) - 8) if len(problems) > 8 else ""), kind="does_not_verify",
+            problems=problems)
+    entry = {"release": release_id, "manifest_sha256": verdict["manifest_sha256"], "signer": verdict["signer"],
+             "base": base, "bytes": verdict["bytes"]}
+    if os.path.lexists(final):
+        try:
+            _manifest, held = rv.read_manifest(final)
+        except rv.ReleaseError as exc:
+            held = "unreadable (%s)" % exc
+        if held != verdict["manifest_sha256"]:
+            raise MirrorStoreError("%ssource %s: release %s is already imported with other content (manifest sha256 "
+                                   "%s, the carried one %s); a release id names one content: stage it under a new "
+                                   "id" % (prefix, source, release_id, held, verdict["manifest_sha256"]),
+                                   kind="release_id_taken")
+        kept = _entry(state, release_id)
+        if kept is None:
+            kept = entry
+            state["releases"].append(kept)
+        return kept, False
+    needed = verdict["carried_bytes"]
+    try:
+        check_room(root, needed, what="importing release %s needs about %%.1f MB" % release_id, name="%sroot" % prefix)
+    except RuntimeError as exc:
+        raise MirrorStoreError(str(exc), kind="no_room")
+    if not check_mode:
+        os.makedirs(os.path.join(root, RELEASES), 0o755, exist_ok=True)
+        _import(root, source, manifest, verdict["manifest_sha256"], base_dir)
+    state["releases"].append(entry)
+    return entry, True
+
+
+def verify_served(root, allowed_signers, allow_unsigned=False):
+    """The verdict on the served release as it lies in the store (every file in place, a delta's included)."""
+    served = current(root)
+    if served is None:
+        return {"ok": False, "release": None, "problems": ["%s serves no release" % root]}
+    return rv.verify(os.path.join(root, RELEASES, served), allowed_signers, allow_unsigned=allow_unsigned,
+                     complete=True)
+
+
+__all__ = ["MirrorStoreError", "check_root", "current", "store", "verify_served"]
