@@ -38,7 +38,8 @@ options:
     default: index
   mirror_url:
     description:
-      - PEP 503 index URL (O(mirror_mode=index)) or URL of a flat wheel directory (O(mirror_mode=find_links)).
+      - PEP 503 index URL (O(mirror_mode=index)) or URL of a flat wheel directory (O(mirror_mode=find_links)); with
+        O(mirror_mode=find_links), an absolute path names a wheel directory on the host itself.
       - May carry credentials; they never appear in the module's output.
     type: str
   wheelhouse:

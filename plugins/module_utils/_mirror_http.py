@@ -135,6 +135,9 @@ def _files_from_html(base_url, html):
 def list_mirror(mode, url=None, wheelhouse=None, names=(), timeout=15, ca_bundle=None, trusted_host=None):
     """Wheel files the mirror offers for the given normalised names: {name: [fileinfo, ...]}."""
     found = dict((n, []) for n in names)
+    if mode == "find_links" and url and url.startswith("/"):
+        # a wheel directory on the host itself (a mirror host's own release): listed like a wheelhouse
+        mode, wheelhouse = "wheelhouse", url
     if mode == "wheelhouse":
         if not wheelhouse or not os.path.isdir(wheelhouse):
             raise MirrorError("wheelhouse directory %s does not exist on the host" % wheelhouse, kind="unreachable",

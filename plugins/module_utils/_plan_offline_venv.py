@@ -65,9 +65,11 @@ def _check(s, isdir, isfile):
                 '%s_mirror_wheelhouse=%s is not a directory on the controller; point it at the wheels/ folder that '
                 'playbooks/stage_wheels.yml wrote.' % (prefix, s['mirror_wheelhouse']))
     else:
-        require(re.match(r'^https?://[^/]+', s['mirror_url'] or ''),
+        require(re.match(r'^https?://[^/]+', s['mirror_url'] or '') or (mode == 'find_links' and (s['mirror_url'] or '')
+                                                                         .startswith('/')),
                 '%s_mirror_mode is %s: %s_mirror_url must be an http:// or https:// URL of the %s.'
-                % (prefix, mode, prefix, 'PEP 503 index (…/simple/)' if mode == 'index' else 'wheel directory'))
+                % (prefix, mode, prefix, 'PEP 503 index (…/simple/)' if mode == 'index' else
+                   'wheel directory (or the absolute path of one on the host)'))
     require(not s['lock_file'] or isfile(s['lock_file']),
             "%s_lock_file=%s is not a file on the controller; use a lock written by playbooks/stage_wheels.yml "
             "(locks/SET.txt) or set it to '' to install pins without hashes." % (prefix, s['lock_file']))

@@ -111,6 +111,14 @@ def test_list_mirror_wheelhouse(wheel_dir):
     assert listing['beta'][0]['url'] == str(wheel_dir / 'beta-2.0+local-py3-none-any.whl')
 
 
+def test_list_mirror_find_links_on_a_host_directory(wheel_dir):
+    """A mirror host builds its servers' venv from its own release's wheels/: find_links with an absolute path."""
+    listing = _mirror_http.list_mirror('find_links', str(wheel_dir), names=['alpha', 'beta'])
+    assert summary(listing) == summary(_mirror_http.list_mirror('wheelhouse', wheelhouse=str(wheel_dir),
+                                                                names=['alpha', 'beta']))
+    assert listing['alpha'][0]['url'] == str(wheel_dir / 'alpha-0.9-py3-none-any.whl')
+
+
 def test_list_mirror_wheelhouse_missing(tmp_path):
     error = raises('unreachable', _mirror_http.list_mirror, 'wheelhouse', wheelhouse=str(tmp_path / 'none'), names=['a'])
     assert str(tmp_path / 'none') in error.msg and 'does not exist' in error.msg

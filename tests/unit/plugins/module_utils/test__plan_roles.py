@@ -124,6 +124,8 @@ def test_torch_cpu_plan(tmp_path):
 VENV_ERRORS = [
     (dict(path='venv'), 'torch_cpu_venv (venv) and torch_cpu_python (/usr/bin/python3) must be absolute'),
     (dict(mirror_mode='index', mirror_url='ftp://x'), 'torch_cpu_mirror_url must be an http:// or https:// URL of the PEP 503'),
+    (dict(mirror_mode='index', mirror_url='/srv/wheels'), 'torch_cpu_mirror_url must be an http:// or https:// URL of the PEP 503'),
+    (dict(mirror_mode='find_links', mirror_url='srv/wheels'), 'URL of the wheel directory (or the absolute path of one on the host)'),
     (dict(mirror_mode='wheelhouse'), 'torch_cpu_mirror_wheelhouse must name a wheel directory'),
     (dict(mirror_mode='wheelhouse', mirror_wheelhouse='/nonexistent'), 'is not a directory on the controller'),
     (dict(lock_file='/nonexistent'), 'torch_cpu_lock_file=/nonexistent is not a file'),
@@ -140,6 +142,13 @@ def test_offline_venv_settings_fail_naming_the_variable(changes, expected):
     with pytest.raises(PlanError) as info:
         _plan('offline_venv', offline_venv_settings=settings)
     assert expected in info.value.msg
+
+
+def test_offline_venv_find_links_takes_a_directory_on_the_host():
+    settings = dict(mirror_mode='find_links', mirror_url='/srv/offline-mirror/releases/r1/wheels', packages=['a==1'],
+                    variable_prefix='offline_mirror', uv_version='0.13.9')
+    plan = _plan('offline_venv', offline_venv_settings=settings)
+    assert plan['pip_url'] == '/srv/offline-mirror/releases/r1/wheels' and not plan['url_has_credentials']
 
 
 def test_offline_venv_plan_keeps_the_url_out(tmp_path):
