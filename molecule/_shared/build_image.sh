@@ -115,8 +115,10 @@ cleanup() {
 trap cleanup EXIT
 
 # python3 + python3-venv (ensurepip wheels) is all the podman connection and
-# Ansible modules need on the target; the rest is for the roles' checks.
-packages="python3,python3-venv,ca-certificates,procps,iproute2,openssh-server,sudo"
+# Ansible modules need on the target; the rest is for the roles' checks. systemd-sysv: a container started with
+# `podman run --systemd=always ... /sbin/init` runs systemd as PID 1 (the mirror host's services); the others
+# keep running `sleep infinity`.
+packages="python3,python3-venv,ca-certificates,procps,iproute2,openssh-server,sudo,systemd-sysv"
 
 step="debootstrap ${suite} from ${mirror}"
 echo "build_image.sh: debootstrap ${suite} (minbase) from ${mirror}" >&2
@@ -145,6 +147,10 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 AllowUsers ops
 EOF
+# sshd.sh starts sshd itself on the container's own port: the packaged unit (port 22 of the shared host network)
+# never runs, also where systemd is PID 1.
+ln -sfn /dev/null "${rootfs}/etc/systemd/system/ssh.service"
+ln -sfn /dev/null "${rootfs}/etc/systemd/system/ssh.socket"
 # A container has no audit/loginuid support: pam_loginuid "required" would close every session.
 sed -i 's/^session[[:space:]]\+required[[:space:]]\+pam_loginuid.so/session optional pam_loginuid.so/' \
   "${rootfs}/etc/pam.d/sshd"

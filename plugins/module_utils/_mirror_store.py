@@ -81,7 +81,8 @@ def check_root(root, prefix=""):
             if path == os.path.dirname(path):
                 break
             path = os.path.dirname(path)
-    _safe_dir(root, "%sroot" % prefix, False)
+    if os.path.lexists(root):
+        _safe_dir(root, "%sroot" % prefix, False)
 
 
 def _read_state(root):
@@ -206,7 +207,48 @@ def _stale_imports(root):
 
 def store(params, check_mode):
     """Import params['source'] (when given) and serve params['serve'] (default: the source's release). Returns the
-    module's result; MirrorStoreError names what is wrong, the served release unchanged."""
+    module's result; MirrorStoreError names what is wrong, the served release unchanged. params['allowed_signers_text']
+    is the allowed_signers file's content, written to a private file for ssh-keygen for the call."""
+    text = params.get("allowed_signers_text")
+    if not text:
+        return _store(params, check_mode)
+    scratch = tempfile.mkdtemp(prefix="codex-mirror-")
+    try:
+        path = os.path.join(scratch, "allowed_signers")
+        _durable.write_file(path, text, mode=0o600)
+        return _store(dict(params, allowed_signers=path), check_mode)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _pushed_copy(root, source):
+    """Whether SOURCE is a pushed copy of a release that is still there: a directory of ROOT/incoming."""
+    return (os.path.dirname(os.path.abspath(source)) == os.path.join(root, "incoming") and os.path.isdir(source)
+            and not os.path.islink(source))
+
+
+def _sets(root, release_id, source):
+    """The wheel sets {name: pins} of RELEASE_ID, from the store, else from SOURCE (check mode, not imported yet);
+    None when neither can be read (a push still to come)."""
+    for where in (os.path.join(root, RELEASES, release_id), source):
+        try:
+            manifest = rv.read_manifest(where)[0] if where else None
+        except rv.ReleaseError:
+            continue
+        if manifest and manifest["release"] == release_id:
+            return dict((name, entry.get("pins", [])) for name, entry in manifest.get("sets", {}).items())
+    return None
+
+
+def _require_set(release_id, sets, wanted, prefix):
+    if wanted and sets is not None and wanted not in sets:
+        raise MirrorStoreError("release %s has no wheel set %s (the mirror host's servers; it has %s): stage it with "
+                               "stage_wheels_sets.%s, or name the set that holds them in %sserver_set" % (
+                                   release_id, wanted, ", ".join(sorted(sets)) or "none", wanted, prefix),
+                               kind="no_server_set")
+
+
+def _store(params, check_mode):
     prefix = variable_prefix(params.get("variable_prefix"))
     root, source, serve, keep = params["root"], params.get("source"), params.get("serve"), params["keep"]
     if keep < 1:
@@ -216,6 +258,9 @@ def store(params, check_mode):
         raise MirrorStoreError("give %ssource (the carried release to import) or %sserve (an imported release to "
                                "serve)" % (prefix, prefix), kind="bad_input")
     check_root(root, prefix)
+    if not os.path.lexists(root) and not check_mode:
+        os.mkdir(root, 0o755)
+        os.chmod(root, 0o755)
     releases = os.path.join(root, RELEASES)
     state = _read_state(root)
     was = current(root)
@@ -231,6 +276,7 @@ def store(params, check_mode):
         kept = ", ".join(e["release"] for e in state["releases"]) or "none"
         raise MirrorStoreError("%sserve %s: no such release in %s (kept: %s): import it with %ssource first" % (
             prefix, serve, releases, kept, prefix), kind="not_imported")
+    _require_set(serve, _sets(root, serve, source), params.get("require_set"), prefix)
     stale = _stale_imports(root)
     if serve != was:
         result["switched"] = True
@@ -250,20 +296,66 @@ def store(params, check_mode):
             shutil.rmtree(os.path.join(releases, name), ignore_errors=True)
         if result["switched"] or result["imported"] or result["removed"] or stale:
             _durable.write_json(os.path.join(root, STATE), state, indent=2)
-    result["changed"] = bool(result["switched"] or result["imported"] or result["removed"] or stale)
+    pushed = bool(source and params.get("remove_source") and _pushed_copy(root, source))
+    if pushed and not check_mode:
+        shutil.rmtree(source)
+    result["changed"] = bool(result["switched"] or result["imported"] or result["removed"] or stale or pushed)
+    sets = _sets(root, serve, source)
     result.update(release=serve, manifest_sha256=entry["manifest_sha256"], signer=entry.get("signer"),
-                  releases=[e["release"] for e in state["releases"]])
+                  releases=[e["release"] for e in state["releases"]], sets=sets or {})
     return result
 
 
-def _take(root, source, params, prefix, check_mode, state):
-    """Verify SOURCE and import it unless the store has it; returns (its state entry, whether it was imported)."""
+def _held(root, release_id):
+    """The manifest sha256 of release RELEASE_ID in the store, None when it has none, a reason when unreadable."""
+    final = os.path.join(root, RELEASES, release_id)
+    if not os.path.lexists(final):
+        return None
     try:
-        manifest, _sha = rv.read_manifest(source)
+        return rv.read_manifest(final)[1]
+    except rv.ReleaseError as exc:
+        return "unreadable (%s)" % exc
+
+
+def _taken(state, release_id, held, wanted, prefix, source):
+    """The state entry of RELEASE_ID, held with manifest sha256 HELD, when that is the WANTED content."""
+    if held != wanted:
+        raise MirrorStoreError("%ssource %s: release %s is already imported with other content (manifest sha256 "
+                               "%s, the carried one %s); a release id names one content: stage it under a new id" % (
+                                   prefix, source, release_id, held, wanted), kind="release_id_taken")
+    kept = _entry(state, release_id)
+    if kept is None:
+        # imported by a run that stopped before it recorded it
+        kept = {"release": release_id, "manifest_sha256": held, "signer": None, "base": None}
+        state["releases"].append(kept)
+    return kept
+
+
+def _take(root, source, params, prefix, check_mode, state):
+    """Verify SOURCE and import it unless the store has it; returns (its state entry, whether it was imported).
+    A source that the store already holds, the same manifest byte for byte, is not read again."""
+    expected_id, expected_sha = params.get("release_id"), params.get("manifest_sha256")
+    if expected_id and not os.path.lexists(source):
+        held = _held(root, expected_id)
+        if held is not None:
+            return _taken(state, expected_id, held, expected_sha, prefix, source), False
+        if check_mode:
+            entry = {"release": expected_id, "manifest_sha256": expected_sha, "signer": None, "base": None}
+            state["releases"].append(entry)
+            return entry, True
+    try:
+        manifest, source_sha = rv.read_manifest(source)
     except rv.ReleaseError as exc:
         raise MirrorStoreError("%ssource: %s" % (prefix, exc), kind="not_a_release")
     release_id = manifest["release"]
-    final = os.path.join(root, RELEASES, release_id)
+    if expected_sha and (source_sha, release_id) != (expected_sha, expected_id):
+        raise MirrorStoreError("%ssource %s is release %s with manifest sha256 %s; the controller verified release "
+                               "%s with manifest sha256 %s: push it again" % (
+                                   prefix, source, release_id, source_sha, expected_id, expected_sha),
+                               kind="changed_after_verify")
+    held = _held(root, release_id)
+    if held is not None:
+        return _taken(state, release_id, held, source_sha, prefix, source), False
     base = manifest.get("base")
     base_dir = None
     if base:
@@ -274,6 +366,9 @@ def _take(root, source, params, prefix, check_mode, state):
                                        prefix, source, base.get("release"), base.get("manifest_sha256"),
                                        base.get("release")), kind="delta_without_base")
     verdict = rv.verify(source, params.get("allowed_signers"), base_dir, params.get("allow_unsigned", False))
+    if verdict["ok"] and verdict["manifest_sha256"] != source_sha:
+        verdict["ok"] = False
+        verdict["problems"].append("%s changed while it was verified" % rv.MANIFEST)
     if not verdict["ok"]:
         problems = verdict["problems"]
         raise MirrorStoreError("%ssource %s (release %s) does not verify, nothing was imported: %s%s" % (
@@ -282,21 +377,8 @@ def _take(root, source, params, prefix, check_mode, state):
             problems=problems)
     entry = {"release": release_id, "manifest_sha256": verdict["manifest_sha256"], "signer": verdict["signer"],
              "base": base, "bytes": verdict["bytes"]}
-    if os.path.lexists(final):
-        try:
-            _manifest, held = rv.read_manifest(final)
-        except rv.ReleaseError as exc:
-            held = "unreadable (%s)" % exc
-        if held != verdict["manifest_sha256"]:
-            raise MirrorStoreError("%ssource %s: release %s is already imported with other content (manifest sha256 "
-                                   "%s, the carried one %s); a release id names one content: stage it under a new "
-                                   "id" % (prefix, source, release_id, held, verdict["manifest_sha256"]),
-                                   kind="release_id_taken")
-        kept = _entry(state, release_id)
-        if kept is None:
-            kept = entry
-            state["releases"].append(kept)
-        return kept, False
+    _require_set(release_id, dict((name, entry.get("pins", [])) for name, entry in manifest.get("sets", {}).items()),
+                 params.get("require_set"), prefix)
     needed = verdict["carried_bytes"]
     try:
         check_room(root, needed, what="importing release %s needs about %%.1f MB" % release_id, name="%sroot" % prefix)

@@ -428,7 +428,7 @@ class Builder(object):
         listing = list_mirror(self.mode, self.url, self.wheelhouse, ["uv"], ca_bundle=self.ca_bundle,
                               trusted_host=self.trusted_host)
         info = self.choose_uv_wheel(listing["uv"], tags)
-        if self.mode == "wheelhouse":
+        if self.mode == "wheelhouse" or info["url"].startswith("/"):
             with open(info["url"], "rb") as fh:
                 data = fh.read()
         else:

@@ -18,7 +18,7 @@ import re
 from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import PIN_RE, normalize_name
 
-ROLES = ('hf_offline_cache', 'offline_venv', 'torch_cpu', 'ci_gates')
+ROLES = ('hf_offline_cache', 'offline_venv', 'torch_cpu', 'ci_gates', 'offline_mirror')
 
 # Values a profile script, an environment file and a facts file may hold unquoted under sh, bash and systemd.
 SAFE_VALUE_RE = re.compile(r'^[A-Za-z0-9_./:@%+,=~-]*$')

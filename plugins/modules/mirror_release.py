@@ -50,6 +50,25 @@ options:
   allowed_signers:
     description: OpenSSH allowed_signers file of the keys that may sign releases.
     type: path
+  allowed_signers_text:
+    description:
+      - The content of an allowed_signers file instead of O(allowed_signers) (written to a private file for the
+        call, then removed).
+    type: str
+  release_id:
+    description:
+      - The release O(source) must be (with O(manifest_sha256)), as the controller verified it before pushing it.
+      - When O(source) does not exist and the store holds this release with that manifest, nothing needs
+        importing; in check mode a missing O(source) is reported as an import to come (RV(imported)).
+    type: str
+  manifest_sha256:
+    description: The sha256 of the manifest of O(release_id).
+    type: str
+  remove_source:
+    description:
+      - Remove O(source) once the store holds it, when it lies in O(root)C(/incoming) (a pushed copy).
+    type: bool
+    default: false
   allow_unsigned:
     description: Accept a release staged with C(unsigned=true).
     type: bool
@@ -58,6 +77,11 @@ options:
     description:
       - The release id to serve; it must be in the store (imported now or before).
       - Default, the release of O(source).
+    type: str
+  require_set:
+    description:
+      - A wheel set the release to serve must hold (the mirror host's servers); a release without it is refused
+        before it is imported or served.
     type: str
   keep:
     description: How many releases the store keeps (the served one included).
@@ -115,6 +139,11 @@ removed:
   returned: success
   type: list
   elements: str
+sets:
+  description: The served release's wheel sets and their pins (from its signed manifest).
+  returned: success
+  type: dict
+  sample: {"offline_mirror": ["pypiserver==2.4.2", "gunicorn==27.0.1", "whitenoise==6.12.0"]}
 releases:
   description: The release ids kept, oldest first (the served one last).
   returned: success
@@ -147,11 +176,18 @@ def main():
             root=dict(type="path", required=True),
             source=dict(type="path"),
             allowed_signers=dict(type="path"),
+            allowed_signers_text=dict(type="str"),
+            release_id=dict(type="str"),
+            manifest_sha256=dict(type="str"),
+            remove_source=dict(type="bool", default=False),
             allow_unsigned=dict(type="bool", default=False),
             serve=dict(type="str"),
+            require_set=dict(type="str"),
             keep=dict(type="int", default=3),
             variable_prefix=dict(type="str", default=""),
         ),
+        mutually_exclusive=[("allowed_signers", "allowed_signers_text")],
+        required_together=[("release_id", "manifest_sha256")],
         supports_check_mode=True,
     )
     try:
