@@ -29,9 +29,19 @@ class MirrorHealthError(OperatorError):
     """The served address does not answer as the release says it should; the message names the check."""
 
 
-def port_problem(address, port, service_active):
-    """Why ADDRESS:PORT cannot be the mirror's (None when it is free or SERVICE_ACTIVE holds it)."""
-    if service_active:
+def bound_by_unit(unit_text, address, port):
+    """Whether the unit's ExecStart binds ADDRESS:PORT (gunicorn's --bind)."""
+    bind = ("[%s]:%d" if ":" in address else "%s:%d") % (address, port)
+    for line in unit_text.splitlines():
+        if line.startswith("ExecStart=") and " --bind %s " % bind in line + " ":
+            return True
+    return False
+
+
+def port_problem(address, port, held_by_service):
+    """Why ADDRESS:PORT cannot be the mirror's (None when it is free or HELD_BY_SERVICE: the mirror's active unit
+    binds it already)."""
+    if held_by_service:
         return None
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -109,4 +119,4 @@ def check(root, url, get, attempts=10, delay=1.0, sleep=time.sleep):
     return {"release": manifest["release"], "manifest_sha256": manifest_sha, "checks": checks}
 
 
-__all__ = ["MirrorHealthError", "check", "port_problem"]
+__all__ = ["MirrorHealthError", "bound_by_unit", "check", "port_problem"]

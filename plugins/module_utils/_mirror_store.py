@@ -143,8 +143,22 @@ def _copy_checked(src, dst, entry):
     return digest.hexdigest()
 
 
+def _check_file(path, entry):
+    fd = rv.open_regular(path)
+    try:
+        size, digest = os.fstat(fd).st_size, rv.sha256_fd(fd)
+    finally:
+        os.close(fd)
+    if size != entry["size"] or digest != entry["sha256"]:
+        raise MirrorStoreError("%s changed while it was imported: %d bytes, sha256 %s; the signed manifest says %d "
+                               "bytes, sha256 %s" % (path, size, digest, entry["size"], entry["sha256"]),
+                               kind="changed_after_verify")
+
+
 def _import(root, source, manifest, manifest_sha, base_dir):
-    """Copy the verified SOURCE into a hidden directory of ROOT/releases, check it, rename it into place."""
+    """Copy the verified SOURCE into a hidden directory of ROOT/releases, check it, rename it into place (a pushed
+    copy in ROOT/incoming is hard-linked instead: root's own files, on the same file system)."""
+    pushed = _pushed_copy(root, source)
     releases = os.path.join(root, RELEASES)
     work = tempfile.mkdtemp(prefix=".import-%s-" % manifest["release"], dir=releases)
     os.chmod(work, 0o755)
@@ -160,7 +174,11 @@ def _import(root, source, manifest, manifest_sha, base_dir):
             parent = os.path.dirname(target)
             if not os.path.isdir(parent):
                 os.makedirs(parent, 0o755)
-            if entry.get("carried", True):
+            if entry.get("carried", True) and pushed:
+                # root's own pushed copy, on the store's file system: linked, then read back against the manifest
+                os.link(os.path.join(source, entry["path"]), target)
+                _check_file(target, entry)
+            elif entry.get("carried", True):
                 _copy_checked(os.path.join(source, entry["path"]), target, entry)
             else:
                 os.link(os.path.join(base_dir, entry["path"]), target)
@@ -249,12 +267,23 @@ def _require_set(release_id, sets, wanted, prefix):
 
 
 def _store(params, check_mode):
+    try:
+        return _serve(params, check_mode)
+    except MirrorStoreError:
+        # a pushed copy that is refused is removed: the host is left as it was before the push
+        source = params.get("source")
+        if source and params.get("remove_source") and not check_mode and _pushed_copy(params["root"], source):
+            shutil.rmtree(source, ignore_errors=True)
+        raise
+
+
+def _serve(params, check_mode):
     prefix = variable_prefix(params.get("variable_prefix"))
     root, source, serve, keep = params["root"], params.get("source"), params.get("serve"), params["keep"]
     if keep < 1:
         raise MirrorStoreError("%skeep is %d: keep at least the served release (1), 2 or more to roll back" % (
             prefix, keep), kind="bad_input")
-    if not source and not serve:
+    if not source and not serve and not params.get("release_id"):
         raise MirrorStoreError("give %ssource (the carried release to import) or %sserve (an imported release to "
                                "serve)" % (prefix, prefix), kind="bad_input")
     check_root(root, prefix)
@@ -267,7 +296,7 @@ def _store(params, check_mode):
     result = {"changed": False, "imported": False, "switched": False, "previous": was, "removed": [],
               "path": root}
     entry = None
-    if source:
+    if source or params.get("release_id"):
         entry, imported = _take(root, source, params, prefix, check_mode, state)
         result["imported"] = imported
         serve = serve or entry["release"]
@@ -317,12 +346,12 @@ def _held(root, release_id):
         return "unreadable (%s)" % exc
 
 
-def _taken(state, release_id, held, wanted, prefix, source):
+def _taken(state, release_id, held, wanted, prefix, source, option="source"):
     """The state entry of RELEASE_ID, held with manifest sha256 HELD, when that is the WANTED content."""
     if held != wanted:
-        raise MirrorStoreError("%ssource %s: release %s is already imported with other content (manifest sha256 "
-                               "%s, the carried one %s); a release id names one content: stage it under a new id" % (
-                                   prefix, source, release_id, held, wanted), kind="release_id_taken")
+        raise MirrorStoreError("%s%s: release %s is already imported with other content (manifest sha256 %s, the "
+                               "carried one %s); a release id names one content: stage it under a new id" % (
+                                   prefix, option, release_id, held, wanted), kind="release_id_taken")
     kept = _entry(state, release_id)
     if kept is None:
         # imported by a run that stopped before it recorded it
@@ -331,18 +360,34 @@ def _taken(state, release_id, held, wanted, prefix, source):
     return kept
 
 
+def _room(root, needed, release_id, prefix):
+    try:
+        check_room(root, needed, what="importing release %s needs about %%.1f MB" % release_id, name="%sroot" % prefix)
+    except RuntimeError as exc:
+        raise MirrorStoreError(str(exc), kind="no_room")
+
+
 def _take(root, source, params, prefix, check_mode, state):
     """Verify SOURCE and import it unless the store has it; returns (its state entry, whether it was imported).
     A source that the store already holds, the same manifest byte for byte, is not read again."""
     expected_id, expected_sha = params.get("release_id"), params.get("manifest_sha256")
-    if expected_id and not os.path.lexists(source):
+    if expected_id and (not source or not os.path.lexists(source)):
         held = _held(root, expected_id)
         if held is not None:
-            return _taken(state, expected_id, held, expected_sha, prefix, source), False
+            return _taken(state, expected_id, held, expected_sha, prefix, source, "source_controller"), False
         if check_mode:
+            base = params.get("base_release")
+            if base and _held(root, base) != params.get("base_manifest_sha256"):
+                raise MirrorStoreError("%ssource_controller release %s is a delta over release %s (manifest sha256 %s), which "
+                                       "this store does not hold: import the full release %s first" % (
+                                           prefix, expected_id, base, params.get("base_manifest_sha256"), base),
+                                       kind="delta_without_base")
+            _room(root, params.get("carried_bytes") or 0, expected_id, prefix)
             entry = {"release": expected_id, "manifest_sha256": expected_sha, "signer": None, "base": None}
             state["releases"].append(entry)
             return entry, True
+        raise MirrorStoreError("%ssource_controller: release %s is not in the store and %s is not there to import "
+                               "it from" % (prefix, expected_id, source or "no pushed copy"), kind="not_imported")
     try:
         manifest, source_sha = rv.read_manifest(source)
     except rv.ReleaseError as exc:
@@ -355,7 +400,8 @@ def _take(root, source, params, prefix, check_mode, state):
                                kind="changed_after_verify")
     held = _held(root, release_id)
     if held is not None:
-        return _taken(state, release_id, held, source_sha, prefix, source), False
+        return _taken(state, release_id, held, source_sha, prefix, source,
+                      "source_controller" if expected_id else "source"), False
     base = manifest.get("base")
     base_dir = None
     if base:
@@ -379,11 +425,8 @@ def _take(root, source, params, prefix, check_mode, state):
              "base": base, "bytes": verdict["bytes"]}
     _require_set(release_id, dict((name, entry.get("pins", [])) for name, entry in manifest.get("sets", {}).items()),
                  params.get("require_set"), prefix)
-    needed = verdict["carried_bytes"]
-    try:
-        check_room(root, needed, what="importing release %s needs about %%.1f MB" % release_id, name="%sroot" % prefix)
-    except RuntimeError as exc:
-        raise MirrorStoreError(str(exc), kind="no_room")
+    if not _pushed_copy(root, source):
+        _room(root, verdict["carried_bytes"], release_id, prefix)
     if not check_mode:
         os.makedirs(os.path.join(root, RELEASES), 0o755, exist_ok=True)
         _import(root, source, manifest, verdict["manifest_sha256"], base_dir)

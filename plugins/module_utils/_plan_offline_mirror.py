@@ -33,6 +33,8 @@ PRINCIPAL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9@._+-]{0,127}$')
 NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$')
 UNIT_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 ADDRESS_RE = re.compile(r'^[0-9A-Za-z.:-]+$')
+# What the plan says of a release pushed from the controller (all None when the release is on the host).
+PUSHED_KEYS = ('release', 'manifest_sha256', 'carried_bytes', 'base_release', 'base_manifest_sha256')
 # The WSGI app the unit runs: pypiserver for /simple/ and /packages/, whitenoise for the release's files.
 APP_DIR = 'app'
 
@@ -58,12 +60,11 @@ def _check(v):
     for name, example in (('root', '/srv/offline-mirror'), ('venv', '/opt/codex-offline-mirror/venv'),
                           ('python', '/usr/bin/python3')):
         common.absolute(P + name, v[P + name], example)
-    require(bool(v[P + 'source']) != bool(v[P + 'source_controller']) or (v[P + 'serve'] and not (
-        v[P + 'source'] and v[P + 'source_controller'])),
+    both, neither = v[P + 'source'] and v[P + 'source_controller'], not (v[P + 'source'] or v[P + 'source_controller'])
+    require(not both and (not neither or v[P + 'serve']),
             'set one of offline_mirror_source (the carried release directory on the mirror host) and '
             'offline_mirror_source_controller (a release directory on the controller, pushed to the mirror host)%s'
-            % ('' if v[P + 'source'] or v[P + 'source_controller'] else ', or offline_mirror_serve alone to serve '
-               'a release the store already holds'))
+            % (', or offline_mirror_serve alone to serve a release the store already holds' if neither else ''))
     if v[P + 'source']:
         common.absolute(P + 'source', v[P + 'source'], '/media/usb/2026-12-04')
     require(not v[P + 'serve'] or rv.RELEASE_ID_RE.match(str(v[P + 'serve'])),
@@ -112,7 +113,10 @@ def _pushed(v, signers_text):
     require(verdict['ok'], 'offline_mirror_source_controller %s (release %s) does not verify, nothing was pushed: '
             '%s%s' % (source, verdict['release'], '; '.join(problems[:8]),
                       '; and %d more' % (len(problems) - 8) if len(problems) > 8 else ''))
-    return {'release': verdict['release'], 'manifest_sha256': verdict['manifest_sha256']}
+    base = verdict['base'] or {}
+    return {'release': verdict['release'], 'manifest_sha256': verdict['manifest_sha256'],
+            'carried_bytes': verdict['carried_bytes'], 'base_release': base.get('release'),
+            'base_manifest_sha256': base.get('manifest_sha256')}
 
 
 def plan(v, context):
@@ -125,8 +129,8 @@ def plan(v, context):
     local = '127.0.0.1' if address in ('0.0.0.0', '::') else address
     port = int(v[P + 'port'])
     bind = ('[%s]:%d' if ':' in address else '%s:%d') % (address, port)
-    pushed = _pushed(v, signers) if v[P + 'source_controller'] else None
-    incoming = root + '/incoming/' + pushed['release'] if pushed else ''
+    pushed = _pushed(v, signers) if v[P + 'source_controller'] else dict.fromkeys(PUSHED_KEYS)
+    incoming = root + '/incoming/' + pushed['release'] if pushed['release'] else ''
     app_dir = '/opt/%s/%s' % (v[P + 'service'], APP_DIR)
     argv = [v[P + 'venv'] + '/bin/gunicorn', '--chdir', app_dir, '--bind', bind, '--workers', str(v[P + 'workers']),
             '--worker-tmp-dir', '/dev/shm', '--access-logfile', '-', '--no-control-socket']

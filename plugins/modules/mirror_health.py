@@ -56,8 +56,13 @@ options:
     description: Port the service binds (O(check=port)).
     type: int
   service:
-    description: The mirror's systemd unit (without C(.service)); when active, it holds the port itself (O(check=port)).
+    description:
+      - The mirror's systemd unit (without C(.service)); when it is active and O(unit_path) binds O(address):O(port),
+        it holds the port itself (O(check=port)).
     type: str
+  unit_path:
+    description: The unit file of O(service) (O(check=port)).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -100,6 +105,7 @@ from ansible.module_utils.six.moves.urllib.error import HTTPError
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_health import (
     MirrorHealthError,
+    bound_by_unit,
     check,
     port_problem,
 )
@@ -117,14 +123,22 @@ def main():
             address=dict(type="str"),
             port=dict(type="int"),
             service=dict(type="str"),
+            unit_path=dict(type="path"),
         ),
-        required_if=[("check", "served", ["root", "url"]), ("check", "port", ["address", "port", "service"])],
+        required_if=[("check", "served", ["root", "url"]),
+                     ("check", "port", ["address", "port", "service", "unit_path"])],
         supports_check_mode=True,
     )
     p = module.params
     if p["check"] == "port":
         rc, out, _err = module.run_command(["systemctl", "is-active", p["service"] + ".service"])
-        problem = port_problem(p["address"], p["port"], out.strip() == "active")
+        try:
+            with open(p["unit_path"]) as handle:
+                unit = handle.read()
+        except (IOError, OSError):
+            unit = ""
+        problem = port_problem(p["address"], p["port"],
+                               out.strip() == "active" and bound_by_unit(unit, p["address"], p["port"]))
         if problem:
             module.fail_json(msg=problem, check="port")
         module.exit_json(changed=False)

@@ -17,9 +17,10 @@ description:
   - Verifies the release directory O(source) as C(codex.offline_ml.release_verify) does (the signature by a key of
     O(allowed_signers), every file against the signed manifest, nothing extra, no link, device or path that leaves
     the release; a delta only over a base this store holds) before anything is written.
-  - Imports it into O(root)C(/releases/<id>) - every file copied while its sha256 is checked again, a delta's other
-    files hard-linked from its base (no second copy) - in a hidden directory renamed into place when complete, so a
-    crash never leaves a half release where a reader looks.
+  - Imports it into O(root)C(/releases/<id>) - every file copied while its sha256 is checked again (a pushed copy in
+    O(root)C(/incoming) is hard-linked and read back instead), a delta's other files hard-linked from its base (no
+    second copy) - in a hidden directory renamed into place when complete, so a crash never leaves a half release
+    where a reader looks.
   - Serves O(serve) (default, the release of O(source)) by replacing the symbolic link O(root)C(/current) with a
     rename; readers see the old release or the new one, never a mix. Serving an older kept release is the rollback.
   - Keeps the O(keep) releases last imported or served (the served one and the one it replaced are never removed).
@@ -64,9 +65,23 @@ options:
   manifest_sha256:
     description: The sha256 of the manifest of O(release_id).
     type: str
+  base_release:
+    description:
+      - For a delta O(release_id) still to be pushed (check mode), the release it is a delta over; the store must
+        hold it with O(base_manifest_sha256).
+    type: str
+  base_manifest_sha256:
+    description: The sha256 of the manifest of O(base_release).
+    type: str
+  carried_bytes:
+    description:
+      - The size of the files O(release_id) carries; in check mode, with O(source) still to be pushed, the store
+        must have room for them.
+    type: int
   remove_source:
     description:
-      - Remove O(source) once the store holds it, when it lies in O(root)C(/incoming) (a pushed copy).
+      - Remove O(source) once the store holds it, or when it is refused, when it lies in O(root)C(/incoming) (a
+        pushed copy).
     type: bool
     default: false
   allow_unsigned:
@@ -179,6 +194,9 @@ def main():
             allowed_signers_text=dict(type="str"),
             release_id=dict(type="str"),
             manifest_sha256=dict(type="str"),
+            carried_bytes=dict(type="int"),
+            base_release=dict(type="str"),
+            base_manifest_sha256=dict(type="str"),
             remove_source=dict(type="bool", default=False),
             allow_unsigned=dict(type="bool", default=False),
             serve=dict(type="str"),
@@ -187,7 +205,7 @@ def main():
             variable_prefix=dict(type="str", default=""),
         ),
         mutually_exclusive=[("allowed_signers", "allowed_signers_text")],
-        required_together=[("release_id", "manifest_sha256")],
+        required_together=[("release_id", "manifest_sha256"), ("base_release", "base_manifest_sha256")],
         supports_check_mode=True,
     )
     try:
