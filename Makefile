@@ -14,7 +14,7 @@ MIRROR := $(BUILD)/mirror
 STUB_MIRROR := $(BUILD)/stub-mirror
 COLL_ROOT := $(BUILD)/collections
 COLL_LINK := $(COLL_ROOT)/ansible_collections/codex/offline_ml
-SCENARIOS ?= torch_cpu torch_stub hf_offline_cache hf_per_user hf_bundle ci_gates
+SCENARIOS ?= torch_cpu torch_stub hf_offline_cache hf_per_user hf_bundle offline_mirror ci_gates
 
 export PATH := $(VENV)/bin:$(PATH)
 export CONTAINERS_CONF := $(ROOT)/molecule/_shared/containers.conf

@@ -39,6 +39,27 @@ PUSHED_KEYS = ('release', 'manifest_sha256', 'carried_bytes', 'base_release', 'b
 APP_DIR = 'app'
 
 
+UNIT = '''# Managed by codex.offline_ml (role offline_mirror): changes here are replaced on the next run.
+[Unit]
+Description=codex.offline_ml mirror host: the served release of {root} (PEP 503 index and files)
+After=network.target
+
+[Service]
+Type=simple
+User={user}
+Group={user}
+Environment=CODEX_MIRROR_ROOT={root}
+ExecStart={exec_start}
+Restart=on-failure
+RestartSec=2
+NoNewPrivileges=yes
+UMask=0077
+{capabilities}
+[Install]
+WantedBy=multi-user.target
+'''
+
+
 def root_reason(v):
     return 'it imports releases into %s (root-owned) and installs the %s service' % (v[P + 'root'], v[P + 'service'])
 
@@ -137,21 +158,56 @@ def plan(v, context):
     if tls:
         argv += ['--certfile', conf_dir + '/tls/cert.pem', '--keyfile', conf_dir + '/tls/key.pem']
     argv.append('codex_mirror_app:app')
+    exec_start = ' '.join(argv)
+    unit_path = '/etc/systemd/system/%s.service' % v[P + 'service']
+    signers_path = conf_dir + '/allowed_signers'
+    health_url = '%s://%s:%d' % ('https' if tls else 'http', local, port)
+
+    def owned(path, mode, content=None, group='root'):
+        entry = {'path': path, 'mode': mode, 'owner': 'root', 'group': group}
+        if content is not None:
+            entry['content'] = content
+        return entry
+
+    unit = UNIT.format(root=root, user=v[P + 'user'], exec_start=exec_start, capabilities=(
+        'AmbientCapabilities=CAP_NET_BIND_SERVICE\n' if port < 1024 else ''))
     return {
         'root': root,
         'release_dir': root + '/releases',
         'conf_dir': conf_dir,
-        'allowed_signers_path': conf_dir + '/allowed_signers',
+        'allowed_signers_path': signers_path,
         'allowed_signers': signers,
         'pushed': pushed,
         'source': incoming or v[P + 'source'],
         'incoming': incoming,
         'app_dir': app_dir,
-        'unit_path': '/etc/systemd/system/%s.service' % v[P + 'service'],
-        'exec_start': ' '.join(argv),
+        'unit_path': unit_path,
+        'exec_start': exec_start,
+        # the arguments of every mirror_release call (the tasks set source where it differs)
+        'store': {
+            'root': root, 'source': v[P + 'source'], 'release_id': pushed['release'],
+            'manifest_sha256': pushed['manifest_sha256'], 'carried_bytes': pushed['carried_bytes'],
+            'base_release': pushed['base_release'], 'base_manifest_sha256': pushed['base_manifest_sha256'],
+            'allowed_signers_text': signers or None, 'allow_unsigned': bool(v[P + 'allow_unsigned']),
+            'serve': v[P + 'serve'] or None, 'require_set': v[P + 'server_set'], 'keep': int(v[P + 'keep']),
+            'remove_source': True, 'variable_prefix': 'offline_mirror'},
+        # the arguments of both mirror_health calls (the port check adds check: port)
+        'health': {
+            'root': root, 'url': health_url, 'ca_bundle': conf_dir + '/tls/cert.pem' if tls else None,
+            'timeout': int(v[P + 'health_timeout']), 'address': address, 'port': port, 'service': v[P + 'service'],
+            'unit_path': unit_path},
+        # what managed_files writes: the application, the unit, the allowed signers
+        'directories': [owned(conf_dir, '0755'), owned(os.path.dirname(app_dir), '0755'), owned(app_dir, '0755')],
+        'files': [owned(app_dir + '/codex_mirror_app.py', '0644',
+                        common.read_text(os.path.join(context['role_dir'], 'files', 'codex_mirror_app.py'))),
+                  owned(unit_path, '0644', unit), owned(signers_path, '0644', signers)],
+        'tls_dir': owned(conf_dir + '/tls', '0750', group=v[P + 'user']),
+        # the certificate is public; the key's content is added by the task (no_log), never held here
+        'tls_files': [owned(conf_dir + '/tls/cert.pem', '0644', common.read_text(v[P + 'tls_cert']))] if tls else [],
+        'tls_key': owned(conf_dir + '/tls/key.pem', '0640', group=v[P + 'user']),
         'tls': tls,
         'url': (v[P + 'url'] or '%s://%s:%d' % ('https' if tls else 'http', local, port)).rstrip('/'),
-        'health_url': '%s://%s:%d' % ('https' if tls else 'http', local, port),
+        'health_url': health_url,
         'bind': {'address': address, 'port': port},
         'offline_venv': {
             'path': v[P + 'venv'], 'python': v[P + 'python'], 'installer': v[P + 'installer'],

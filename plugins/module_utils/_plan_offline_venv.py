@@ -75,6 +75,11 @@ def _check(s, isdir, isfile):
             "(locks/SET.txt) or set it to '' to install pins without hashes." % (prefix, s['lock_file']))
 
 
+def _present(**args):
+    """ARGS without the empty ones: what a task leaves out with `omit` (an empty list or string is no value)."""
+    return dict((key, value) for key, value in args.items() if value not in ('', None, []))
+
+
 KILLED = ('the venv build on %s ended without a result: its process was killed (an OOM kill, a reboot, a stopped '
           'container?). %s is still the release it was, or the new one if the swap had happened (a release is '
           'swapped in only when it is whole and healthy); the next run removes what the build left and builds '
@@ -90,6 +95,8 @@ def plan(v, context, isdir=os.path.isdir, isfile=os.path.isfile, listdir=os.list
             lock_text = handle.read()
     credentials = url_has_credentials(s['mirror_url'])
     wheelhouse = s['mirror_mode'] == 'wheelhouse'
+    wheelhouse_files = sorted(name for name in listdir(s['mirror_wheelhouse']) if name.endswith('.whl')) \
+        if wheelhouse else []
     public = dict((key, value) for key, value in s.items() if key != 'mirror_url')
     return {
         # every setting but the URL, which may carry credentials: the tasks take it from offline_venv_settings
@@ -103,8 +110,19 @@ def plan(v, context, isdir=os.path.isdir, isfile=os.path.isfile, listdir=os.list
         # the companions' Requires-Dist, read by the preflight's one mirror call (HTTP modes)
         'check_requires': [] if wheelhouse else list(s['check_requires']),
         'killed_msg': KILLED % (context.get('host'), s['path']),
-        'wheelhouse_files': sorted(name for name in listdir(s['mirror_wheelhouse']) if name.endswith('.whl'))
-        if wheelhouse else [],
+        'wheelhouse_files': wheelhouse_files,
+        # the arguments of the offline_venv module and of wheel_mirror_info, but the URL (the tasks add it)
+        'venv_args': _present(
+            path=s['path'], python=s['python'], requirements=requirements(s), lock=lock_text, installer=s['installer'],
+            mirror_mode=s['mirror_mode'], wheelhouse=s['wheelhouse_dest'] if wheelhouse else '',
+            trusted_host=s['mirror_trusted_host'], ca_bundle=s['mirror_ca_bundle'], verify_command=s['verify_command'],
+            extra_paths=s['extra_paths'], force=s['force'], force_reason=s['force_reason'],
+            keep_releases=s['keep_releases'], rollback=s['rollback']),
+        'mirror_info_args': _present(
+            python=s['python'], requirements=requirements(s), lock=lock_text, mirror_mode=s['mirror_mode'],
+            wheelhouse=s['mirror_wheelhouse'] if wheelhouse else '', files=wheelhouse_files if wheelhouse else None,
+            trusted_host=s['mirror_trusted_host'], ca_bundle=s['mirror_ca_bundle'],
+            check_requires=[] if wheelhouse else list(s['check_requires']), variable_prefix=s['variable_prefix']),
         # a credentialed URL never goes to an asynchronous module (its arguments wait in the host's temporary
         # directory while it runs); check mode and a rollback are quick
         'sync': s['progress_poll'] <= 0 or context['check_mode'] or bool(s['rollback']) or credentials,

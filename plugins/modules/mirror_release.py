@@ -185,37 +185,36 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_store import MirrorStoreError, store
 
 
+ARGUMENT_SPEC = dict(
+    root=dict(type="path", required=True),
+    source=dict(type="path"),
+    allowed_signers=dict(type="path"),
+    allowed_signers_text=dict(type="str"),
+    release_id=dict(type="str"),
+    manifest_sha256=dict(type="str"),
+    carried_bytes=dict(type="int"),
+    base_release=dict(type="str"),
+    base_manifest_sha256=dict(type="str"),
+    remove_source=dict(type="bool", default=False),
+    allow_unsigned=dict(type="bool", default=False),
+    serve=dict(type="str"),
+    require_set=dict(type="str"),
+    keep=dict(type="int", default=3),
+    variable_prefix=dict(type="str", default=""),
+)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            root=dict(type="path", required=True),
-            source=dict(type="path"),
-            allowed_signers=dict(type="path"),
-            allowed_signers_text=dict(type="str"),
-            release_id=dict(type="str"),
-            manifest_sha256=dict(type="str"),
-            carried_bytes=dict(type="int"),
-            base_release=dict(type="str"),
-            base_manifest_sha256=dict(type="str"),
-            remove_source=dict(type="bool", default=False),
-            allow_unsigned=dict(type="bool", default=False),
-            serve=dict(type="str"),
-            require_set=dict(type="str"),
-            keep=dict(type="int", default=3),
-            variable_prefix=dict(type="str", default=""),
-        ),
-        mutually_exclusive=[("allowed_signers", "allowed_signers_text")],
-        required_together=[("release_id", "manifest_sha256"), ("base_release", "base_manifest_sha256")],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("allowed_signers", "allowed_signers_text")],
+                           required_together=[("release_id", "manifest_sha256"), ("base_release", "base_manifest_sha256")],
+                           supports_check_mode=True)
     try:
-        result = store(module.params, module.check_mode)
+        module.exit_json(**store(module.params, module.check_mode))
     except MirrorStoreError as exc:
         module.fail_json(msg=exc.msg, kind=exc.kind, **exc.details)
     except (IOError, OSError) as exc:
-        module.fail_json(msg="Cannot import or serve the release: %s%s" % (
-            exc.strerror or exc, " (%s)" % exc.filename if getattr(exc, "filename", None) else ""), kind="os_error")
-    module.exit_json(**result)
+        where = " (%s)" % exc.filename if getattr(exc, "filename", None) else ""
+        module.fail_json(msg="Cannot import or serve the release: %s%s" % (exc.strerror or exc, where), kind="os_error")
 
 
 if __name__ == "__main__":

@@ -17,10 +17,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
 logs="${root}/build/test-logs"
 mkdir -p "${logs}"
-# Balanced by measured minutes (a fresh clone of 8b83233, 2 cores, both lanes running): lane A 0.7 + 3 + 4.3 + 10.1
-# + 8 + the soak's sample (13.6) = 39.7, lane B 3.3 + 1.5 + 2.6 + 3.8 + 4.9 + 25.5 = 41.6.
+# Balanced by measured minutes (a fresh clone of 27718b0, 2 cores, both lanes running): lane A 0.5 + 2.2 + 3.6 + 7.8
+# + 6.4 + the soak's sample (18.4) = 38.9, lane B 2.4 + 1.2 + 2.2 + 3.4 + 3.0 + 23.8 = 35.8, before offline_mirror
+# (about 3 min alone) joined lane B.
 lane_a="${LANE_A-lint sanity unit fleet scenario-ci_gates soak-sample}"
-lane_b="${LANE_B-scenario-torch_cpu scenario-torch_stub scenario-hf_offline_cache scenario-hf_per_user scenario-hf_bundle integration}"
+lane_b="${LANE_B-scenario-torch_cpu scenario-torch_stub scenario-hf_offline_cache scenario-hf_per_user scenario-hf_bundle scenario-offline_mirror integration}"
 
 # Every scenario of make's SCENARIOS runs in a lane: a scenario added there and not here would silently not run.
 # (Not checked when LANE_A or LANE_B is given: then the caller chose.)

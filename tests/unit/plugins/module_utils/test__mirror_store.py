@@ -214,3 +214,51 @@ def test_a_disk_without_room_is_refused_before_copying(lab, full_disk):
     assert err.value.kind == 'no_room' and 'offline_mirror_root %s has 0.0 MB free' % full_disk in err.value.msg
     assert 'importing release r1 needs about' in err.value.msg
     assert sorted(os.listdir(full_disk)) == ['filler']
+
+
+def test_a_pushed_copy_is_linked_in_removed_after_and_named_before_it_is_there(lab):
+    """Push mode: the controller verified the release and names it (id, manifest sha256, size); the host's store
+    checks room and base before the push, links the pushed copy in and removes it."""
+    manifest_sha = rv.read_manifest(lab['r1'])[1]
+    named = dict(release_id='r1', manifest_sha256=manifest_sha, carried_bytes=1000, allowed_signers=None,
+                 allowed_signers_text=open(lab['keys']['allowed']).read())
+    os.rmdir(lab['root'])
+    planned = run(lab, check_mode=True, **named)
+    assert planned['imported'] and planned['switched'] and not os.path.exists(lab['root'])
+    incoming = os.path.join(lab['root'], 'incoming', 'r1')
+    os.makedirs(os.path.dirname(incoming), 0o755)
+    os.chmod(lab['root'], 0o755)
+    subprocess.run(['cp', '-r', lab['r1'], incoming], check=True)
+    result = run(lab, source=incoming, remove_source=True, **named)
+    assert result['imported'] and result['signer'] == 'lab-stager' and not os.path.exists(incoming)
+    assert result['sets'] == {'app': ['alpha==1.0']}
+    served_ok(lab, 'r1')
+    again = run(lab, check_mode=True, **named)
+    assert not again['changed'] and not again['imported']
+
+
+def test_a_refused_pushed_copy_is_removed(lab):
+    incoming = os.path.join(lab['root'], 'incoming', 'r1')
+    os.makedirs(os.path.dirname(incoming), 0o755)
+    subprocess.run(['cp', '-r', lab['r1'], incoming], check=True)
+    os.unlink(os.path.join(incoming, 'locks', 'app.txt'))
+    with pytest.raises(ms.MirrorStoreError) as err:
+        run(lab, source=incoming, remove_source=True, release_id='r1',
+            manifest_sha256=rv.read_manifest(lab['r1'])[1])
+    assert 'locks/app.txt: missing' in err.value.msg and not os.path.exists(incoming)
+
+
+def test_a_delta_to_push_over_a_missing_base_is_refused_before_the_push(lab):
+    with pytest.raises(ms.MirrorStoreError) as err:
+        run(lab, check_mode=True, release_id='r2', manifest_sha256='a' * 64, base_release='r1',
+            base_manifest_sha256='b' * 64)
+    assert err.value.kind == 'delta_without_base'
+    assert 'offline_mirror_source_controller release r2 is a delta over release r1' in err.value.msg
+
+
+def test_a_release_without_the_server_set_is_refused_before_it_is_imported(lab):
+    with pytest.raises(ms.MirrorStoreError) as err:
+        run(lab, source=lab['r1'], require_set='offline_mirror')
+    assert err.value.kind == 'no_server_set' and 'release r1 has no wheel set offline_mirror (' in err.value.msg
+    assert 'it has app' in err.value.msg and os.listdir(lab['root']) == []
+    assert run(lab, source=lab['r1'], require_set='app')['release'] == 'r1'

@@ -144,6 +144,25 @@ def test_offline_venv_settings_fail_naming_the_variable(changes, expected):
     assert expected in info.value.msg
 
 
+def test_offline_venv_plan_holds_the_module_arguments_but_the_url(tmp_path):
+    """What the tasks pass through module_defaults: the settings as the modules name them, the empty ones left out
+    as `omit` did, never the URL."""
+    settings = dict(mirror_url='http://u:s3cret@127.0.0.1/simple/', packages=['a==1'], uv_version='0.13.9',
+                    variable_prefix='torch_cpu', check_requires=['a'])
+    plan = _plan('offline_venv', offline_venv_settings=settings)
+    venv, info = plan['venv_args'], plan['mirror_info_args']
+    assert venv['requirements'] == ['a==1', 'uv==0.13.9'] and venv['mirror_mode'] == 'index'
+    assert not set(venv) & {'lock', 'wheelhouse', 'trusted_host', 'ca_bundle', 'mirror_url'}
+    assert info['check_requires'] == ['a'] and info['variable_prefix'] == 'torch_cpu'
+    assert not set(info) & {'lock', 'wheelhouse', 'files', 'mirror_url'}
+    (tmp_path / 'a-1-py3-none-any.whl').write_text('')
+    settings.update(mirror_mode='wheelhouse', mirror_wheelhouse=str(tmp_path))
+    plan = _plan('offline_venv', offline_venv_settings=settings)
+    assert plan['venv_args']['wheelhouse'] == '/var/cache/codex/wheelhouse'
+    assert plan['mirror_info_args']['files'] == ['a-1-py3-none-any.whl'] and 'check_requires' not in plan['mirror_info_args']
+    assert 's3cret' not in repr(plan)
+
+
 def test_offline_venv_find_links_takes_a_directory_on_the_host():
     settings = dict(mirror_mode='find_links', mirror_url='/srv/offline-mirror/releases/r1/wheels', packages=['a==1'],
                     variable_prefix='offline_mirror', uv_version='0.13.9')
