@@ -65,8 +65,8 @@ def _check(s, isdir, isfile):
                 '%s_mirror_wheelhouse=%s is not a directory on the controller; point it at the wheels/ folder that '
                 'playbooks/stage_wheels.yml wrote.' % (prefix, s['mirror_wheelhouse']))
     else:
-        require(re.match(r'^https?://[^/]+', s['mirror_url'] or '') or (mode == 'find_links' and (s['mirror_url'] or '')
-                                                                         .startswith('/')),
+        on_host = mode == 'find_links' and (s['mirror_url'] or '').startswith('/')
+        require(re.match(r'^https?://[^/]+', s['mirror_url'] or '') or on_host,
                 '%s_mirror_mode is %s: %s_mirror_url must be an http:// or https:// URL of the %s.'
                 % (prefix, mode, prefix, 'PEP 503 index (…/simple/)' if mode == 'index' else
                    'wheel directory (or the absolute path of one on the host)'))

@@ -128,7 +128,7 @@ release:
   description: The release served now.
   returned: success
   type: str
-  sample: 2026-12-04
+  sample: "2026-12-04"
 manifest_sha256:
   description: sha256 of the served release's C(manifest.json).
   returned: success

@@ -20,7 +20,8 @@ from ansible_collections.codex.offline_ml.plugins.module_utils import _mirror_st
 from ansible_collections.codex.offline_ml.plugins.module_utils import _release_build as build
 from ansible_collections.codex.offline_ml.plugins.module_utils import _release_verify as rv
 
-from test__release import bundle, keys, staging_dir  # noqa: F401  (keys is a fixture)
+# keys is a fixture
+from test__release import bundle, keys, staging_dir  # noqa: F401  # pylint: disable=unused-import
 
 
 def make_release(base, write_wheel, keys, release_id, beta='1.0', on=None, carried='carried'):

@@ -17,7 +17,8 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._plan_common impo
 
 from test__plan_roles import _plan
 from test__mirror_store import make_release
-from test__release import keys  # noqa: F401  (a fixture)
+# keys is a fixture
+from test__release import keys  # noqa: F401  # pylint: disable=unused-import
 
 
 def signers(keys):
