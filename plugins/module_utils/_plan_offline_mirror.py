@@ -172,16 +172,11 @@ def plan(v, context):
     unit = UNIT.format(root=root, user=v[P + 'user'], exec_start=exec_start, capabilities=(
         'AmbientCapabilities=CAP_NET_BIND_SERVICE\n' if port < 1024 else ''))
     return {
-        'root': root,
         'release_dir': root + '/releases',
-        'conf_dir': conf_dir,
-        'allowed_signers_path': signers_path,
         'allowed_signers': signers,
         'pushed': pushed,
         'source': incoming or v[P + 'source'],
         'incoming': incoming,
-        'app_dir': app_dir,
-        'unit_path': unit_path,
         'exec_start': exec_start,
         # the arguments of every mirror_release call (the tasks set source where it differs)
         'store': {
@@ -208,7 +203,6 @@ def plan(v, context):
         'tls': tls,
         'url': (v[P + 'url'] or '%s://%s:%d' % ('https' if tls else 'http', local, port)).rstrip('/'),
         'health_url': health_url,
-        'bind': {'address': address, 'port': port},
         'offline_venv': {
             'path': v[P + 'venv'], 'python': v[P + 'python'], 'installer': v[P + 'installer'],
             'uv_version': v[P + 'uv_version'], 'mirror_mode': 'find_links',
