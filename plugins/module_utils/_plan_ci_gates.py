@@ -22,7 +22,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._plan_common impo
 P = 'ci_gates_'
 VARIABLES = tuple(P + name for name in (
     'projects', 'venv', 'python', 'packages', 'extra_packages', 'installer', 'uv_version', 'lock_file',
-    'mirror_mode', 'mirror_url', 'mirror_wheelhouse', 'mirror_trusted_host', 'mirror_ca_bundle', 'rollback',
+    'mirror_mode', 'mirror_url', 'mirror_wheelhouse', 'mirror_trusted_host', 'mirror_ca_bundle', 'mirror_host', 'rollback',
     'lib_dir', 'command', 'coverage_default', 'test_venv', 'torch_required', 'torch_command', 'torch_timeout',
     'offline_env_file', 'hf_home', 'hf_hub_cache', 'hf_datasets_cache', 'nox_command'))
 
@@ -130,7 +130,7 @@ def plan(v, context, exists=os.path.isfile):
             'path': v[P + 'venv'], 'python': v[P + 'python'], 'packages': v[P + 'packages'] + v[P + 'extra_packages'],
             'lock_file': lock_file, 'installer': v[P + 'installer'], 'uv_version': v[P + 'uv_version'],
             'mirror_mode': v[P + 'mirror_mode'], 'mirror_wheelhouse': v[P + 'mirror_wheelhouse'],
-            'mirror_trusted_host': v[P + 'mirror_trusted_host'], 'mirror_ca_bundle': v[P + 'mirror_ca_bundle'],
+            'mirror_trusted_host': v[P + 'mirror_trusted_host'], 'mirror_ca_bundle': v[P + 'mirror_ca_bundle'], 'mirror_host': v[P + 'mirror_host'],
             # the new venv must import the tools before it is swapped in (the helpers are checked by verify.yml)
             'verify_command': ['-c', 'import nox, pytest, pytest_cov, coverage'], 'extra_paths': [lib],
             'rollback': v[P + 'rollback'], 'variable_prefix': 'ci_gates'},

@@ -25,8 +25,9 @@ VARIABLES = tuple(P + name for name in (
     'layout', 'users', 'home', 'hub_cache', 'transformers_cache', 'datasets_cache', 'group', 'members', 'acl',
     'login_umask', 'token_path', 'offline', 'disable_telemetry', 'export_endpoint', 'extra_env', 'profile_script',
     'env_file', 'venv', 'python', 'packages', 'lock_file', 'installer', 'uv_version', 'mirror_mode', 'mirror_url',
-    'mirror_wheelhouse', 'mirror_trusted_host', 'mirror_ca_bundle', 'repos', 'method', 'endpoint',
-    'endpoint_ca_bundle', 'bundle_src', 'bundle_url', 'bundle_dir', 'seed_timeout', 'facts_timeout'))
+    'mirror_wheelhouse', 'mirror_trusted_host', 'mirror_ca_bundle', 'mirror_host', 'repos', 'method', 'endpoint',
+    'endpoint_ca_bundle', 'bundle_src', 'bundle_url', 'bundle_dir', 'release_url', 'release_signers', 'seed_timeout',
+    'facts_timeout'))
 
 # A per-user cache below each user's home, relative to it.
 USER_HUB = '.cache/huggingface/hub'
@@ -168,6 +169,31 @@ def _check_seeding(v, exists):
                 'controller; write them with playbooks/stage_hf.yml.' % (src, src))
 
 
+def release_args(v, bundle):
+    """The release_manifest call of the preflight: the bundle fetched from a mirror host's served release is checked
+    against that release's signed manifest ({} when the bundle does not come from hf_offline_cache_release_url)."""
+    release, url = v[P + 'release_url'], re.sub(r'[?#].*$', '', v[P + 'bundle_url'])
+    if not (bundle and url and release):
+        return {}
+    base = release.rstrip('/') + '/'
+    require(re.match(r'^https?://[^/@]+/', base),
+            'hf_offline_cache_release_url must be the http:// or https:// URL of the mirror host\'s served release '
+            '(offline_mirror_url followed by release/), without credentials (got %s).' % common.redact_userinfo(release))
+    require(url.startswith(base) and len(url) > len(base),
+            'hf_offline_cache_bundle_url (%s) is not a file of hf_offline_cache_release_url (%s): fetch the bundle from '
+            'the served release (for example %shf/hf-bundle.tar), or set hf_offline_cache_release_url to \'\' for a '
+            'bundle that is not part of a signed release.' % (common.redact_userinfo(url), base, base))
+    require(v[P + 'release_signers'],
+            'hf_offline_cache_release_signers is empty: the served release\'s manifest is checked against its signature; '
+            'give the lab\'s signers (mirror_defaults_allowed_signers, [{principal, key}]).')
+    path = url[len(base):]
+    args = {'url': base, 'allowed_signers': v[P + 'release_signers'], 'paths': [path, path + '.manifest.json'],
+            'mirror_host': v[P + 'mirror_host']}
+    if v[P + 'endpoint_ca_bundle']:
+        args['ca_path'] = v[P + 'endpoint_ca_bundle']
+    return args
+
+
 def own_names(v):
     """Distribution names of a venv this role builds (a venv whose release marker names only these is its own)."""
     lock_file = v[P + 'lock_file']
@@ -253,6 +279,9 @@ def plan(v, context, exists=os.path.isfile):
         'seed_method': v[P + 'method'] if seeding else None,
         'bundle': bundle,
         'bundle_path': (v[P + 'bundle_dir'] + '/' + bundle_name) if bundle else '',
+        # the bundle's .manifest.json as the signed release lists it (its sha256 is the fetch's checksum)
+        'release_args': release_args(v, bundle),
+        'bundle_manifest_in_release': (release_args(v, bundle).get('paths') or ['', ''])[1],
         'shared_dirs': shared_dirs,
         'paths': PER_USER_PATHS if per_user else {},
         'environment': env,
@@ -279,7 +308,7 @@ def plan(v, context, exists=os.path.isfile):
             'path': v[P + 'venv'], 'python': v[P + 'python'], 'packages': v[P + 'packages'],
             'lock_file': lock_file, 'installer': v[P + 'installer'], 'uv_version': v[P + 'uv_version'],
             'mirror_mode': v[P + 'mirror_mode'], 'mirror_wheelhouse': v[P + 'mirror_wheelhouse'],
-            'mirror_trusted_host': v[P + 'mirror_trusted_host'], 'mirror_ca_bundle': v[P + 'mirror_ca_bundle'],
+            'mirror_trusted_host': v[P + 'mirror_trusted_host'], 'mirror_ca_bundle': v[P + 'mirror_ca_bundle'], 'mirror_host': v[P + 'mirror_host'],
             'verify_command': VERIFY_COMMAND, 'variable_prefix': 'hf_offline_cache'},
         # The audit: the exports a login shell is asked for (never HF_TOKEN), and the values the core four must
         # have with the offline flags on (the audit always expects offline mode).

@@ -122,7 +122,8 @@ def plan(v, context, isdir=os.path.isdir, isfile=os.path.isfile, listdir=os.list
             python=s['python'], requirements=requirements(s), lock=lock_text, mirror_mode=s['mirror_mode'],
             wheelhouse=s['mirror_wheelhouse'] if wheelhouse else '', files=wheelhouse_files if wheelhouse else None,
             trusted_host=s['mirror_trusted_host'], ca_bundle=s['mirror_ca_bundle'],
-            check_requires=[] if wheelhouse else list(s['check_requires']), variable_prefix=s['variable_prefix']),
+            check_requires=[] if wheelhouse else list(s['check_requires']), variable_prefix=s['variable_prefix'],
+            mirror_host=s['mirror_host']),
         # a credentialed URL never goes to an asynchronous module (its arguments wait in the host's temporary
         # directory while it runs); check mode and a rollback are quick
         'sync': s['progress_poll'] <= 0 or context['check_mode'] or bool(s['rollback']) or credentials,

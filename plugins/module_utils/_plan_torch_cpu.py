@@ -22,7 +22,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._torch_checks imp
 P = 'torch_cpu_'
 VARIABLES = tuple(P + name for name in (
     'packages', 'companions', 'extra_packages', 'venv', 'python', 'installer', 'uv_version', 'lock_file',
-    'mirror_mode', 'mirror_url', 'mirror_wheelhouse', 'mirror_trusted_host', 'mirror_ca_bundle', 'pip_conf',
+    'mirror_mode', 'mirror_url', 'mirror_wheelhouse', 'mirror_trusted_host', 'mirror_ca_bundle', 'mirror_host', 'pip_conf',
     'keep_releases', 'rollback', 'require_cpu_build', 'diagnostic_timeout', 'progress_poll', 'command',
     'python_command'))
 
@@ -92,7 +92,7 @@ def plan(v, context, exists=os.path.isfile):
             'path': v[P + 'venv'], 'python': v[P + 'python'], 'packages': pins, 'lock_file': lock_file,
             'installer': v[P + 'installer'], 'uv_version': v[P + 'uv_version'], 'mirror_mode': v[P + 'mirror_mode'],
             'mirror_wheelhouse': v[P + 'mirror_wheelhouse'], 'mirror_trusted_host': v[P + 'mirror_trusted_host'],
-            'mirror_ca_bundle': v[P + 'mirror_ca_bundle'],
+            'mirror_ca_bundle': v[P + 'mirror_ca_bundle'], 'mirror_host': v[P + 'mirror_host'],
             # The new venv must pass the same diagnostic (its source passed inline: nothing is written to the host
             # before the venv is known to be healthy). -B: no __pycache__ anywhere.
             'verify_command': ['-B', '-I', '-c', checks.rstrip()] + cpu,

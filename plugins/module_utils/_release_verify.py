@@ -85,18 +85,24 @@ def read_manifest_file(path):
             data = handle.read()
     finally:
         os.close(fd)
+    return parse_manifest(data, path)
+
+
+def parse_manifest(data, where):
+    """(manifest dict, sha256 of DATA) of a manifest's bytes DATA read from WHERE (a path or a URL, as the
+    messages name it); ReleaseError naming what is wrong."""
     try:
         manifest = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ReleaseError("%s is not JSON: %s" % (path, exc))
+        raise ReleaseError("%s is not JSON: %s" % (where, exc))
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ReleaseError("%s is not a release manifest of codex.offline_ml (no format %r): stage releases with "
-                           "playbooks/stage.yml" % (path, FORMAT))
+                           "playbooks/stage.yml" % (where, FORMAT))
     if manifest.get("schema") != SCHEMA:
         raise ReleaseError("%s has schema %r; this collection reads schema %d" % (
-            path, manifest.get("schema"), SCHEMA))
+            where, manifest.get("schema"), SCHEMA))
     if not isinstance(manifest.get("files"), list) or not RELEASE_ID_RE.match(str(manifest.get("release", ""))):
-        raise ReleaseError("%s has no release id or no file list" % path)
+        raise ReleaseError("%s has no release id or no file list" % where)
     return manifest, hashlib.sha256(data).hexdigest()
 
 

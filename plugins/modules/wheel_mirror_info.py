@@ -55,6 +55,12 @@ options:
     description: Accept a wheel of the pinned version whatever its tags (for reading metadata on another machine).
     type: bool
     default: false
+  mirror_host:
+    description:
+      - Inventory name of the lab's mirror host (role C(codex.offline_ml.offline_mirror)) that serves O(mirror_url).
+        When the mirror does not answer, the message names this host and says to converge it or start its service.
+    type: str
+    default: ""
 """
 
 EXAMPLES = r"""
@@ -148,6 +154,7 @@ def main():
             variable_prefix=dict(type="str", default=""),
             check_requires=dict(type="list", elements="str", default=[]),
             any_platform=dict(type="bool", default=False),
+            mirror_host=dict(type="str", default=""),
         ),
         required_if=MIRROR_URL_REQUIRED_IF + [("mirror_mode", "wheelhouse", ["wheelhouse", "files"], True)],
         supports_check_mode=True,
@@ -175,6 +182,11 @@ def main():
         if exc.kind == "unreachable" and p["mirror_mode"] == "wheelhouse":
             hint = "check {p}mirror_wheelhouse and {p}mirror_mode"
         prefix = variable_prefix(p["variable_prefix"])
+        if exc.kind == "unreachable" and p["mirror_host"] and p["mirror_mode"] != "wheelhouse":
+            # The lab's own mirror host: the fix is on that host, not in this node's variables.
+            msg = "the mirror host %s does not answer: %s" % (p["mirror_host"], msg)
+            hint = ("converge the mirror host first (site.yml applies offline_mirror to mirror_hosts before the nodes) "
+                    "or start its service; check {p}mirror_url")
         if hint and prefix:
             msg = "%s. Fix: %s" % (msg, hint.format(p=prefix))
         module.fail_json(msg=scrub(msg, url_secrets(mirror_url)), kind=exc.kind)

@@ -89,6 +89,36 @@ def test_hf_offline_cache_plan_shared_and_per_user():
     assert per_user['audit']['expected'] == {'TRANSFORMERS_OFFLINE': '1', 'HF_HUB_OFFLINE': '1', 'HF_DATASETS_OFFLINE': '1'}
 
 
+SIGNERS = [{'principal': 'stager@lab', 'key': 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE4g stager@lab'}]
+RELEASE = dict(hf_offline_cache_repos=['gpt2'], hf_offline_cache_method='bundle', hf_offline_cache_release_signers=SIGNERS,
+               hf_offline_cache_release_url='http://mirror1:3141/release/', hf_offline_cache_mirror_host='mirror1',
+               hf_offline_cache_bundle_url='http://mirror1:3141/release/hf/hf-bundle.tar')
+
+
+@pytest.mark.parametrize('changes,expected', [
+    (dict(hf_offline_cache_release_url='mirror1:3141/release/'), 'hf_offline_cache_release_url must be the http://'),
+    (dict(hf_offline_cache_release_url='http://ops:s3cret@mirror1:3141/release/'), 'hf_offline_cache_release_url must be'),
+    (dict(hf_offline_cache_bundle_url='http://other:8000/hf/hf-bundle.tar'), 'is not a file of hf_offline_cache_release_url'),
+    (dict(hf_offline_cache_bundle_url='http://mirror1:3141/release/'), 'is not a file of hf_offline_cache_release_url'),
+    (dict(hf_offline_cache_release_signers=[]), 'hf_offline_cache_release_signers is empty'),
+])
+def test_hf_offline_cache_release_check_inputs(changes, expected):
+    with pytest.raises(PlanError) as info:
+        _plan('hf_offline_cache', **dict(RELEASE, **changes))
+    assert expected in info.value.msg and 's3cret' not in info.value.msg
+
+
+def test_hf_offline_cache_bundle_from_the_served_release_is_checked_against_it():
+    plan = _plan('hf_offline_cache', **dict(RELEASE, hf_offline_cache_release_url='http://mirror1:3141/release'))
+    assert plan['release_args'] == {'url': 'http://mirror1:3141/release/', 'allowed_signers': SIGNERS,
+                                    'paths': ['hf/hf-bundle.tar', 'hf/hf-bundle.tar.manifest.json'], 'mirror_host': 'mirror1'}
+    assert plan['bundle_manifest_in_release'] == 'hf/hf-bundle.tar.manifest.json'
+    assert plan['bundle_path'] == '/var/cache/codex/hf-bundles/hf-bundle.tar'
+    # a bundle URL with no served release to check it against: no release check (the bundle's own manifest only)
+    plain = _plan('hf_offline_cache', **dict(RELEASE, hf_offline_cache_release_url=''))
+    assert plain['release_args'] == {} and plain['bundle_manifest_in_release'] == ''
+
+
 TORCH_ERRORS = [
     (dict(torch_cpu_packages=['torch>=2']), 'not pins: torch>=2'),
     (dict(torch_cpu_packages=['six==1.17.0']), 'must pin torch exactly once'),

@@ -77,6 +77,15 @@ def test_unreachable_names_the_variable(run_module, unused_port):
     assert 'Fix: check torch_cpu_mirror_url / torch_cpu_mirror_mode' in result['msg']
 
 
+def test_unreachable_names_the_mirror_host(run_module, unused_port):
+    url = 'http://127.0.0.1:%d/simple/' % unused_port()
+    failed, result = run(run_module, mirror_url=url, requirements=['torch==2.13.0+cpu'], variable_prefix='torch_cpu',
+                         mirror_host='lab-mirror1', timeout=5)
+    assert failed and result['kind'] == 'unreachable'
+    assert result['msg'].startswith('the mirror host lab-mirror1 does not answer: mirror %s is unreachable' % url)
+    assert 'converge the mirror host first' in result['msg'] and 'check torch_cpu_mirror_url' in result['msg']
+
+
 def test_no_hint_without_prefix(run_module, unused_port):
     failed, result = run(run_module, mirror_url='http://127.0.0.1:%d/simple/' % unused_port(),
                          requirements=['torch==2.13.0+cpu'], timeout=5)
