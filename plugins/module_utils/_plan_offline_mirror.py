@@ -27,6 +27,9 @@ VARIABLES = tuple(P + name for name in (
     'source', 'source_controller', 'allowed_signers', 'allow_unsigned', 'root', 'keep', 'serve', 'address', 'port',
     'url', 'tls_cert', 'tls_key', 'server_set', 'venv', 'python', 'user', 'service', 'workers', 'installer',
     'uv_version', 'health_timeout'))
+# what the audit entry point's mirror_audit action reads (audit() below)
+AUDIT_VARIABLES = tuple(P + name for name in (
+    'root', 'allowed_signers', 'allow_unsigned', 'address', 'port', 'tls_cert', 'service', 'health_timeout'))
 KEY_RE = re.compile(r'^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|'
                     r'sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+$')
 PRINCIPAL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9@._+-]{0,127}$')
@@ -140,6 +143,30 @@ def _pushed(v, signers_text):
             'base_manifest_sha256': base.get('manifest_sha256')}
 
 
+def _local_url(v):
+    """(the URL the mirror host asks itself at, the CA file on the host that verifies it, or None over HTTP)."""
+    address = v[P + 'address']
+    local = '127.0.0.1' if address in ('0.0.0.0', '::') else address
+    tls = bool(v[P + 'tls_cert'])
+    return ('%s://%s:%d' % ('https' if tls else 'http', local, int(v[P + 'port'])),
+            '/etc/%s/tls/cert.pem' % v[P + 'service'] if tls else None)
+
+
+def audit(v):
+    """The arguments of the audit's mirror_audit call (the offline_mirror audit entry point): the store, the served
+    address as the role's own health check asks it, the keys that may sign. Checks only what these need: the
+    audit neither verifies again nor needs a release on the controller."""
+    common.absolute(P + 'root', v[P + 'root'], '/srv/offline-mirror')
+    require(str(v[P + 'port']).isdigit() and 0 < int(v[P + 'port']) < 65536,
+            'offline_mirror_port=%s is not a TCP port (1-65535)' % v[P + 'port'])
+    require(UNIT_RE.match(str(v[P + 'service'])), 'offline_mirror_service (%s) must be a unit name (letters, '
+            'digits, . _ -)' % v[P + 'service'])
+    url, ca_bundle = _local_url(v)
+    return {'root': common.strip_slashes(v[P + 'root']), 'url': url, 'ca_bundle': ca_bundle,
+            'timeout': int(v[P + 'health_timeout']), 'allowed_signers': _signers(v),
+            'allow_unsigned': bool(v[P + 'allow_unsigned'])}
+
+
 def plan(v, context):
     _check(v)
     signers = _signers(v)
@@ -147,7 +174,6 @@ def plan(v, context):
     tls = bool(v[P + 'tls_cert'])
     conf_dir = '/etc/' + v[P + 'service']
     address = v[P + 'address']
-    local = '127.0.0.1' if address in ('0.0.0.0', '::') else address
     port = int(v[P + 'port'])
     bind = ('[%s]:%d' if ':' in address else '%s:%d') % (address, port)
     pushed = _pushed(v, signers) if v[P + 'source_controller'] else dict.fromkeys(PUSHED_KEYS)
@@ -161,7 +187,7 @@ def plan(v, context):
     exec_start = ' '.join(argv)
     unit_path = '/etc/systemd/system/%s.service' % v[P + 'service']
     signers_path = conf_dir + '/allowed_signers'
-    health_url = '%s://%s:%d' % ('https' if tls else 'http', local, port)
+    health_url, ca_bundle = _local_url(v)
 
     def owned(path, mode, content=None, group='root'):
         entry = {'path': path, 'mode': mode, 'owner': 'root', 'group': group}
@@ -188,7 +214,7 @@ def plan(v, context):
             'remove_source': True, 'variable_prefix': 'offline_mirror'},
         # the arguments of both mirror_health calls (the port check adds check: port)
         'health': {
-            'root': root, 'url': health_url, 'ca_bundle': conf_dir + '/tls/cert.pem' if tls else None,
+            'root': root, 'url': health_url, 'ca_bundle': ca_bundle,
             'timeout': int(v[P + 'health_timeout']), 'address': address, 'port': port, 'service': v[P + 'service'],
             'unit_path': unit_path},
         # what managed_files writes: the application, the unit, the allowed signers
@@ -201,7 +227,7 @@ def plan(v, context):
         'tls_files': [owned(conf_dir + '/tls/cert.pem', '0644', common.read_text(v[P + 'tls_cert']))] if tls else [],
         'tls_key': owned(conf_dir + '/tls/key.pem', '0640', group=v[P + 'user']),
         'tls': tls,
-        'url': (v[P + 'url'] or '%s://%s:%d' % ('https' if tls else 'http', local, port)).rstrip('/'),
+        'url': (v[P + 'url'] or health_url).rstrip('/'),
         'health_url': health_url,
         'offline_venv': {
             'path': v[P + 'venv'], 'python': v[P + 'python'], 'installer': v[P + 'installer'],

@@ -10,6 +10,7 @@ is built in steps, one module each:
 * ``_report_manifest``  the staging manifest (manifest.json of playbooks/stage_wheels.yml) as an index;
 * ``_report_normalize`` a raw host record, as ``playbooks/audit.yml`` sends it, into the shape the rules read;
 * ``_report_rules``     the compliance rules, one function per check;
+* ``_report_mirror``    the mirror host's row, and each node compared with the release it serves;
 * ``_report_fleet``     every host's checks, the columns, drift between hosts, the report document;
 * ``_report_render``    fleet.json, junit.xml and fleet.html (the page from ``_report_template``, autoescaped);
 * ``_report_files``     one folder per run and the ``latest`` symlink.
@@ -26,6 +27,7 @@ import hashlib
 import json
 
 from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import normalize_name
 
 SCHEMA = 1
 GENERATOR = "codex.offline_ml.fleet_report"
@@ -75,3 +77,11 @@ def summarize(problems):
 def fingerprint(value):
     """sha256 of the canonical JSON of VALUE (sorted keys, sorted lists of hashes)."""
     return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":")).encode("utf-8")).hexdigest()
+
+
+def lock_fingerprint(hashes):
+    """The fingerprint of a lock's wheel hashes {name: [sha256]} (a venv's release marker records them, a lock file
+    parses into them), None without them: two venvs, or a venv and a release's lock, hold the same lock when equal."""
+    if not isinstance(hashes, dict):
+        return None
+    return fingerprint(dict((normalize_name(k), sorted(h.lower() for h in v or [])) for k, v in hashes.items()))

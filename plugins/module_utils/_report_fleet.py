@@ -28,6 +28,12 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._report_common im
     plural,
     result,
 )
+from ansible_collections.codex.offline_ml.plugins.module_utils._report_mirror import (
+    check_mirror,
+    check_release,
+    fleet_mirror,
+    served_reference,
+)
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_normalize import normalize_record, roles_of
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_rules import (
     CHECK_ROLES,
@@ -39,12 +45,21 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._report_rules imp
 )
 
 # Column order of the fixed checks; the per-venv checks "wheels:<name>" come right after "torch".
-FIXED_ORDER = ("torch", "exports", "hf_cache", "gates")
+FIXED_ORDER = ("torch", "exports", "hf_cache", "gates", "release", "mirror")
+NO_MIRROR = "no mirror host in this audit (offline_mirror): nothing to compare this host's release with"
 
 
 # --------------------------------------------------------------------------- one host
+def _check_roles(record, check):
+    """The roles a check audits: it applies to a host expected to have one of them."""
+    if check in CHECK_ROLES:
+        roles = CHECK_ROLES[check]
+        return list(roles) if isinstance(roles, tuple) else [roles]
+    return record.get("_venv_roles", {}).get(check) or []
+
+
 def _not_applicable(record, check):
-    role = CHECK_ROLES.get(check) or " or ".join(record.get("_venv_roles", {}).get(check) or ["its role"])
+    role = " or ".join(_check_roles(record, check) or ["its role"])
     groups = ", ".join(record.get("groups") or []) or "no group"
     source = record.get("roles_source") or "groups"
     if source == "groups":
@@ -87,8 +102,9 @@ def _venv_entries_for(entries, roles):
     return kept
 
 
-def evaluate_host(record, index=None, manifest_error=None, require_lock_hashes=True):
-    """(host entry of the report, {check: comparables}) for one raw host record."""
+def evaluate_host(record, index=None, manifest_error=None, require_lock_hashes=True, mirror=None):
+    """(host entry of the report, {check: comparables}) for one raw host record; MIRROR is what the nodes are
+    compared with (``_report_mirror.served_reference``, None without a mirror host)."""
     if not isinstance(record, dict) or not record.get("host"):
         raise ReportError("every host record needs a 'host' name; got %r" % (record,))
     roles = set(record.get("roles") or [])
@@ -101,8 +117,7 @@ def evaluate_host(record, index=None, manifest_error=None, require_lock_hashes=T
     comparables = {}
 
     def applies(name):
-        wanted = [CHECK_ROLES[name]] if name in CHECK_ROLES else record["_venv_roles"].get(name, [])
-        return bool(set(wanted) & roles)
+        return bool(set(_check_roles(record, name)) & roles)
 
     venvs_by_path = dict((v["path"], v) for v in venvs)
     plan = [("torch", lambda: check_torch(record, venvs_by_path))]
@@ -110,10 +125,13 @@ def evaluate_host(record, index=None, manifest_error=None, require_lock_hashes=T
         plan.append((_venv_check_name(venv),
                      (lambda v=venv: check_venv(v, index, manifest_error, require_lock_hashes))))
     plan += [("exports", lambda: check_exports(record)), ("hf_cache", lambda: check_hf_cache(record)),
-             ("gates", lambda: check_gates(record, venvs_by_path))]
+             ("gates", lambda: check_gates(record, venvs_by_path)), ("mirror", lambda: check_mirror(record)),
+             ("release", lambda: check_release(record, [v for v in venvs if applies(_venv_check_name(v))], mirror))]
     for name, run in plan:
         if not applies(name):
             checks[name] = _not_applicable(record, name)
+        elif name == "release" and mirror is None:
+            checks[name] = result(NA, NO_MIRROR)
         elif unreachable:
             msg = _unreachable(record)
             checks[name] = result(FAIL, msg, [msg])
@@ -211,8 +229,9 @@ def build_report(records, manifest_info=None, index=None, require_lock_hashes=Tr
     seen = set()
     hosts = []
     comparables = {}
+    mirror = served_reference(records)
     for record in sorted(records, key=lambda r: (r or {}).get("host") or ""):
-        entry, values = evaluate_host(record, index, manifest_info.get("error"), require_lock_hashes)
+        entry, values = evaluate_host(record, index, manifest_info.get("error"), require_lock_hashes, mirror)
         if entry["host"] in seen:
             raise ReportError("host %s has two records" % entry["host"])
         seen.add(entry["host"])
@@ -232,6 +251,7 @@ def build_report(records, manifest_info=None, index=None, require_lock_hashes=Tr
         "generator": GENERATOR,
         "generated_at": generated_at or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "manifest": manifest_info,
+        "mirror": fleet_mirror(hosts),
         "role_groups": dict((k, sorted(v)) for k, v in (role_groups or {}).items()),
         "checks": checks,
         "hosts": hosts,

@@ -125,8 +125,15 @@ def _header(doc):
         manifest_digest=fill(T.MANIFEST_DIGEST, sha256=short(manifest.get("sha256")),
                              wheels=plural(manifest["files"] or 0, "wheel")) if manifest.get("sha256") else Markup(),
         manifest_error=fill(T.MANIFEST_ERROR, error=manifest["error"]) if manifest.get("error") else Markup(),
-        verdict=verdict, passed=summary["counts"][PASS], failed=summary["counts"][FAIL],
+        mirror=_mirror(doc), verdict=verdict, passed=summary["counts"][PASS], failed=summary["counts"][FAIL],
         not_applicable=summary["counts"][NA])
+
+
+def _mirror(doc):
+    return join(fill(T.MIRROR, symbol=_CELL[m["status"]][0], host=m["host"], release=m["release"] or "nothing",
+                     sha256=short(m["manifest_sha256"]) or None, signature=m["signature"] or "not verified",
+                     health="ok" if m["health"] else "FAILED", releases=", ".join(m["releases"]) or "none")
+                for m in (doc.get("mirror") or {}).get("hosts") or [])
 
 
 def _matrix_row(doc, entry):

@@ -9,7 +9,7 @@ Private to the collection; runs on the controller (module ``fleet_report``). Sta
 Each ``check_*`` reads a normalised host record (``_report_normalize``) and returns ``(result, comparables)``:
 the verdict (``_report_common.result``; a failing check's summary is ``summarize(problems)``) and the values
 that are compared between hosts for drift (``_report_fleet.compute_drift``). Which role a check audits is
-:data:`CHECK_ROLES`; whether it applies to a host is decided in ``_report_fleet``.
+:data:`CHECK_ROLES` (a tuple: any of them); whether it applies to a host is decided in ``_report_fleet``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,7 +22,7 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._wheels import no
 from ansible_collections.codex.offline_ml.plugins.module_utils._report_common import (
     FAIL,
     PASS,
-    fingerprint,
+    lock_fingerprint,
     plural,
     result,
     short,
@@ -36,6 +36,9 @@ CHECK_ROLES = {
     "exports": "hf_offline_cache",
     "hf_cache": "hf_offline_cache",
     "gates": "ci_gates",
+    # _report_mirror: the mirror host's row, and a node's venvs and models against the release it serves
+    "mirror": "offline_mirror",
+    "release": ("torch_cpu", "hf_offline_cache", "ci_gates"),
 }
 
 EXPORT_KEYS = ("HF_HOME", "HF_HUB_CACHE", "TRANSFORMERS_CACHE", "HF_DATASETS_CACHE",
@@ -162,12 +165,11 @@ def check_venv(venv, index, manifest_error, require_lock_hashes):
         marker = {}
     wanted = dict((normalize_name(k), v) for k, v in (marker.get("wanted") or {}).items())
     hashes = marker.get("hashes")
+    comparables["lock"] = lock_fingerprint(hashes)
     if isinstance(hashes, dict):
         hashes = dict((normalize_name(k), sorted(h.lower() for h in v)) for k, v in hashes.items())
-        comparables["lock"] = fingerprint(hashes)
     else:
         hashes = None
-        comparables["lock"] = None
     if marker and hashes is None:
         msg = ("the release marker records no lock hashes (built without a lock, or by an offline_venv older than "
                "the audit): the wheels cannot be matched to the manifest by sha256; rebuild the venv from a lock")

@@ -60,7 +60,7 @@ PAGE = (
     u"<h1>codex.offline_ml fleet audit</h1>\n"
     u"<p class=\"meta\">Generated <strong>$generated_at</strong> (UTC) &#183; report schema $schema &#183; $hosts "
     u"&#183; staging manifest <code>$manifest_path</code>$manifest_digest</p>\n"
-    u"$manifest_error$verdict"
+    u"$manifest_error$mirror$verdict"
     u"<p class=\"legend\">Cells: <span class=\"pass\">&#10004; pass</span><span class=\"fail\">&#10008; FAIL</span>"
     u"<span class=\"na\">&#8211; n/a (the check does not apply to the host)</span> &#183; $passed pass, $failed fail, "
     u"$not_applicable n/a</p>\n"
@@ -82,6 +82,9 @@ VERDICT_OK = u"<div class=\"verdict ok\">&#10004; COMPLIANT: all $hosts pass eve
 VERDICT_BAD = (u"<div class=\"verdict bad\">&#10008; NOT COMPLIANT: $failing of $hosts fail at least one check: "
                u"$names</div>\n")
 ROLE_GROUPS = u": $role_groups"
+# a line per mirror host: what it serves, the signature verdict (verified again by the audit), the releases it keeps
+MIRROR = (u"<p class=\"meta\">$symbol mirror host <strong>$host</strong> serves release <strong>$release</strong> "
+          u"(manifest sha256 $sha256) &#183; $signature &#183; health $health &#183; kept: $releases</p>\n")
 
 # hosts x checks: a row per host, a cell per check
 CHECK_HEADER = u"<th>$check</th>"

@@ -17,7 +17,9 @@ description:
   - Runs on the controller (C(delegate_to=localhost), C(run_once=true)) after C(playbooks/audit.yml) has collected one
     host record per host. Decides, host by host, every check (V(pass), V(fail) or V(n/a) when the host is not expected
     to have the role the check audits), compares each venv's distributions and locked wheel hashes with the staging
-    manifest O(manifest), and groups hosts by value wherever they drifted apart.
+    manifest O(manifest), checks the mirror host's served release (its signature verified again on the host,
+    its health, its facts file) and compares each node's locks and models with that release, naming a node on an
+    older one, and groups hosts by value wherever they drifted apart.
   - Writes one folder per run, O(dest)/<UTC timestamp>/, holding C(fleet.json) (versioned schema, sorted, identical
     between two audits of the same state but for C(generated_at)), C(fleet.html) (one self-contained page, no script,
     no external asset) and C(junit.xml) (a test case per host and check), then points O(dest)/latest at it.
@@ -46,7 +48,8 @@ options:
     required: true
   manifest:
     description:
-      - The staging manifest (C(manifest.json) written by C(playbooks/stage_wheels.yml)) on the controller.
+      - The staging manifest (C(manifest.json) written by C(playbooks/stage_wheels.yml)) on the controller, or a
+        release's C(manifest.json) (C(playbooks/stage.yml); its wheels are its entries of kind C(wheel)).
       - When it is missing or unreadable every venv check fails, saying so.
     type: path
   require_lock_hashes:

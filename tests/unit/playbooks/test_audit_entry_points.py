@@ -9,7 +9,8 @@ role's internal `__<role>_*` variables of vars/main.yml; every public `<role>_*`
 an option of the entry point `audit` in meta/argument_specs.yml (so the README table and the validation are
 complete), with the same spec as in `main` when main has it. Where the entry point plans with
 codex.offline_ml.role_plan, the plan reads the role's variables of module_utils/_plan_<role>.py (every one an
-option of `main`, which validates them); the audit spec may list those too. The entry point's one result, the fact
+option of `main`, which validates them); the audit spec may list those too (offline_mirror's entry point calls
+codex.offline_ml.mirror_audit, whose action reads the plan's AUDIT_VARIABLES). The entry point's one result, the fact
 `<role>_audit`, is written, not read.
 """
 
@@ -30,7 +31,7 @@ def audit_roles():
 
 
 def test_audit_includes_every_public_role():
-    assert sorted(audit_roles()) == ['ci_gates', 'hf_offline_cache', 'torch_cpu']
+    assert sorted(audit_roles()) == ['ci_gates', 'hf_offline_cache', 'offline_mirror', 'torch_cpu']
 
 
 def variables_read(role):
@@ -51,14 +52,18 @@ def variables_read(role):
 
 
 def planned_variables(role):
-    """The variables the role's plan reads, when the audit entry point plans (empty otherwise)."""
-    if 'codex.offline_ml.role_plan' not in (REPO_ROOT / 'roles' / role / 'tasks' / 'audit.yml').read_text():
-        return set()
+    """The variables the role's plan reads, when the audit entry point plans (empty otherwise); offline_mirror's
+    action mirror_audit reads those of its plan's AUDIT_VARIABLES."""
+    tasks = (REPO_ROOT / 'roles' / role / 'tasks' / 'audit.yml').read_text()
     from ansible_collections.codex.offline_ml.plugins.module_utils import _plan_common
+    if 'codex.offline_ml.mirror_audit' in tasks:
+        return set(_plan_common.planner(role).AUDIT_VARIABLES)
+    if 'codex.offline_ml.role_plan' not in tasks:
+        return set()
     return set(_plan_common.planner(role).VARIABLES)
 
 
-@pytest.mark.parametrize('role', ['ci_gates', 'hf_offline_cache', 'torch_cpu'])
+@pytest.mark.parametrize('role', ['ci_gates', 'hf_offline_cache', 'offline_mirror', 'torch_cpu'])
 def test_the_audit_spec_lists_what_the_entry_point_reads(role):
     specs = yaml.safe_load((REPO_ROOT / 'roles' / role / 'meta' / 'argument_specs.yml').read_text())['argument_specs']
     options = specs['audit']['options']

@@ -69,3 +69,46 @@ def hostile_doc(manifest):
     rec['groups'] = ['ml_nodes', '<b>g</b>']
     rec['torch']['diagnostic']['problems'] = ['bad <img src=x onerror=alert(1)> \x01 problem']
     return build([rec, record('ml1')], manifest)
+
+
+# --------------------------------------------------------------------------- the mirror host and the release it serves
+MIRROR_GROUPS = dict(ROLE_GROUPS, offline_mirror=['mirror_hosts'])
+MODEL = 'codex-test/tiny-bert'
+
+
+def ml1_lock():
+    """The wheel hashes ml1's venv was built from: the served release's lock of set torch_cpu in mirror_record."""
+    return venv_of(record('ml1'))['marker']['hashes']
+
+
+def kept_release(release_id, lock, commit, created):
+    return {'release': release_id, 'manifest_sha256': (release_id * 64)[:64], 'created': created, 'error': None,
+            'locks': {'torch_cpu': {'path': 'locks/torch_cpu.txt', 'sha256': 'a' * 64, 'listed': 'a' * 64,
+                                    'hashes': lock, 'error': None}},
+            'models': [{'repo_id': MODEL, 'repo_type': 'model', 'revision': 'main', 'commit': commit}]}
+
+
+def mirror_record(host='mirror1', served='r2', signer='stager@lab', signed=True, allow_unsigned=False, health=True,
+                  fact=True):
+    """A mirror host's record: it keeps r1 (an older lock, model at commit 'old') and r2 (ml1's lock, ml1's model
+    commit) and serves SERVED."""
+    ml1 = record('ml1')
+    commit = ml1['hf_cache']['facts']['requested'][0]['commit']
+    old_lock = dict(ml1_lock(), torch=['0' * 64])
+    releases = [kept_release('r1', old_lock, 'old0' * 10, '2026-11-01T00:00:00Z'),
+                kept_release('r2', ml1_lock(), commit, '2026-12-01T00:00:00Z')]
+    manifest_sha256 = [r for r in releases if r['release'] == served][0]['manifest_sha256']
+    mirror = {'root': '/srv/offline-mirror', 'url': 'http://127.0.0.1:3141', 'allow_unsigned': allow_unsigned,
+              'served': {'release': served, 'path': '/srv/offline-mirror/releases/' + served,
+                         'manifest_sha256': manifest_sha256, 'signed': signed,
+                         'signer': signer if signed else None, 'error': None,
+                         'signature_error': None if signer or not signed else 'manifest.json.sig: signed by a key '
+                                                                              'that is not in allowed_signers'},
+              'releases': releases,
+              'health': {'ok': health, 'checks': ['index lists alpha-1.0-py3-none-any.whl'] if health else [],
+                         'check': None if health else 'index',
+                         'error': None if health else 'index: http://127.0.0.1:3141/simple/alpha/ answered HTTP 502'},
+              'fact': {'release': served, 'manifest_sha256': manifest_sha256, 'signer': signer} if fact else None}
+    return {'host': host, 'groups': ['mirror_hosts'], 'roles': ['offline_mirror'], 'roles_source': 'groups',
+            'os': {}, 'python': '3.11.2', 'unreachable': False, 'mirror': mirror,
+            'venvs': record('ml1')['venvs'], 'venv_states': [], 'venv_error': None}

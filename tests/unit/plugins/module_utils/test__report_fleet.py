@@ -29,11 +29,13 @@ from report_cases import FIXTURES, build, check_of, load_records, record, status
 def test_schema_and_shape(manifest):
     doc = build(load_records(), manifest)
     assert doc['schema'] == 1 == SCHEMA
-    assert set(doc) == {'schema', 'generator', 'generated_at', 'manifest', 'role_groups', 'checks', 'hosts', 'drift',
-                        'summary', 'compliant'}
+    assert set(doc) == {'schema', 'generator', 'generated_at', 'manifest', 'mirror', 'role_groups', 'checks', 'hosts',
+                        'drift', 'summary', 'compliant'}
+    assert doc['mirror'] == {'hosts': [], 'served': []}
     assert [h['host'] for h in doc['hosts']] == ['ci1', 'ml1', 'ml2']
     # ci1's /opt/codex/venv holds the hf set alone: its column is wheels:hf, not the ML nodes' wheels:torch+hf
-    assert doc['checks'] == ['torch', 'wheels:gates', 'wheels:hf', 'wheels:torch+hf', 'exports', 'hf_cache', 'gates']
+    assert doc['checks'] == ['torch', 'wheels:gates', 'wheels:hf', 'wheels:torch+hf', 'exports', 'hf_cache', 'gates',
+                             'release', 'mirror']
     for host in doc['hosts']:
         assert set(host) == {'host', 'groups', 'roles', 'roles_source', 'os', 'python', 'reachable', 'checks',
                              'failed_checks', 'compliant'}
@@ -52,11 +54,11 @@ def test_fixture_verdicts(manifest):
     doc = build(load_records(), manifest)
     assert statuses(doc) == {
         'ci1': {'torch': 'n/a', 'wheels:gates': 'pass', 'wheels:hf': 'pass', 'wheels:torch+hf': 'n/a',
-                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'pass'},
+                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'pass', 'release': 'n/a', 'mirror': 'n/a'},
         'ml1': {'torch': 'pass', 'wheels:gates': 'n/a', 'wheels:hf': 'n/a', 'wheels:torch+hf': 'pass',
-                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'n/a'},
+                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'n/a', 'release': 'n/a', 'mirror': 'n/a'},
         'ml2': {'torch': 'fail', 'wheels:gates': 'n/a', 'wheels:hf': 'n/a', 'wheels:torch+hf': 'fail',
-                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'n/a'},
+                'exports': 'pass', 'hf_cache': 'pass', 'gates': 'n/a', 'release': 'n/a', 'mirror': 'n/a'},
     }
     assert doc['compliant'] is False
     assert doc['summary']['noncompliant_hosts'] == ['ml2']

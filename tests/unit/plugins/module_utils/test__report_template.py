@@ -27,5 +27,5 @@ def test_stylesheet_has_no_placeholder_and_is_in_the_page():
 def test_page_slots():
     assert set(string.Template(T.PAGE).get_identifiers()) == {
         'generated_at', 'title_verdict', 'schema', 'hosts', 'manifest_path', 'manifest_digest', 'manifest_error',
-        'verdict', 'passed', 'failed', 'not_applicable', 'check_headers', 'matrix_rows', 'failures', 'drift',
+        'mirror', 'verdict', 'passed', 'failed', 'not_applicable', 'check_headers', 'matrix_rows', 'failures', 'drift',
         'details', 'generator', 'role_groups'}
