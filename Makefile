@@ -1,5 +1,5 @@
 # codex.offline_ml — the two commands on a fresh Debian 12 machine:
-#   make demo   build the images, stage the mirror, start the 3-host demo lab (containers), run site.yml and
+#   make demo   build the images, stage the mirror, start the 4-host demo lab (containers), run site.yml and
 #               audit.yml over it, print where the report is
 #   make test   yamllint, ansible-lint, ansible-test sanity, unit tests, every Molecule scenario (fleet inside a
 #               loopback-only network namespace), bad-input tests
@@ -32,7 +32,7 @@ export CODEX_FAMILY_WHEELS := $(BUILD)/family-wheels
         venv images mirror refresh-locks family-wheels hf-mirror collection mirrors-up mirrors-down build clean
 
 help:
-	@echo "make demo   - the main job: site.yml then audit.yml over the 3-container demo lab; prints the report's path"
+	@echo "make demo   - the main job: site.yml then audit.yml over the 4-container demo lab; prints the report's path"
 	@echo "make test   - the whole suite"
 
 # ---------------------------------------------------------------- set-up (idempotent, stamp files)
@@ -159,7 +159,8 @@ suite-scenario-%:
 molecule-fleet: build
 	@$(MAKE) --no-print-directory suite-fleet
 suite-fleet:
-	$(NETNS) run codex-fleet -- $(WITH_MIRRORS) molecule test -s fleet
+	$(NETNS) run codex-fleet -- $(WITH_MIRRORS) molecule/_shared/lab_release.sh $(CURDIR)/build/lab-release \
+	  molecule test -s fleet
 
 # INTEGRATION: a file or folder of tests/integration (default: all of them).
 # INTEGRATION_JOBS: pytest-xdist workers, a file per worker (each file's containers and ports are its own; the

@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# make demo: the demo lab (demo/inventory: two Debian 12 ML nodes, one Debian 13 CI runner) as containers on this
-# machine, brought to the hardened state by playbooks/site.yml, then audited by playbooks/audit.yml.
+# make demo: the demo lab (demo/inventory: the mirror host, two Debian 12 ML nodes, one Debian 13 CI runner) as
+# containers on this machine, brought to the hardened state by playbooks/site.yml, then audited by playbooks/audit.yml.
+# The connected side first: molecule/_shared/lab_release.sh stages one release from the test index and the Hub
+# mirror and signs it with a throwaway key (or finds it staged already); the mirror host gets it as a carried disk
+# (build/lab-release plugged in read-only at /media/carried), verifies, imports and serves it under systemd, and
+# the nodes install from it: no node talks to the harness's index or Hub mirror.
 # Prints where the report is and each host's verdicts. Run it again: site.yml changes nothing and the verdicts
 # are the same (the script compares them with the previous run's and says so).
 # Expects the environment make sets up (PATH with .venv, CONTAINERS_CONF, ANSIBLE_COLLECTIONS_PATH) and the wheel
@@ -25,19 +29,24 @@ reports="${root}/build/demo/audit"
 mkdir -p "${reports}"
 
 ssh_dir="${root}/build/ssh"
+release_dir="${root}/build/lab-release"
+eval "$(molecule/_shared/lab_release.sh "${release_dir}")"
+export CODEX_LAB_RELEASE_ID CODEX_LAB_RELEASE_DIR="${release_dir}"
+echo "demo: release ${CODEX_LAB_RELEASE_ID} staged and signed in ${release_dir}"
 if [ ! -s "${ssh_dir}/ops_ed25519" ]; then
   echo "demo: ${ssh_dir}/ops_ed25519 is missing: run 'make images' (it makes the operator's key pair)" >&2
   exit 1
 fi
-# host -> image (host_vars codex_demo_image: debian12 | debian13 -> build/image-debian12 | build/image-debian13)
-# and its sshd port (host_vars ansible_port)
+# host -> image (host_vars codex_demo_image: debian12 | debian13 -> build/image-debian12 | build/image-debian13),
+# its sshd port (host_vars ansible_port) and whether it runs systemd (host_vars codex_demo_systemd: the mirror host)
 hosts_images="$(ansible-inventory -i "${inventory}" --list | python3 -c '
 import json, sys
 meta = json.load(sys.stdin)["_meta"]["hostvars"]
 for host in sorted(meta):
-    print(host, meta[host].get("codex_demo_image", "debian12"), meta[host]["ansible_port"])
+    print(host, meta[host].get("codex_demo_image", "debian12"), meta[host]["ansible_port"],
+          "systemd" if meta[host].get("codex_demo_systemd") else "plain")
 ')"
-while read -r host flavour port; do
+while read -r host flavour port init; do
   ref_file="${root}/build/image-${flavour}"
   if [ ! -s "${ref_file}" ]; then
     echo "demo: ${ref_file} is missing: run 'make images' (it builds the Debian 12 and 13 images)" >&2
@@ -48,7 +57,18 @@ while read -r host flavour port; do
      || [ "$(podman inspect -f '{{.ImageName}}' "${host}")" != "${image}" ]; then
     podman rm -f -t 0 "${host}" >/dev/null 2>&1 || true
     echo "demo: starting ${host} from ${image}"
-    podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 "${image}" >/dev/null
+    if [ "${init}" = systemd ]; then
+      podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 --systemd=always \
+        -v "${release_dir}:/media/carried:ro" "${image}" /sbin/init >/dev/null
+      # sshd.sh needs a running system: wait for systemd to finish booting (degraded is fine: no unit is ours yet)
+      for _ in $(seq 60); do
+        state="$(podman exec "${host}" systemctl is-system-running 2>/dev/null || true)"
+        case "${state}" in running | degraded) break ;; esac
+        sleep 1
+      done
+    else
+      podman run -d --name "${host}" --hostname "${host}" --network host --label codex.demo=1 "${image}" >/dev/null
+    fi
   fi
   molecule/_shared/sshd.sh start "${host}" "${port}" "${ssh_dir}/known_hosts"
 done <<< "${hosts_images}"
@@ -105,6 +125,9 @@ print("      %s  %s" % ("host".ljust(width), "  ".join(checks)))
 for h in doc["hosts"]:
     cells = [h["checks"].get(c, {}).get("status", "-").ljust(len(c)) for c in checks]
     print("      %s  %s" % (h["host"].ljust(width), "  ".join(cells)))
+for m in (doc.get("mirror") or {}).get("hosts", []):
+    print("demo: mirror host %s serves release %s (manifest %s), %s; health %s" % (
+        m["host"], m["release"], (m["manifest_sha256"] or "?")[:12], m["signature"], "ok" if m["health"] else "FAILED"))
 s = doc["summary"]
 print("demo: %d of %d hosts compliant; site.yml changed %d task%s" % (
     s["compliant_hosts"], s["hosts"], changed, "" if changed == 1 else "s"))

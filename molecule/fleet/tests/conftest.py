@@ -23,8 +23,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def clean_audit():
     """playbooks/audit.yml over the converged fleet, with a snapshot of every host before and after."""
-    before = dict((h, fh.snapshot(h)) for h in fh.ALL)
+    before = dict((h, fh.snapshot(h)) for h in fh.EVERY)
     audit = fh.Audit()
-    audit.snapshots = (before, dict((h, fh.snapshot(h)) for h in fh.ALL))
+    audit.snapshots = (before, dict((h, fh.snapshot(h)) for h in fh.EVERY))
     assert audit.doc is not None, "the audit wrote no fleet.json: %r" % (audit.result,)
     return audit

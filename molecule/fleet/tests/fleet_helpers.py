@@ -17,8 +17,12 @@ from pathlib import Path
 
 ML = ["fleet-ml1", "fleet-ml2"]
 CI = ["fleet-ci1"]
+# the nodes (what the node checks are parametrized over)
 ALL = ML + CI
-GROUPS = {"ml_nodes": ML, "ci_runners": CI}
+MIRROR = ["fleet-mirror1"]
+# every host of the inventory: the nodes and the mirror host they install from
+EVERY = MIRROR + ALL
+GROUPS = {"ml_nodes": ML, "ci_runners": CI, "mirror_hosts": MIRROR}
 DRIFT_HOST = "fleet-ml2"
 
 ROOT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY") or Path(__file__).resolve().parents[3])

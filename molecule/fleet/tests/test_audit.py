@@ -12,10 +12,13 @@ import fleet_helpers as fh
 # The verdicts of a freshly converged fleet: every check that applies passes, the others are n/a.
 EXPECTED = {
     "ml_nodes": {"torch": "pass", "wheels:torch+hf": "pass", "wheels:hf": "n/a", "exports": "pass", "hf_cache": "pass",
-                 "wheels:gates": "n/a", "gates": "n/a"},
+                 "wheels:gates": "n/a", "gates": "n/a", "release": "pass", "mirror": "n/a"},
     # the runner's /opt/codex/venv is hf_offline_cache's alone (huggingface_hub, no torch): its column says so
     "ci_runners": {"torch": "n/a", "wheels:torch+hf": "n/a", "wheels:hf": "pass", "exports": "pass", "hf_cache": "pass",
-                   "wheels:gates": "pass", "gates": "pass"},
+                   "wheels:gates": "pass", "gates": "pass", "release": "pass", "mirror": "n/a"},
+    # the mirror host has none of the nodes' roles: its one check is the release it serves
+    "mirror_hosts": {"torch": "n/a", "wheels:torch+hf": "n/a", "wheels:hf": "n/a", "exports": "n/a", "hf_cache": "n/a",
+                     "wheels:gates": "n/a", "gates": "n/a", "release": "n/a", "mirror": "pass"},
 }
 
 LIST_DISTS = ("import json; from importlib import metadata; "
@@ -29,7 +32,7 @@ def _norm(name):
 def test_audit_play_succeeds_and_changes_nothing(clean_audit):
     assert clean_audit.result.rc == 0, repr(clean_audit.result)
     counts = fh.recap(clean_audit.result)
-    assert sorted(counts) == sorted(fh.ALL), counts
+    assert sorted(counts) == sorted(fh.EVERY), counts
     assert all(c["changed"] == 0 and c["failures"] == 0 for c in counts.values()), counts
     before, after = clean_audit.snapshots
     assert before == after
@@ -39,8 +42,8 @@ def test_every_host_is_compliant(clean_audit):
     doc = clean_audit.doc
     assert doc["schema"] == 1
     assert doc["compliant"] is True, json.dumps(doc["summary"])
-    assert doc["summary"]["hosts"] == 3 and doc["summary"]["noncompliant_hosts"] == []
-    assert [h["host"] for h in doc["hosts"]] == sorted(fh.ALL)
+    assert doc["summary"]["hosts"] == 4 and doc["summary"]["noncompliant_hosts"] == []
+    assert [h["host"] for h in doc["hosts"]] == sorted(fh.EVERY)
 
 
 @pytest.mark.parametrize("group", sorted(fh.GROUPS))

@@ -30,7 +30,8 @@ import fleet_helpers as fh
 HOST = fh.ML[0]
 IDENT = "awx-job-1"
 # the job's lab settings: what the demo inventory's group_vars read from the environment
-LAB_ENV = ["CODEX_MIRROR_DIR", "CODEX_SSH_DIR", "CODEX_INDEX_URL", "CODEX_HF_MIRROR_URL", "CODEX_HF_TINY_BERT_COMMIT"]
+LAB_ENV = ["CODEX_MIRROR_DIR", "CODEX_SSH_DIR", "CODEX_INDEX_URL", "CODEX_HF_MIRROR_URL", "CODEX_HF_TINY_BERT_COMMIT",
+           "CODEX_LAB_RELEASE_DIR", "CODEX_LAB_RELEASE_ID"]
 
 
 def _tool(name):
@@ -52,7 +53,7 @@ def _awx_inventory():
                                       env=fh.tool_env())))
     for variables in [listing.get("all", {}).get("vars", {})] + list(listing["_meta"]["hostvars"].values()):
         variables.pop("ansible_ssh_private_key_file", None)
-    assert sorted(listing["_meta"]["hostvars"]) == sorted(fh.ALL), listing
+    assert sorted(listing["_meta"]["hostvars"]) == sorted(fh.EVERY), listing
     # awx/main/tasks/jobs.py build_inventory writes exactly this kind of script, mode 0700
     return "#! /usr/bin/env python3\n# -*- coding: utf-8 -*-\nprint(%r)\n" % json.dumps(listing)
 

@@ -102,7 +102,7 @@ def test_drift_section_sets_the_host_apart(drifted):
 def test_html_marks_the_failing_check(drifted):
     report = drifted
     assert report.html_verdicts() == report.verdicts()
-    assert "NOT COMPLIANT: 1 of 3 hosts fail at least one check: %s<" % fh.DRIFT_HOST in report.html
+    assert "NOT COMPLIANT: 1 of 4 hosts fail at least one check: %s<" % fh.DRIFT_HOST in report.html
     assert "torch is stub" in report.html
 
 
@@ -112,7 +112,7 @@ def test_fail_option_fails_naming_the_host(drifted):
     messages = [msg for _task, _host, msg in fh.failures(report.result)]
     assert len(messages) == 1, repr(report.result)
     print(messages[0])
-    match = re.match(r"audit: 1 host of 3 hosts not compliant: (.*) \(report: (.*)\)$", messages[0])
+    match = re.match(r"audit: 1 host of 4 hosts not compliant: (.*) \(report: (.*)\)$", messages[0])
     assert match, messages[0]
     assert match.group(1) == "%s (torch: torch is stub)" % fh.DRIFT_HOST
     assert match.group(2) == str(report.run_dir / "fleet.html")

@@ -1,4 +1,4 @@
-"""The inventory Molecule generated is the lab the other tests name: two ML nodes, one CI runner, and the demo's
+"""The inventory Molecule generated is the lab the other tests name: the mirror host, two ML nodes, one CI runner, and the demo's
 group_vars (linked into it)."""
 
 import ast
@@ -15,7 +15,7 @@ def test_hosts_and_groups_are_the_scenarios():
     listing = json.loads(fh.ok(fh.run(["ansible-inventory", "-i", fh.INVENTORY, "--list"], env=fh.tool_env())))
     for group, hosts in fh.GROUPS.items():
         assert sorted(listing[group]["hosts"]) == hosts, listing[group]
-    assert sorted(listing["_meta"]["hostvars"]) == sorted(fh.ALL)
+    assert sorted(listing["_meta"]["hostvars"]) == sorted(fh.EVERY)
 
 
 def test_group_vars_are_the_demo_inventorys():
@@ -24,7 +24,7 @@ def test_group_vars_are_the_demo_inventorys():
 
 
 def test_hosts_run_the_debian_release_of_their_group():
-    for name in fh.ML:
+    for name in fh.ML + fh.MIRROR:
         assert fh.ok(fh.on(name, "cat", "/etc/debian_version")).startswith("12."), name
     for name in fh.CI:
         assert fh.ok(fh.on(name, "cat", "/etc/debian_version")).startswith("13."), name
@@ -47,5 +47,5 @@ def test_site_and_audit_share_the_default_role_mapping():
     """What site.yml applies by default is what audit.yml checks by default."""
     site = _default_mapping("site.yml", "__site_role_groups")
     audit = _default_mapping("audit.yml", "__audit_role_groups")
-    assert site == audit == {"torch_cpu": ["ml_nodes"], "hf_offline_cache": ["ml_nodes", "ci_runners"],
-                             "ci_gates": ["ci_runners"]}
+    assert site == audit == {"offline_mirror": ["mirror_hosts"], "torch_cpu": ["ml_nodes"],
+                             "hf_offline_cache": ["ml_nodes", "ci_runners"], "ci_gates": ["ci_runners"]}

@@ -46,7 +46,7 @@ def test_controller_runs_in_the_loopback_only_namespace():
     assert routes.strip() == "", routes
 
 
-@pytest.mark.parametrize("name", fh.ALL)
+@pytest.mark.parametrize("name", fh.EVERY)
 def test_container_shares_the_controllers_namespace(name):
     """network: host from inside the namespace joins it: the container's network namespace is the controller's."""
     mine = os.readlink("/proc/self/ns/net")
@@ -54,20 +54,20 @@ def test_container_shares_the_controllers_namespace(name):
     assert theirs == mine
 
 
-@pytest.mark.parametrize("name", fh.ALL)
+@pytest.mark.parametrize("name", fh.EVERY)
 def test_container_sees_only_loopback(name):
     out = fh.ok(fh.on(name, "ip", "-o", "link", "show"))
     assert _links(out) == ["lo"], out
 
 
-@pytest.mark.parametrize("name", fh.ALL)
+@pytest.mark.parametrize("name", fh.EVERY)
 def test_container_has_no_route(name):
     assert fh.ok(fh.on(name, "ip", "route", "show")).strip() == ""
     v6 = fh.ok(fh.on(name, "ip", "-6", "route", "show"))
     assert [line for line in v6.splitlines() if " dev lo " not in line + " "] == [], v6
 
 
-@pytest.mark.parametrize("name", fh.ALL)
+@pytest.mark.parametrize("name", fh.EVERY)
 def test_outside_address_fails_at_once(name):
     answer = json.loads(fh.ok(fh.python(name, OUTSIDE)))
     assert answer["connected"] is False
@@ -75,7 +75,7 @@ def test_outside_address_fails_at_once(name):
     assert answer["seconds"] < 1, answer
 
 
-@pytest.mark.parametrize("name", fh.ALL)
+@pytest.mark.parametrize("name", fh.EVERY)
 def test_mirrors_answer_on_loopback(name):
     """The wheel index, the stub index and the Hub mirror of the namespace, reached from the container."""
     urls = [os.environ["CODEX_INDEX_URL"] + "torch/", os.environ["CODEX_STUB_INDEX_URL"],

@@ -68,7 +68,7 @@ def test_host_keys_are_pinned_from_the_containers():
         assert entries == [key], (host, entries)
 
 
-@pytest.mark.parametrize("host", fh.ALL)
+@pytest.mark.parametrize("host", fh.EVERY)
 def test_sshd_listens_on_loopback_only(host):
     sockets = fh.ok(fh.on(host, "ss", "-Hltnp")).splitlines()
     sshd = [line.split()[3] for line in sockets if "sshd" in line]
@@ -79,29 +79,29 @@ def test_modules_run_as_root_through_sudo_and_as_ops_without():
     become = _adhoc_results(adhoc("all", "-m", "ansible.builtin.command", "-a", "id -un"))
     plain = _adhoc_results(adhoc("all", "-m", "ansible.builtin.command", "-a", "id -un", "-e",
                                  "ansible_become=false"))
-    assert sorted(become) == sorted(plain) == sorted(fh.ALL)
+    assert sorted(become) == sorted(plain) == sorted(fh.EVERY)
     assert set(r["stdout"] for r in become.values()) == {"root"}, become
     assert set(r["stdout"] for r in plain.values()) == {"ops"}, plain
 
 
 def test_check_mode_over_ssh_changes_nothing():
-    before = dict((h, fh.snapshot(h)) for h in fh.ALL)
+    before = dict((h, fh.snapshot(h)) for h in fh.EVERY)
     result = fh.playbook(fh.PLAYBOOKS / "site.yml", "--check")
     assert result.rc == 0, repr(result)
     stats = fh.recap(result)
-    assert sorted(stats) == sorted(fh.ALL), stats
-    assert dict((h, s["changed"]) for h, s in stats.items()) == dict((h, 0) for h in fh.ALL), stats
-    assert dict((h, fh.snapshot(h)) for h in fh.ALL) == before
+    assert sorted(stats) == sorted(fh.EVERY), stats
+    assert dict((h, s["changed"]) for h, s in stats.items()) == dict((h, 0) for h in fh.EVERY), stats
+    assert dict((h, fh.snapshot(h)) for h in fh.EVERY) == before
 
 
-@pytest.mark.parametrize("host", fh.ALL)
+@pytest.mark.parametrize("host", fh.EVERY)
 def test_nothing_the_roles_wrote_belongs_to_the_operator(host):
     uid = fh.ok(fh.on(host, "id", "-u", "ops")).strip()
     owned = fh.ok(fh.python(host, OWNED_BY, uid, *fh.WATCHED)).split()
     assert owned == [], owned
 
 
-@pytest.mark.parametrize("host", fh.ALL)
+@pytest.mark.parametrize("host", fh.EVERY)
 def test_no_module_left_in_the_operators_temp_dirs(host):
     """Pipelined: no module payload or leftover in ~ops/.ansible/tmp, root's, or /tmp after every run so far."""
     left = fh.ok(fh.on(host, "sh", "-c", "find /home/ops/.ansible/tmp /root/.ansible/tmp -mindepth 1 2>/dev/null;"
