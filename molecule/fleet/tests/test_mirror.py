@@ -66,7 +66,7 @@ def mirror_down():
         yield host, before, result
     finally:
         fh.ok(fh.on(MIRROR, "systemctl", "start", SERVICE))
-        for _ in range(60):
+        for _attempt in range(60):
             if fh.python(fh.ML[0], "import urllib.request; urllib.request.urlopen(%r)" % (URL + "simple/")).rc == 0:
                 break
             time.sleep(1)

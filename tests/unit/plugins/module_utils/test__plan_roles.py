@@ -95,6 +95,12 @@ RELEASE = dict(hf_offline_cache_repos=['gpt2'], hf_offline_cache_method='bundle'
                hf_offline_cache_bundle_url='http://mirror1:3141/release/hf/hf-bundle.tar')
 
 
+def _release_plan(**changes):
+    values = dict(RELEASE)
+    values.update(changes)
+    return _plan('hf_offline_cache', **values)
+
+
 @pytest.mark.parametrize('changes,expected', [
     (dict(hf_offline_cache_release_url='mirror1:3141/release/'), 'hf_offline_cache_release_url must be the http://'),
     (dict(hf_offline_cache_release_url='http://ops:s3cret@mirror1:3141/release/'), 'hf_offline_cache_release_url must be'),
@@ -104,18 +110,18 @@ RELEASE = dict(hf_offline_cache_repos=['gpt2'], hf_offline_cache_method='bundle'
 ])
 def test_hf_offline_cache_release_check_inputs(changes, expected):
     with pytest.raises(PlanError) as info:
-        _plan('hf_offline_cache', **dict(RELEASE, **changes))
+        _release_plan(**changes)
     assert expected in info.value.msg and 's3cret' not in info.value.msg
 
 
 def test_hf_offline_cache_bundle_from_the_served_release_is_checked_against_it():
-    plan = _plan('hf_offline_cache', **dict(RELEASE, hf_offline_cache_release_url='http://mirror1:3141/release'))
+    plan = _release_plan(hf_offline_cache_release_url='http://mirror1:3141/release')
     assert plan['release_args'] == {'url': 'http://mirror1:3141/release/', 'allowed_signers': SIGNERS,
                                     'paths': ['hf/hf-bundle.tar', 'hf/hf-bundle.tar.manifest.json'], 'mirror_host': 'mirror1'}
     assert plan['bundle_manifest_in_release'] == 'hf/hf-bundle.tar.manifest.json'
     assert plan['bundle_path'] == '/var/cache/codex/hf-bundles/hf-bundle.tar'
     # a bundle URL with no served release to check it against: no release check (the bundle's own manifest only)
-    plain = _plan('hf_offline_cache', **dict(RELEASE, hf_offline_cache_release_url=''))
+    plain = _release_plan(hf_offline_cache_release_url='')
     assert plain['release_args'] == {} and plain['bundle_manifest_in_release'] == ''
 
 
