@@ -8,20 +8,17 @@ served release can be wrong named by its check; and the port check with a real l
 
 from __future__ import absolute_import, division, print_function
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import socket
-import threading
-import urllib.error
-import urllib.request
 
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _mirror_health as mh
+
+from http_cases import get, static_site
 
 WHEEL = 'alpha-1.0-py3-none-any.whl'
 
@@ -50,24 +47,8 @@ def served(tmp_path):
     (site / 'simple' / 'alpha' / 'index.html').write_text('<a href="/packages/%s">%s</a>' % (WHEEL, WHEEL))
     shutil.copytree(str(release / 'wheels'), str(site / 'packages'))
     shutil.copytree(str(release), str(site / 'release'))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {'root': str(tmp_path / 'store'), 'site': site, 'url': 'http://127.0.0.1:%d' % server.server_port}
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def get(url):
-    try:
-        response = urllib.request.urlopen(url, timeout=10)
-        return response.getcode(), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, b''
+    with static_site(site) as base:
+        yield {'root': str(tmp_path / 'store'), 'site': site, 'url': base}
 
 
 def test_a_healthy_release_passes_every_check(served):

@@ -8,22 +8,19 @@ hold); each way the served release can be untrustworthy or unreachable named by 
 
 from __future__ import absolute_import, division, print_function
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import socket
 import subprocess
 import tempfile
-import threading
-import urllib.error
-import urllib.request
 
 import pytest
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _release_verify as rv
 from ansible_collections.codex.offline_ml.plugins.module_utils import _served_release as sr
+
+from http_cases import get, static_site
 
 BUNDLE = 'hf/hf-bundle.tar'
 BUNDLE_MANIFEST = 'hf/hf-bundle.tar.manifest.json'
@@ -76,24 +73,8 @@ def served(tmp_path, keys):
     release.mkdir(parents=True)
     (release / rv.MANIFEST).write_bytes(manifest_bytes())
     sign(release, keys['stager'])
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / 'site'))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {'release': release, 'url': 'http://127.0.0.1:%d/release/' % server.server_port, 'keys': keys}
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def get(url):
-    try:
-        response = urllib.request.urlopen(url, timeout=10)
-        return response.getcode(), response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, b''
+    with static_site(tmp_path / 'site') as base:
+        yield {'release': release, 'url': base + '/release/', 'keys': keys}
 
 
 def closed_port():
