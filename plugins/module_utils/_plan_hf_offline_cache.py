@@ -269,6 +269,7 @@ def plan(v, context, exists=os.path.isfile):
     token_path = v[P + 'token_path']
     bundle = seeding and v[P + 'method'] == 'bundle'
     bundle_name = posixpath.basename(v[P + 'bundle_src'] or re.sub(r'[?#].*$', '', v[P + 'bundle_url']))
+    release = release_args(v, bundle)
     shared_dirs = [] if per_user else sorted(set([v[P + 'home'], v[P + 'hub_cache'], v[P + 'datasets_cache']]),
                                              key=[v[P + 'home'], v[P + 'hub_cache'], v[P + 'datasets_cache']].index)
     token = {'login_shells': token_path or '${HOME}/.cache/huggingface/token',
@@ -280,8 +281,8 @@ def plan(v, context, exists=os.path.isfile):
         'bundle': bundle,
         'bundle_path': (v[P + 'bundle_dir'] + '/' + bundle_name) if bundle else '',
         # the bundle's .manifest.json as the signed release lists it (its sha256 is the fetch's checksum)
-        'release_args': release_args(v, bundle),
-        'bundle_manifest_in_release': (release_args(v, bundle).get('paths') or ['', ''])[1],
+        'release_args': release,
+        'bundle_manifest_in_release': (release.get('paths') or ['', ''])[1],
         'shared_dirs': shared_dirs,
         'paths': PER_USER_PATHS if per_user else {},
         'environment': env,

@@ -19,8 +19,9 @@ import tempfile
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _plan_common as common
 from ansible_collections.codex.offline_ml.plugins.module_utils import _release_verify as rv
-from ansible_collections.codex.offline_ml.plugins.module_utils._plan_common import require
-from ansible_collections.codex.offline_ml.plugins.module_utils._release_build import allowed_signers_line
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
+from ansible_collections.codex.offline_ml.plugins.module_utils._plan_common import PlanError, require
+from ansible_collections.codex.offline_ml.plugins.module_utils._release_build import allowed_signers_text
 
 P = 'offline_mirror_'
 VARIABLES = tuple(P + name for name in (
@@ -30,9 +31,6 @@ VARIABLES = tuple(P + name for name in (
 # what the audit entry point's mirror_audit action reads (audit() below)
 AUDIT_VARIABLES = tuple(P + name for name in (
     'root', 'allowed_signers', 'allow_unsigned', 'address', 'port', 'tls_cert', 'service', 'health_timeout'))
-KEY_RE = re.compile(r'^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|'
-                    r'sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+$')
-PRINCIPAL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9@._+-]{0,127}$')
 NAME_RE = re.compile(r'^[a-z_][a-z0-9_-]{0,31}$')
 UNIT_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 ADDRESS_RE = re.compile(r'^[0-9A-Za-z.:-]+$')
@@ -69,15 +67,14 @@ def root_reason(v):
 
 def _signers(v):
     entries = v[P + 'allowed_signers']
-    require(isinstance(entries, list) and all(
-        isinstance(e, dict) and PRINCIPAL_RE.match(str(e.get('principal', ''))) and
-        KEY_RE.match(' '.join(str(e.get('key', '')).split()[:2])) for e in entries),
-        'offline_mirror_allowed_signers must be a list of {principal: NAME, key: "ssh-ed25519 AAAA..."} (the public '
-        'keys that may sign releases; a principal is letters, digits and @ . _ + -)')
+    try:
+        text = allowed_signers_text(entries, P + 'allowed_signers')
+    except OperatorError as exc:
+        raise PlanError(exc.msg)
     require(entries or v[P + 'allow_unsigned'],
             'offline_mirror_allowed_signers is empty: name the public key(s) that sign the releases (the .pub of '
             'stage_signing_key), or set offline_mirror_allow_unsigned: true for releases staged unsigned')
-    return ''.join(allowed_signers_line(e['principal'], ' '.join(str(e['key']).split()[:2])) for e in entries)
+    return text
 
 
 def _check(v):

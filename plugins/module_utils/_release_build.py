@@ -18,12 +18,14 @@ __metaclass__ = type
 import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
 
 from ansible_collections.codex.offline_ml.plugins.module_utils import _durable
+from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 from ansible_collections.codex.offline_ml.plugins.module_utils._release_verify import (
     FORMAT,
     MANIFEST,
@@ -43,6 +45,10 @@ from ansible_collections.codex.offline_ml.plugins.module_utils._sbom import buil
 from ansible_collections.codex.offline_ml.plugins.module_utils._stage_preflight import check_room, release_report
 
 SBOM = "sbom.cdx.json"
+# who may sign (allowed_signers_text): an OpenSSH public key line, and a name that cannot start a line of its own
+KEY_RE = re.compile(r'^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|'
+                    r'sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/=]+$')
+PRINCIPAL_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9@._+-]{0,127}$')
 PREFLIGHT = "preflight.json"
 SIGNER = "stager"
 
@@ -116,6 +122,19 @@ def allowed_signers_line(principal, key_line):
     return '%s namespaces="%s" %s\n' % (principal, NAMESPACE, key_line)
 
 
+def allowed_signers_text(signers, option):
+    """The allowed_signers file of SIGNERS [{principal, key}] (the mirror host's and a node's check of a release), each
+    key allowed to sign releases only. A principal or key that could add a line of its own is refused, naming OPTION
+    (OperatorError, kind invalid)."""
+    if not isinstance(signers, list) or not all(
+            isinstance(e, dict) and PRINCIPAL_RE.match(str(e.get("principal", ""))) and
+            KEY_RE.match(" ".join(str(e.get("key", "")).split()[:2])) for e in signers):
+        raise OperatorError(
+            '%s must be a list of {principal: NAME, key: "ssh-ed25519 AAAA..."} (the public keys that may sign '
+            'releases; a principal is letters, digits and @ . _ + -)' % option, kind="invalid")
+    return "".join(allowed_signers_line(e["principal"], " ".join(str(e["key"]).split()[:2])) for e in signers)
+
+
 def _model_files(bundle_manifest, repo):
     """The files of REPO's commit in a bundle manifest: [{'path', 'sha256', 'size'}] (links resolved to blobs)."""
     blobs = dict((e["path"], e) for e in bundle_manifest["files"] if e.get("type") == "file")
@@ -131,6 +150,7 @@ def _model_files(bundle_manifest, repo):
         if blob:
             files.append({"path": entry["path"][len(prefix):], "sha256": blob["sha256"], "size": blob.get("size")})
     return sorted(files, key=lambda f: f["path"])
+
 
 
 class _Item(object):

@@ -20,8 +20,7 @@ import tempfile
 from ansible_collections.codex.offline_ml.plugins.module_utils import _release_verify as rv
 from ansible_collections.codex.offline_ml.plugins.module_utils._errors import OperatorError
 from ansible_collections.codex.offline_ml.plugins.module_utils._mirror_urls import long_secrets, redact_url, scrub
-from ansible_collections.codex.offline_ml.plugins.module_utils._plan_offline_mirror import KEY_RE, PRINCIPAL_RE
-from ansible_collections.codex.offline_ml.plugins.module_utils._release_build import allowed_signers_line
+from ansible_collections.codex.offline_ml.plugins.module_utils._release_build import allowed_signers_text as signers_file
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 UNREACHABLE_FIX = "converge it first (site.yml applies offline_mirror to mirror_hosts before the nodes) or start its service"
@@ -33,15 +32,12 @@ class ServedReleaseError(OperatorError):
 
 
 def allowed_signers_text(signers, option="allowed_signers"):
-    """The OpenSSH allowed_signers file of SIGNERS [{principal, key}], each key allowed to sign releases only
-    (namespace NAMESPACE). A principal or key that could add a line of its own is refused, naming OPTION."""
-    if not isinstance(signers, list) or not all(
-            isinstance(e, dict) and PRINCIPAL_RE.match(str(e.get("principal", ""))) and
-            KEY_RE.match(" ".join(str(e.get("key", "")).split()[:2])) for e in signers):
-        raise ServedReleaseError(
-            '%s must be a list of {principal: NAME, key: "ssh-ed25519 AAAA..."} (the public keys that may sign '
-            'releases; a principal is letters, digits and @ . _ + -)' % option, kind="invalid")
-    return "".join(allowed_signers_line(e["principal"], " ".join(str(e["key"]).split()[:2])) for e in signers)
+    """The allowed_signers file of SIGNERS (the rule: _release_build.allowed_signers_text), refusals as this module's
+    error."""
+    try:
+        return signers_file(signers, option)
+    except OperatorError as exc:
+        raise ServedReleaseError(exc.msg, kind=exc.kind)
 
 
 def _who(url, mirror_host):
