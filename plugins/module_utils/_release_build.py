@@ -152,7 +152,6 @@ def _model_files(bundle_manifest, repo):
     return sorted(files, key=lambda f: f["path"])
 
 
-
 class _Item(object):
     def __init__(self, path, source, kind, **extra):
         self.path, self.source, self.kind, self.extra = path, source, kind, extra
